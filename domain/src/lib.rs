@@ -1,0 +1,1 @@
+//! poolkeeper domain (placeholder until its issue lands).

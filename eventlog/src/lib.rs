@@ -1,0 +1,1 @@
+//! poolkeeper eventlog (placeholder until its issue lands).

@@ -1,0 +1,1 @@
+//! poolkeeper grpc (placeholder until its issue lands).

@@ -1,0 +1,1 @@
+//! poolkeeper projections (placeholder until its issue lands).

@@ -1,0 +1,1 @@
+//! poolkeeper proto (placeholder until its issue lands).
