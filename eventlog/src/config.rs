@@ -1,0 +1,42 @@
+//! Tuning and behaviour knobs of a store, [`EventLogConfig`].
+
+use crate::upcast::Upcasters;
+
+/// The default maximum payload size: 256 KiB.
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
+/// Configuration of an event store. `EventLogConfig::default()` is the production setting.
+#[derive(Debug, Clone)]
+pub struct EventLogConfig {
+    /// Largest accepted payload in bytes; larger ones fail with
+    /// [`PayloadTooLarge`](crate::EventLogError::PayloadTooLarge).
+    pub max_payload_bytes: usize,
+    /// Upcasters applied on every read.
+    pub upcasters: Upcasters,
+    /// How many committed batches the live broadcast buffers per subscriber. A
+    /// subscriber that falls further behind catches up from the store instead.
+    pub subscription_capacity: usize,
+    /// Events per page for paged reads: catch-up, `read_all_stream`, export.
+    pub page_size: usize,
+    /// Idle read connections kept open for reuse.
+    pub read_connections: usize,
+    /// Upper bound on the events folded into one group-commit transaction
+    /// (a single request larger than this still commits whole).
+    pub max_group_events: usize,
+    /// Append jobs that may wait for the writer before appenders are backpressured.
+    pub queue_capacity: usize,
+}
+
+impl Default for EventLogConfig {
+    fn default() -> Self {
+        Self {
+            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+            upcasters: Upcasters::new(),
+            subscription_capacity: 1024,
+            page_size: 2048,
+            read_connections: 4,
+            max_group_events: 16 * 1024,
+            queue_capacity: 4096,
+        }
+    }
+}

@@ -1,0 +1,368 @@
+//! The SQLite backend: [`SqliteEventStore`].
+//!
+//! One writer thread owns the write connection and group-commits appends
+//! (`writer`); reads use a small pool of read-only connections run through
+//! `spawn_blocking` (`reader`); subscriptions combine store reads with the
+//! writer's broadcast of committed batches (`subscription`). The schema and its
+//! migrations live in `schema` and `migrations/*.sql`.
+
+mod reader;
+mod rows;
+pub mod schema;
+mod subscription;
+mod writer;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use uuid::Uuid;
+
+use self::reader::ReadSide;
+use self::writer::{CommittedBatch, Job, JobResults, Writer};
+use crate::config::EventLogConfig;
+use crate::error::EventLogError;
+use crate::export::ExportSummary;
+use crate::store::{EventStore, EventStream, Subscription};
+use crate::types::{
+    AppendOutcome, AppendRequest, Position, RecordedEvent, StreamId, StreamVersion, VerifyReport,
+};
+
+/// An [`EventStore`] in one SQLite file (WAL, `synchronous=FULL`).
+///
+/// Cheap to clone: clones share the writer and the read pool. The writer stops
+/// when [`close`](Self::close) is called or the last clone is dropped (after
+/// finishing the appends already queued).
+#[derive(Clone)]
+pub struct SqliteEventStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    max_payload_bytes: usize,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    committed: Mutex<Option<broadcast::Sender<CommittedBatch>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    closed: AtomicBool,
+    read: Arc<ReadSide>,
+    /// Set for [`SqliteEventStore::open_temporary`]: files removed on drop.
+    temporary: bool,
+}
+
+impl std::fmt::Debug for SqliteEventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteEventStore")
+            .field("path", &self.inner.path)
+            .field("closed", &self.inner.closed.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl SqliteEventStore {
+    /// Opens (creating if needed) the log at `path`, applies pending migrations
+    /// and starts the writer thread. Fails with
+    /// [`SchemaTooNew`](EventLogError::SchemaTooNew) for a file written by a newer build.
+    ///
+    /// Blocking (file I/O); call it before serving or from `spawn_blocking`.
+    /// One process should own a file: a second writer fails safely (its
+    /// appends error) but is not supported.
+    pub fn open(path: impl AsRef<Path>, config: EventLogConfig) -> Result<Self, EventLogError> {
+        Self::open_inner(path.as_ref().to_path_buf(), config, false)
+    }
+
+    /// Opens a fresh log in a new file under the system temp directory, removed
+    /// when the last clone is dropped. Meant for tests.
+    pub fn open_temporary(config: EventLogConfig) -> Result<Self, EventLogError> {
+        let path = std::env::temp_dir().join(format!("poolkeeper-eventlog-{}.db", Uuid::new_v4()));
+        Self::open_inner(path, config, true)
+    }
+
+    fn open_inner(
+        path: PathBuf,
+        config: EventLogConfig,
+        temporary: bool,
+    ) -> Result<Self, EventLogError> {
+        let mut conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        // Refuse a newer file before changing anything in it.
+        schema::check_version(&conn)?;
+        schema::configure_writer(&conn)?;
+        schema::migrate(&mut conn)?;
+
+        let (committed, _) = broadcast::channel(config.subscription_capacity.max(1));
+        let writer = Writer::new(conn, committed.clone(), config.max_group_events)?;
+        let (jobs_tx, jobs_rx) = mpsc::channel(config.queue_capacity.max(1));
+        let thread = std::thread::Builder::new()
+            .name("eventlog-writer".into())
+            .spawn(move || writer.run(jobs_rx))?;
+        let read = Arc::new(ReadSide::new(
+            path.clone(),
+            config.read_connections,
+            config.upcasters,
+            config.page_size,
+        ));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                max_payload_bytes: config.max_payload_bytes,
+                jobs: Mutex::new(Some(jobs_tx)),
+                committed: Mutex::new(Some(committed)),
+                writer: Mutex::new(Some(thread)),
+                closed: AtomicBool::new(false),
+                read,
+                temporary,
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Stops accepting appends, lets the writer commit what is already queued,
+    /// and waits for it to stop. Later calls return
+    /// [`Closed`](EventLogError::Closed); subscriptions deliver everything
+    /// committed, then end. Idempotent.
+    pub async fn close(&self) -> Result<(), EventLogError> {
+        let handle = self.inner.shut_down();
+        if let Some(handle) = handle {
+            tokio::task::spawn_blocking(move || handle.join())
+                .await
+                .map_err(|_| EventLogError::Closed)?
+                .map_err(|_| EventLogError::invalid("writer", "the writer thread panicked"))?;
+        }
+        Ok(())
+    }
+
+    /// Writes every stored event, in position order, as JSON lines to `out`
+    /// (stored payloads, never upcast; see README.md for the format). Reads one
+    /// consistent snapshot. Returns `out` with a summary.
+    pub async fn export_jsonl<W: Write + Send + 'static>(
+        &self,
+        mut out: W,
+    ) -> Result<(ExportSummary, W), EventLogError> {
+        self.check_open()?;
+        self.inner
+            .read
+            .run(move |r, c| {
+                let summary = r.export(c, &mut out)?;
+                Ok((summary, out))
+            })
+            .await
+    }
+
+    /// Up to `max` events from `from_position` exactly as stored (no upcasting).
+    pub async fn read_all_stored(
+        &self,
+        from_position: Position,
+        max: usize,
+    ) -> Result<Vec<RecordedEvent>, EventLogError> {
+        self.check_open()?;
+        self.inner
+            .read
+            .run(move |r, c| r.read_all_stored(c, from_position, max))
+            .await
+    }
+
+    fn check_open(&self) -> Result<(), EventLogError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            Err(EventLogError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Sends validated requests to the writer as one job and waits for the commit.
+    async fn submit(&self, requests: Vec<AppendRequest>) -> Result<JobResults, EventLogError> {
+        let sender = self
+            .inner
+            .jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or(EventLogError::Closed)?;
+        let (reply, response) = oneshot::channel();
+        sender
+            .send(Job { requests, reply })
+            .await
+            .map_err(|_| EventLogError::Closed)?;
+        drop(sender);
+        response.await.map_err(|_| EventLogError::Closed)
+    }
+}
+
+impl Inner {
+    /// Drops the appenders' channel and the broadcast handle; returns the writer
+    /// thread to join (once).
+    fn shut_down(&self) -> Option<JoinHandle<()>> {
+        self.closed.store(true, Ordering::Release);
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.committed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        self.writer.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(handle) = self.shut_down() {
+            // The writer finishes the queued jobs and closes its connection.
+            let _ = handle.join();
+        }
+        if self.temporary {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let mut p = self.path.clone().into_os_string();
+                p.push(suffix);
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteEventStore {
+    async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, EventLogError> {
+        request.validate(self.inner.max_payload_bytes)?;
+        let mut results = self.submit(vec![request]).await?;
+        results.pop().unwrap_or(Err(EventLogError::Closed))
+    }
+
+    async fn append_batch(
+        &self,
+        requests: Vec<AppendRequest>,
+    ) -> Result<Vec<Result<AppendOutcome, EventLogError>>, EventLogError> {
+        // Invalid requests fail here; the valid ones share one job (one transaction).
+        let mut results: Vec<Option<Result<AppendOutcome, EventLogError>>> =
+            Vec::with_capacity(requests.len());
+        let mut valid = Vec::with_capacity(requests.len());
+        for request in requests {
+            match request.validate(self.inner.max_payload_bytes) {
+                Ok(()) => {
+                    results.push(None);
+                    valid.push(request);
+                }
+                Err(e) => results.push(Some(Err(e))),
+            }
+        }
+        let mut committed = if valid.is_empty() {
+            Vec::new().into_iter()
+        } else {
+            self.submit(valid).await?.into_iter()
+        };
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| committed.next().unwrap_or(Err(EventLogError::Closed))))
+            .collect())
+    }
+
+    async fn command_outcome(
+        &self,
+        command_id: Uuid,
+    ) -> Result<Option<AppendOutcome>, EventLogError> {
+        self.check_open()?;
+        self.inner
+            .read
+            .run(move |_, c| rows::command_outcome(c, &command_id))
+            .await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from_version: StreamVersion,
+        max: usize,
+    ) -> Result<Vec<RecordedEvent>, EventLogError> {
+        self.check_open()?;
+        let stream = stream.clone();
+        self.inner
+            .read
+            .run(move |r, c| r.read_stream(c, stream.as_str(), from_version, max))
+            .await
+    }
+
+    async fn read_all(
+        &self,
+        from_position: Position,
+        max: usize,
+    ) -> Result<Vec<RecordedEvent>, EventLogError> {
+        self.check_open()?;
+        self.inner
+            .read
+            .run(move |r, c| r.read_all(c, from_position, max))
+            .await
+    }
+
+    async fn read_by_type(
+        &self,
+        event_type: &str,
+        from_position: Position,
+        max: usize,
+    ) -> Result<Vec<RecordedEvent>, EventLogError> {
+        self.check_open()?;
+        let event_type = event_type.to_owned();
+        self.inner
+            .read
+            .run(move |r, c| r.read_by_type(c, &event_type, from_position, max))
+            .await
+    }
+
+    async fn tail(&self) -> Result<Position, EventLogError> {
+        self.check_open()?;
+        self.inner
+            .read
+            .run(|_, c| rows::tail(c).map(|(p, _)| p))
+            .await
+    }
+
+    async fn stream_version(
+        &self,
+        stream: &StreamId,
+    ) -> Result<Option<StreamVersion>, EventLogError> {
+        self.check_open()?;
+        let stream = stream.clone();
+        self.inner
+            .read
+            .run(move |_, c| rows::stream_version(c, stream.as_str()))
+            .await
+    }
+
+    fn read_all_stream(&self, from_position: Position) -> EventStream {
+        if self.check_open().is_err() {
+            return Box::pin(futures::stream::once(async { Err(EventLogError::Closed) }));
+        }
+        Box::pin(subscription::PagedStream::new(
+            Arc::clone(&self.inner.read),
+            from_position,
+        ))
+    }
+
+    fn subscribe(&self, from_position: Position) -> Subscription {
+        // Register with the broadcast first: see the `subscription` module docs.
+        let rx = self
+            .inner
+            .committed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(broadcast::Sender::subscribe);
+        subscription::subscribe(Arc::clone(&self.inner.read), rx, from_position)
+    }
+
+    async fn verify(&self) -> Result<VerifyReport, EventLogError> {
+        self.check_open()?;
+        self.inner.read.run(|r, c| r.verify(c)).await
+    }
+}

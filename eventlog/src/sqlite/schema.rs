@@ -1,0 +1,73 @@
+//! SQLite schema: migrations (SQL files under `migrations/`), the schema version
+//! check, and connection settings.
+//!
+//! The applied migration count is kept in `PRAGMA user_version`. Opening a file
+//! whose version is newer than [`SCHEMA_VERSION`] fails with
+//! [`SchemaTooNew`](crate::EventLogError::SchemaTooNew) before anything is written.
+
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::EventLogError;
+
+/// Migrations in order; migration `i` (0-based) brings the schema to version `i + 1`.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+
+/// The schema version this build writes and understands.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// How long a connection waits for a lock held by another connection.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reads the file's schema version and refuses one newer than this build's.
+pub(crate) fn check_version(conn: &Connection) -> Result<u32, EventLogError> {
+    let found: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(EventLogError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(found)
+}
+
+/// Settings of the single write connection: WAL, `synchronous=FULL` (a commit
+/// is durable when it returns), a busy timeout and a larger page cache.
+pub(crate) fn configure_writer(conn: &Connection) -> Result<(), EventLogError> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(EventLogError::invalid(
+            "path",
+            format!("the database cannot use WAL journaling (got {mode})"),
+        ));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "cache_size", -32 * 1024)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(())
+}
+
+/// Settings of a read connection.
+pub(crate) fn configure_reader(conn: &Connection) -> Result<(), EventLogError> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "cache_size", -16 * 1024)?;
+    conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
+    Ok(())
+}
+
+/// Applies the missing migrations, each in its own immediate transaction.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), EventLogError> {
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Re-read under the write lock: another process may have migrated meanwhile.
+        let current = check_version(&tx)?;
+        if current == SCHEMA_VERSION {
+            return Ok(());
+        }
+        tx.execute_batch(MIGRATIONS[current as usize])?;
+        tx.pragma_update(None, "user_version", current + 1)?;
+        tx.commit()?;
+    }
+}

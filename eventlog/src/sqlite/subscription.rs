@@ -1,0 +1,230 @@
+//! Live subscriptions and the paged `read_all_stream`.
+//!
+//! A subscription registers with the writer's broadcast of committed batches
+//! *before* it reads anything, then catches up from the store page by page.
+//! When a page comes back short it switches to the broadcast, skipping events
+//! it already delivered (by position). Every commit after registration is in
+//! the broadcast and every commit before it is visible to the catch-up reads,
+//! so there is no gap and no duplicate at the switch. The broadcast never
+//! blocks the writer: a subscriber that lags past its capacity (or sees a
+//! position gap) falls back to reading the store from the last position it
+//! delivered, then goes live again.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use futures::Stream;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast, mpsc};
+
+use super::reader::ReadSide;
+use super::writer::CommittedBatch;
+use crate::error::EventLogError;
+use crate::store::Subscription;
+use crate::types::{Position, RecordedEvent};
+
+/// Builds a subscription from `from` (inclusive) using an already registered receiver
+/// (`None` when the store is closed: catch up, then end).
+pub(crate) fn subscribe(
+    read: Arc<ReadSide>,
+    rx: Option<broadcast::Receiver<CommittedBatch>>,
+    from: Position,
+) -> Subscription {
+    let state = SubState {
+        read,
+        rx,
+        next: from.max(1),
+        buf: VecDeque::new(),
+        failed: None,
+        mode: Mode::CatchUp,
+    };
+    Subscription::new(Box::pin(futures::stream::unfold(state, step)))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    CatchUp,
+    Live,
+    Done,
+}
+
+struct SubState {
+    read: Arc<ReadSide>,
+    rx: Option<broadcast::Receiver<CommittedBatch>>,
+    /// The next position to deliver.
+    next: Position,
+    /// Upcast events ready to deliver, positions `next..`.
+    buf: VecDeque<RecordedEvent>,
+    /// An error to yield once `buf` is drained; the stream then ends.
+    failed: Option<EventLogError>,
+    mode: Mode,
+}
+
+impl SubState {
+    /// Upcasts and buffers stored events at or after `next`.
+    fn accept<'a>(&mut self, events: impl IntoIterator<Item = &'a RecordedEvent>) {
+        let mut expect = self.next;
+        for e in events {
+            if e.position < expect {
+                continue;
+            }
+            let mut e = e.clone();
+            if let Err(err) = self.read.upcasters.apply(&mut e) {
+                self.failed = Some(err);
+                return;
+            }
+            expect = e.position + 1;
+            self.buf.push_back(e);
+        }
+    }
+}
+
+async fn step(mut s: SubState) -> Option<(Result<RecordedEvent, EventLogError>, SubState)> {
+    loop {
+        if let Some(e) = s.buf.pop_front() {
+            s.next = e.position + 1;
+            return Some((Ok(e), s));
+        }
+        if let Some(err) = s.failed.take() {
+            s.mode = Mode::Done;
+            return Some((Err(err), s));
+        }
+        match s.mode {
+            Mode::Done => return None,
+            Mode::CatchUp => {
+                let page_size = s.read.page_size;
+                let from = s.next;
+                let page = s
+                    .read
+                    .run(move |r, c| r.read_all_stored(c, from, page_size))
+                    .await;
+                match page {
+                    Err(e) => {
+                        s.mode = Mode::Done;
+                        return Some((Err(e), s));
+                    }
+                    Ok(page) => {
+                        if page.len() < page_size {
+                            s.mode = if s.rx.is_some() {
+                                Mode::Live
+                            } else {
+                                Mode::Done
+                            };
+                        }
+                        s.accept(page.iter());
+                    }
+                }
+            }
+            Mode::Live => {
+                let Some(rx) = s.rx.as_mut() else {
+                    s.mode = Mode::CatchUp;
+                    continue;
+                };
+                match rx.recv().await {
+                    Ok(batch) => match batch.first() {
+                        // A commit we never saw: read it from the store.
+                        Some(first) if first.position > s.next => s.mode = Mode::CatchUp,
+                        Some(_) => s.accept(batch.iter()),
+                        None => {}
+                    },
+                    Err(RecvError::Lagged(_)) => s.mode = Mode::CatchUp,
+                    Err(RecvError::Closed) => {
+                        // The store closed: deliver what was committed, then end.
+                        s.rx = None;
+                        s.mode = Mode::CatchUp;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `read_all_stream`: a producer in the blocking pool reads pages ahead (up to
+/// two) while the consumer iterates, so decoding overlaps with SQLite work.
+pub(crate) struct PagedStream {
+    state: PagedState,
+}
+
+enum PagedState {
+    Idle {
+        read: Arc<ReadSide>,
+        from: Position,
+    },
+    Running {
+        pages: mpsc::Receiver<Result<Vec<RecordedEvent>, EventLogError>>,
+        page: std::vec::IntoIter<RecordedEvent>,
+    },
+    Done,
+}
+
+impl PagedStream {
+    pub(crate) fn new(read: Arc<ReadSide>, from: Position) -> Self {
+        Self {
+            state: PagedState::Idle { read, from },
+        }
+    }
+}
+
+fn spawn_producer(
+    read: Arc<ReadSide>,
+    from: Position,
+) -> mpsc::Receiver<Result<Vec<RecordedEvent>, EventLogError>> {
+    let (tx, rx) = mpsc::channel(2);
+    tokio::task::spawn_blocking(move || {
+        let page_size = read.page_size;
+        let result = read.with_conn(|conn| {
+            let mut next = from;
+            loop {
+                let page = read.read_all(conn, next, page_size)?;
+                let done = page.len() < page_size;
+                if let Some(last) = page.last() {
+                    next = last.position + 1;
+                }
+                if tx.blocking_send(Ok(page)).is_err() || done {
+                    return Ok(());
+                }
+            }
+        });
+        if let Err(e) = result {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    rx
+}
+
+impl Stream for PagedStream {
+    type Item = Result<RecordedEvent, EventLogError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            match &mut self.state {
+                PagedState::Idle { read, from } => {
+                    let pages = spawn_producer(Arc::clone(read), *from);
+                    self.state = PagedState::Running {
+                        pages,
+                        page: Vec::new().into_iter(),
+                    };
+                }
+                PagedState::Running { pages, page } => {
+                    if let Some(e) = page.next() {
+                        return Poll::Ready(Some(Ok(e)));
+                    }
+                    match ready!(pages.poll_recv(cx)) {
+                        Some(Ok(next)) => *page = next.into_iter(),
+                        Some(Err(e)) => {
+                            self.state = PagedState::Done;
+                            return Poll::Ready(Some(Err(e)));
+                        }
+                        None => {
+                            self.state = PagedState::Done;
+                            return Poll::Ready(None);
+                        }
+                    }
+                }
+                PagedState::Done => return Poll::Ready(None),
+            }
+        }
+    }
+}
