@@ -385,12 +385,18 @@ impl<'a> Decision<'a> {
     }
 
     fn owned_in_pool(&self, user: UserId, pool: PoolId) -> u32 {
+        if self.owned_delta.is_empty() {
+            return self.model.owned_in_pool(user, pool);
+        }
         let delta = self.owned_delta.get(&(user, pool)).copied().unwrap_or(0);
         u32::try_from((i64::from(self.model.owned_in_pool(user, pool)) + delta).max(0))
             .unwrap_or(u32::MAX)
     }
 
     fn owned_total(&self, user: UserId) -> u32 {
+        if self.owned_delta.is_empty() {
+            return self.model.owned_total(user);
+        }
         let delta: i64 = self
             .owned_delta
             .iter()
@@ -635,7 +641,7 @@ impl<'a> Decision<'a> {
                     members: members.clone(),
                     everyone: *everyone,
                     default: *default,
-                    rules: rules.clone(),
+                    rules: Box::new(rules.clone()),
                     rules_since,
                 }));
             }
@@ -691,7 +697,7 @@ impl<'a> Decision<'a> {
                     self.emit(EventBody::PoolRulesChanged(PoolRulesChanged {
                         pool_id: *pool_id,
                         rules_version: pool.rules_version + 1,
-                        rules: rules.clone(),
+                        rules: Box::new(rules.clone()),
                         rules_since,
                         changed_rules,
                     }));

@@ -292,7 +292,7 @@ pub struct PoolCreated {
     /// This is the default pool.
     pub default: bool,
     /// The rules, version 1.
-    pub rules: PoolRules,
+    pub rules: Box<PoolRules>,
     /// From when each active reclaim rule is in force.
     pub rules_since: RulesSince,
 }
@@ -336,7 +336,7 @@ pub struct PoolRulesChanged {
     /// The version of the rules after the change (the pool's first rules are version 1).
     pub rules_version: u32,
     /// The complete rules after the change.
-    pub rules: PoolRules,
+    pub rules: Box<PoolRules>,
     /// From when each active reclaim rule is in force (changed rules: this event's instant).
     pub rules_since: RulesSince,
     /// The reclaim rules this change turned on, changed or turned off.

@@ -10,6 +10,14 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+/// The hash map of the write model: foldhash, randomly seeded.
+pub type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// An instant as microseconds since the Unix epoch: the cheap key of the deadline indexes.
+pub fn micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
 use chrono::{DateTime, Utc};
 
 use crate::event::{Event, EventBody, RestoredTo};
@@ -136,6 +144,9 @@ pub struct Customer {
     pub reminder_at: Option<DateTime<Utc>>,
     /// The deadline the owner was last reminded of.
     pub reminded_for: Option<DateTime<Utc>>,
+    /// The customer's live entry in the wake-up index: the earlier of a pending reminder
+    /// and the deadline, in microseconds since the epoch.
+    pub wake_at: Option<i64>,
 }
 
 /// Organization-wide settings.
@@ -199,27 +210,31 @@ pub fn day_number(at: DateTime<Utc>, day_offset_minutes: i32) -> i64 {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WriteModel {
     /// Users by id.
-    pub users: HashMap<UserId, User>,
+    pub users: Map<UserId, User>,
     /// Pools by id.
-    pub pools: HashMap<PoolId, Pool>,
+    pub pools: Map<PoolId, Pool>,
     /// Customers by id.
-    pub customers: HashMap<CustomerId, Customer>,
+    pub customers: Map<CustomerId, Customer>,
     /// Organization settings.
     pub settings: OrganizationSettings,
     /// The default pool, once created.
     pub default_pool: Option<PoolId>,
     /// Owned counts per user.
-    pub owned: HashMap<UserId, OwnedCounts>,
+    pub owned: Map<UserId, OwnedCounts>,
     /// When each user last returned or lost each customer (cooldowns).
-    pub losses: HashMap<(UserId, CustomerId), DateTime<Utc>>,
+    pub losses: Map<(UserId, CustomerId), DateTime<Utc>>,
     /// Claims and applications per user and pool on one day: (day number, count).
-    pub claims_today: HashMap<(UserId, PoolId), (i64, u32)>,
+    pub claims_today: Map<(UserId, PoolId), (i64, u32)>,
     /// Follow-ups by id.
-    pub follow_ups: HashMap<FollowUpId, FollowUpRef>,
-    /// Reclaim deadlines by instant.
-    pub deadlines: BTreeSet<(DateTime<Utc>, CustomerId)>,
-    /// Reminders by instant.
-    pub reminders: BTreeSet<(DateTime<Utc>, CustomerId)>,
+    pub follow_ups: Map<FollowUpId, FollowUpRef>,
+    /// The wake-up index: when each owned customer next needs the scheduler (a reminder or
+    /// a reclaim), in microseconds since the epoch. Superseded entries are left in place and
+    /// skipped (an entry is live only while it equals the customer's `wake_at`); they are
+    /// swept out once they outnumber half the live ones, which keeps every change a cheap,
+    /// mostly cache-local insert instead of a random removal.
+    pub wakeups: BTreeSet<(i64, CustomerId)>,
+    /// Superseded entries in `wakeups`.
+    pub stale_wakeups: usize,
     /// The instant of the last event folded in.
     pub last_event_at: Option<DateTime<Utc>>,
     /// How many events were folded in.
@@ -312,7 +327,7 @@ impl WriteModel {
                         everyone: e.everyone,
                         default: e.default,
                         rotation: vec![0; e.rules.auto_assign.len()],
-                        rules: e.rules.clone(),
+                        rules: (*e.rules).clone(),
                         rules_version: 1,
                         rules_since: e.rules_since.clone(),
                         version: 1,
@@ -343,7 +358,7 @@ impl WriteModel {
             }
             EventBody::PoolRulesChanged(e) => {
                 if let Some(pool) = self.pools.get_mut(&e.pool_id) {
-                    pool.rules = e.rules.clone();
+                    pool.rules = (*e.rules).clone();
                     pool.rules_version = e.rules_version;
                     pool.rules_since.clone_from(&e.rules_since);
                     pool.rotation.resize(e.rules.auto_assign.len(), 0);
@@ -381,6 +396,7 @@ impl WriteModel {
                         deadline: None,
                         reminder_at: None,
                         reminded_for: None,
+                        wake_at: None,
                     },
                 );
                 if let Some(owner) = e.owner {
@@ -580,7 +596,7 @@ impl WriteModel {
         entry.1 += 1;
     }
 
-    /// Recomputes a customer's deadline and reminder and keeps both indexes in step.
+    /// Recomputes a customer's deadline, reminder and wake-up, and indexes the wake-up.
     fn reschedule(&mut self, customer_id: CustomerId) {
         let Some(customer) = self.customers.get_mut(&customer_id) else {
             return;
@@ -598,23 +614,34 @@ impl WriteModel {
             }
             _ => None,
         };
-        if customer.deadline.map(|d| d.at) != deadline.map(|d| d.at) {
-            if let Some(old) = customer.deadline {
-                self.deadlines.remove(&(old.at, customer_id));
-            }
-            if let Some(new) = deadline {
-                self.deadlines.insert((new.at, customer_id));
-            }
-        }
         customer.deadline = deadline;
-        if customer.reminder_at != reminder {
-            if let Some(old) = customer.reminder_at {
-                self.reminders.remove(&(old, customer_id));
-            }
-            if let Some(new) = reminder {
-                self.reminders.insert((new, customer_id));
-            }
-            customer.reminder_at = reminder;
+        customer.reminder_at = reminder;
+        let wake_at = match (reminder, deadline) {
+            (Some(reminder), Some(deadline)) => Some(micros(reminder.min(deadline.at))),
+            (_, deadline) => deadline.map(|d| micros(d.at)),
+        };
+        if customer.wake_at == wake_at {
+            return;
         }
+        if customer.wake_at.is_some() {
+            self.stale_wakeups += 1;
+        }
+        customer.wake_at = wake_at;
+        if let Some(at) = wake_at {
+            self.wakeups.insert((at, customer_id));
+        }
+        if self.stale_wakeups > 1_024 && self.stale_wakeups * 2 > self.wakeups.len() {
+            let customers = &self.customers;
+            self.wakeups
+                .retain(|(at, id)| customers.get(id).is_some_and(|c| c.wake_at == Some(*at)));
+            self.stale_wakeups = 0;
+        }
+    }
+
+    /// Whether a wake-up index entry is the customer's current one.
+    pub fn is_live_wakeup(&self, at: i64, customer_id: CustomerId) -> bool {
+        self.customers
+            .get(&customer_id)
+            .is_some_and(|customer| customer.wake_at == Some(at))
     }
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::command::{Command, CommandBody};
 use crate::event::Actor;
 use crate::ids::{CommandId, CustomerId};
-use crate::model::WriteModel;
+use crate::model::{WriteModel, micros};
 use crate::rules::RuleKind;
 
 /// Something the scheduler must submit.
@@ -74,49 +74,47 @@ impl DueAction {
     }
 }
 
-/// Reclaims and reminders due at `now`, earliest first, at most `limit` of each.
+/// Reclaims and reminders due at `now`, earliest first, at most `limit` actions. Only
+/// wake-up entries at or before `now` are read; superseded entries among them are skipped.
 pub fn due(model: &WriteModel, now: DateTime<Utc>, limit: usize) -> Vec<DueAction> {
+    let now_micros = micros(now);
     let mut actions = Vec::new();
-    for &(at, customer_id) in model
-        .reminders
-        .iter()
-        .take_while(|(at, _)| *at <= now)
-        .take(limit)
-    {
-        if let Some(deadline) = model.customers.get(&customer_id).and_then(|c| c.deadline) {
-            // A reminder that is only due together with its reclaim is pointless.
-            if deadline.at > now && at <= now {
-                actions.push(DueAction::Remind {
-                    customer_id,
-                    rule: deadline.rule,
-                    due_at: deadline.at,
-                });
-            }
+    let entries = model.wakeups.iter().take_while(|(at, _)| *at <= now_micros);
+    for &(at, customer_id) in entries {
+        if actions.len() >= limit {
+            break;
         }
-    }
-    for &(at, customer_id) in model
-        .deadlines
-        .iter()
-        .take_while(|(at, _)| *at <= now)
-        .take(limit)
-    {
-        if let Some(deadline) = model.customers.get(&customer_id).and_then(|c| c.deadline) {
+        if !model.is_live_wakeup(at, customer_id) {
+            continue;
+        }
+        let Some(customer) = model.customers.get(&customer_id) else {
+            continue;
+        };
+        let Some(deadline) = customer.deadline else {
+            continue;
+        };
+        if deadline.at <= now {
             actions.push(DueAction::Reclaim {
                 customer_id,
                 rule: deadline.rule,
-                due_at: at,
+                due_at: deadline.at,
+            });
+        } else if customer.reminder_at.is_some_and(|reminder| reminder <= now) {
+            actions.push(DueAction::Remind {
+                customer_id,
+                rule: deadline.rule,
+                due_at: deadline.at,
             });
         }
     }
     actions
 }
 
-/// The earliest instant at which something will be due, so a scheduler can sleep until then.
+/// The earliest instant at which something may be due, so a scheduler can sleep until then.
 pub fn next_due_at(model: &WriteModel) -> Option<DateTime<Utc>> {
-    let reminder = model.reminders.first().map(|(at, _)| *at);
-    let deadline = model.deadlines.first().map(|(at, _)| *at);
-    match (reminder, deadline) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    let (at, _) = model
+        .wakeups
+        .iter()
+        .find(|(at, customer_id)| model.is_live_wakeup(*at, *customer_id))?;
+    DateTime::from_timestamp_micros(*at)
 }

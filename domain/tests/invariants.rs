@@ -8,7 +8,7 @@
 
 mod support;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use poolkeeper_domain::event::{EventBody, FollowUpKind, RestoredTo};
@@ -422,10 +422,8 @@ impl Oracle {
             EventBody::CustomerTransferred(e) => {
                 self.grant(e.customer_id, e.to, Some(e.from), true)
             }
-            EventBody::CustomerRestored(e) => {
-                if e.restored_to == RestoredTo::FormerOwner {
-                    self.grant(e.customer_id, e.owner.unwrap(), None, true);
-                }
+            EventBody::CustomerRestored(e) if e.restored_to == RestoredTo::FormerOwner => {
+                self.grant(e.customer_id, e.owner.unwrap(), None, true);
             }
             EventBody::CustomerAbandoned(e) => {
                 assert!(!e.reason.trim().is_empty(), "abandon without a reason");
@@ -482,17 +480,17 @@ fn check_model_against_oracle(model: &WriteModel, oracle: &Oracle) {
             "owner of {customer_id}"
         );
         assert_eq!(customer.pool, oracle.pool[customer_id]);
-        let indexed: BTreeSet<_> = model
-            .deadlines
-            .iter()
-            .filter(|(_, c)| c == customer_id)
-            .map(|(at, _)| *at)
-            .collect();
-        assert_eq!(
-            indexed,
-            customer.deadline.map(|d| d.at).into_iter().collect(),
-            "deadline index of {customer_id}"
-        );
+        let expected_wake = match (customer.reminder_at, customer.deadline) {
+            (Some(reminder), Some(deadline)) => Some(reminder.min(deadline.at).timestamp_micros()),
+            (_, deadline) => deadline.map(|d| d.at.timestamp_micros()),
+        };
+        assert_eq!(customer.wake_at, expected_wake, "wake-up of {customer_id}");
+        if let Some(at) = customer.wake_at {
+            assert!(
+                model.wakeups.contains(&(at, *customer_id)),
+                "wake-up of {customer_id} is not indexed"
+            );
+        }
     }
     for user in USERS {
         assert_eq!(
@@ -535,4 +533,45 @@ proptest! {
         }
         prop_assert_eq!(&first.world.log, &second.world.log);
     }
+}
+
+/// Thousands of follow-ups supersede wake-up entries; the index is swept, stays bounded,
+/// and `due` still finds exactly the customers whose deadline passed.
+#[test]
+fn wakeup_index_is_swept_and_due_stays_exact() {
+    let mut world = World::standard();
+    let rules = PoolRules {
+        no_contact: Some(Limit::uniform(3)),
+        ..PoolRules::default()
+    };
+    let pool = world.pool(PoolMode::FreeClaim, rules);
+    let customers: Vec<CustomerId> = (0..40).map(|_| world.owned_by(pool, ALICE)).collect();
+    for round in 0..100 {
+        world.advance(Duration::minutes(10));
+        for customer in &customers[..30] {
+            world.follow_up(ALICE, *customer);
+        }
+        assert!(
+            world.model.wakeups.len() <= 2 * 40 + 1_100,
+            "round {round}: index grew to {}",
+            world.model.wakeups.len()
+        );
+    }
+    assert!(world.model.stale_wakeups < 1_100);
+    // The last 10 are contacted an hour after the others; three days after the others'
+    // last contact exactly those 30 are due.
+    world.advance(Duration::hours(1));
+    for customer in &customers[30..] {
+        world.follow_up(ALICE, *customer);
+    }
+    world.advance(Duration::days(3) - Duration::hours(1));
+    let due = poolkeeper_domain::schedule::due(&world.model, world.now, usize::MAX);
+    let due: std::collections::BTreeSet<CustomerId> = due
+        .iter()
+        .map(|action| match action {
+            poolkeeper_domain::schedule::DueAction::Reclaim { customer_id, .. } => *customer_id,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(due, customers[..30].iter().copied().collect());
 }
