@@ -101,6 +101,26 @@ impl StreamRef {
     }
 }
 
+/// Why a stored payload could not be read back as an event.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The type column names no known event type (an upcaster is missing, or the log is newer).
+    #[error("unknown event type {0:?}")]
+    UnknownType(String),
+    /// The payload does not match the type's current schema.
+    #[error("payload does not match its schema: {0}")]
+    Json(serde_json::Error),
+}
+
+impl EventBody {
+    /// The stored JSON form of the body: an object with its `type` tag and every field.
+    pub fn to_payload(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|error| {
+            unreachable!("event bodies are plain data and always serialize: {error}")
+        })
+    }
+}
+
 /// One recorded fact: the envelope and its body.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -155,6 +175,15 @@ macro_rules! event_bodies {
             /// The current schema version of the type named `event_type`.
             pub fn schema_version_of(event_type: &str) -> Option<u32> {
                 match event_type { $( $name => Some($schema), )* _ => None }
+            }
+
+            /// Decodes a stored payload whose type is known from the log's type column:
+            /// straight into the variant's struct, without buffering the whole document.
+            pub fn decode(event_type: &str, payload: &str) -> Result<Self, DecodeError> {
+                match event_type {
+                    $( $name => serde_json::from_str(payload).map(EventBody::$variant).map_err(DecodeError::Json), )*
+                    other => Err(DecodeError::UnknownType(other.to_owned())),
+                }
             }
         }
     };
@@ -763,6 +792,29 @@ mod tests {
             assert_eq!(StreamRef::parse(&stream.to_string()), Some(stream));
         }
         assert_eq!(Actor::parse("robot"), None);
+    }
+
+    #[test]
+    fn stored_payloads_decode_by_their_type_column() {
+        let body = EventBody::CustomerClaimed(CustomerClaimed {
+            customer_id: CustomerId::from_u128(1),
+            pool_id: PoolId::from_u128(2),
+            owner: UserId::from_u128(3),
+        });
+        let payload = body.to_payload();
+        assert!(payload.contains("\"type\":\"customer.claimed\""));
+        assert_eq!(
+            EventBody::decode("customer.claimed", &payload).unwrap(),
+            body
+        );
+        assert!(matches!(
+            EventBody::decode("customer.teleported", &payload),
+            Err(DecodeError::UnknownType(_))
+        ));
+        assert!(matches!(
+            EventBody::decode("customer.abandoned", &payload),
+            Err(DecodeError::Json(_))
+        ));
     }
 
     #[test]
