@@ -1063,7 +1063,7 @@ impl<'a> Decision<'a> {
                 let pool = self.pool(customer.pool)?;
                 let (Some(current), Some(max)) = (
                     rules::protection_until(&pool.rules, &pool.rules_since, ownership),
-                    rules::protection_max(&pool.rules, ownership),
+                    rules::protection_max(&pool.rules, &pool.rules_since, ownership),
                 ) else {
                     return Err(DomainError::NoProtectionRule(customer.pool));
                 };
@@ -1329,7 +1329,8 @@ impl<'a> Decision<'a> {
                         "must be in the future",
                     ));
                 }
-                let max = window.start + rules::days(protection.max_days);
+                let max = rules::protection_base(&pool.rules_since, window.start)
+                    + rules::days(protection.max_days);
                 if window.end > max {
                     return Err(DomainError::ProtectionBeyondMaximum {
                         requested: window.end,
@@ -1410,14 +1411,16 @@ impl<'a> Decision<'a> {
             return Err(not_due());
         }
         if rule == RuleKind::ProtectionExpired
-            && let Some(until) = rules::protection_extension(&pool.rules, ownership, due_at)
+            && let Some(until) =
+                rules::protection_extension(&pool.rules, &pool.rules_since, ownership, due_at)
         {
             self.emit(EventBody::ProtectionExtended(ProtectionExtended {
                 customer_id,
                 owner: ownership.owner,
                 previous_until: due_at,
                 until,
-                max_until: rules::protection_max(&pool.rules, ownership).unwrap_or(until),
+                max_until: rules::protection_max(&pool.rules, &pool.rules_since, ownership)
+                    .unwrap_or(until),
             }));
             return Ok(());
         }

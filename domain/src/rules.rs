@@ -343,19 +343,28 @@ pub fn protection_until(
 ) -> Option<DateTime<Utc>> {
     let protection = rules.protection.as_ref()?;
     Some(ownership.protection_until.unwrap_or_else(|| {
-        let from = ownership
-            .protection_start
-            .max(rule_since(since, RuleKind::ProtectionExpired));
-        from + days(protection.default_days.for_user(ownership.owner))
+        protection_base(since, ownership.protection_start)
+            + days(protection.default_days.for_user(ownership.owner))
     }))
 }
 
-/// The latest instant protection may reach under `rules`: start + maximum days.
-pub fn protection_max(rules: &PoolRules, ownership: &Ownership) -> Option<DateTime<Utc>> {
-    rules
-        .protection
-        .as_ref()
-        .map(|protection| ownership.protection_start + days(protection.max_days))
+/// Where protection counts from, for both its default end and its maximum: the start of
+/// protection, or the instant the protection rule came into force when that is later, so a
+/// rule turned on for customers already owned counts from the day it was turned on (seed
+/// 003: 开启当天 + 保护期天数), never retroactively.
+pub fn protection_base(since: &RulesSince, protection_start: DateTime<Utc>) -> DateTime<Utc> {
+    protection_start.max(rule_since(since, RuleKind::ProtectionExpired))
+}
+
+/// The latest instant protection may reach under `rules`: its base + maximum days.
+pub fn protection_max(
+    rules: &PoolRules,
+    since: &RulesSince,
+    ownership: &Ownership,
+) -> Option<DateTime<Utc>> {
+    rules.protection.as_ref().map(|protection| {
+        protection_base(since, ownership.protection_start) + days(protection.max_days)
+    })
 }
 
 fn rule_since(since: &RulesSince, rule: RuleKind) -> DateTime<Utc> {
@@ -403,7 +412,7 @@ pub fn next_deadline(
     if ownership.won_at.is_none() {
         day_rule(RuleKind::NotWon, ownership.since);
         if let Some(until) = protection_until(rules, since, ownership) {
-            let counted_from = ownership.protection_start;
+            let counted_from = protection_base(since, ownership.protection_start);
             let threshold_days = u32::try_from((until - counted_from).num_days()).unwrap_or(0);
             consider(Deadline {
                 at: until,
@@ -428,6 +437,7 @@ pub fn reminder_at(rules: &PoolRules, deadline: &Deadline) -> Option<DateTime<Ut
 /// follow-up, or protection already at its maximum.
 pub fn protection_extension(
     rules: &PoolRules,
+    since: &RulesSince,
     ownership: &Ownership,
     expiring_at: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
@@ -437,7 +447,7 @@ pub fn protection_extension(
     if last_contact < expiring_at - days(extension.contact_within_days) {
         return None;
     }
-    let max = ownership.protection_start + days(protection.max_days);
+    let max = protection_max(rules, since, ownership)?;
     let extended = (expiring_at + days(extension.extend_by_days)).min(max);
     (extended > expiring_at).then_some(extended)
 }
@@ -552,18 +562,24 @@ mod tests {
         let mut ownership = Ownership::starting(ALICE, day(1));
         ownership.last_contact_at = Some(day(10));
         assert_eq!(
-            protection_extension(&rules, &ownership, day(11)),
+            protection_extension(&rules, &RulesSince::new(), &ownership, day(11)),
             Some(day(21))
         );
         ownership.last_contact_at = Some(day(20));
         assert_eq!(
-            protection_extension(&rules, &ownership, day(21)),
+            protection_extension(&rules, &RulesSince::new(), &ownership, day(21)),
             Some(day(26))
         );
         ownership.last_contact_at = Some(day(25));
-        assert_eq!(protection_extension(&rules, &ownership, day(26)), None);
+        assert_eq!(
+            protection_extension(&rules, &RulesSince::new(), &ownership, day(26)),
+            None
+        );
         ownership.last_contact_at = Some(day(5));
-        assert_eq!(protection_extension(&rules, &ownership, day(11)), None);
+        assert_eq!(
+            protection_extension(&rules, &RulesSince::new(), &ownership, day(11)),
+            None
+        );
     }
 
     #[test]
