@@ -28,7 +28,7 @@ pub mod upcast;
 pub use config::EventLogConfig;
 pub use error::EventLogError;
 pub use export::ExportSummary;
-pub use sqlite::SqliteEventStore;
+pub use sqlite::{SqliteEventStore, WriterStats};
 pub use store::{EventStore, EventStream, Subscription};
 pub use types::{
     AppendOutcome, AppendRequest, BreakReason, ChainBreak, EventMetadata, ExpectedVersion,

@@ -6,6 +6,7 @@
 //! writer's broadcast of committed batches (`subscription`). The schema and its
 //! migrations live in `schema` and `migrations/*.sql`.
 
+mod checkpoint;
 mod reader;
 mod rows;
 pub mod schema;
@@ -24,7 +25,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use uuid::Uuid;
 
 use self::reader::ReadSide;
-use self::writer::{CommittedBatch, Job, JobResults, Writer};
+pub use self::writer::WriterStats;
+use self::writer::{CommittedBatch, Job, JobResults, StatCounters, Writer};
 use crate::config::EventLogConfig;
 use crate::error::EventLogError;
 use crate::export::ExportSummary;
@@ -51,6 +53,7 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     closed: AtomicBool,
     read: Arc<ReadSide>,
+    stats: Arc<StatCounters>,
     /// Set for [`SqliteEventStore::open_temporary`]: files removed on drop.
     temporary: bool,
 }
@@ -100,11 +103,23 @@ impl SqliteEventStore {
         schema::migrate(&mut conn)?;
 
         let (committed, _) = broadcast::channel(config.subscription_capacity.max(1));
-        let writer = Writer::new(conn, committed.clone(), config.max_group_events)?;
+        let stats = Arc::new(StatCounters::default());
+        let (checkpoints, checkpointer) = checkpoint::spawn(path.clone())?;
+        let writer = Writer::new(
+            conn,
+            committed.clone(),
+            config.max_group_events,
+            Arc::clone(&stats),
+            checkpoints,
+        )?;
         let (jobs_tx, jobs_rx) = mpsc::channel(config.queue_capacity.max(1));
         let thread = std::thread::Builder::new()
             .name("eventlog-writer".into())
-            .spawn(move || writer.run(jobs_rx))?;
+            .spawn(move || {
+                // Dropping the writer drops the notifier, which stops the checkpointer.
+                writer.run(jobs_rx);
+                let _ = checkpointer.join();
+            })?;
         let read = Arc::new(ReadSide::new(
             path.clone(),
             config.read_connections,
@@ -120,6 +135,7 @@ impl SqliteEventStore {
                 writer: Mutex::new(Some(thread)),
                 closed: AtomicBool::new(false),
                 read,
+                stats,
                 temporary,
             }),
         })
@@ -128,6 +144,11 @@ impl SqliteEventStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// What the writer has done since this store was opened.
+    pub fn writer_stats(&self) -> WriterStats {
+        self.inner.stats.snapshot()
     }
 
     /// Stops accepting appends, lets the writer commit what is already queued,

@@ -9,17 +9,23 @@
 //! is written, so a conflict fails only that request. A storage error fails
 //! the whole group, which is rolled back and the chain state reloaded.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use chrono::DateTime;
 use rusqlite::Connection;
 use tokio::sync::{broadcast, mpsc, oneshot};
+use uuid::Uuid;
+
+use super::checkpoint::CheckpointNotifier;
 
 use super::rows::{self, INSERT_EVENT, sql_int};
 use crate::error::EventLogError;
 use crate::hash::{CanonicalEvent, chain_hash};
 use crate::types::{
-    AppendOutcome, AppendRequest, EventMetadata, Position, RecordedEvent, StreamVersion,
+    AppendOutcome, AppendRequest, EventMetadata, Position, RecordedEvent, StreamId, StreamVersion,
 };
 
 /// Events committed together, as broadcast to subscribers (stored, not upcast).
@@ -34,6 +40,39 @@ pub(crate) struct Job {
     pub(crate) reply: oneshot::Sender<JobResults>,
 }
 
+/// Counters of the writer's work, for operators and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Transactions committed (one fsync each).
+    pub groups: u64,
+    /// Requests that wrote events.
+    pub commands: u64,
+    /// Events written.
+    pub events: u64,
+    /// Microseconds the writer spent in group commits (busy, not waiting for work).
+    pub busy_micros: u64,
+}
+
+/// Shared, lock-free [`WriterStats`].
+#[derive(Debug, Default)]
+pub(crate) struct StatCounters {
+    groups: AtomicU64,
+    commands: AtomicU64,
+    events: AtomicU64,
+    busy_micros: AtomicU64,
+}
+
+impl StatCounters {
+    pub(crate) fn snapshot(&self) -> WriterStats {
+        WriterStats {
+            groups: self.groups.load(Ordering::Relaxed),
+            commands: self.commands.load(Ordering::Relaxed),
+            events: self.events.load(Ordering::Relaxed),
+            busy_micros: self.busy_micros.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// The writer's state: the connection and the head of the chain.
 pub(crate) struct Writer {
     conn: Connection,
@@ -41,7 +80,15 @@ pub(crate) struct Writer {
     last_hash: [u8; 32],
     committed: broadcast::Sender<CommittedBatch>,
     max_group_events: usize,
+    stats: Arc<StatCounters>,
+    /// Cache of current stream versions (cleared when full or after a rollback).
+    versions: HashMap<String, StreamVersion>,
+    /// Nudges the checkpointer after each commit.
+    checkpoints: CheckpointNotifier,
 }
+
+/// Streams whose version the writer remembers; the cache is cleared when full.
+const VERSION_CACHE_ENTRIES: usize = 100_000;
 
 impl Writer {
     /// Wraps a migrated, configured write connection.
@@ -49,6 +96,8 @@ impl Writer {
         conn: Connection,
         committed: broadcast::Sender<CommittedBatch>,
         max_group_events: usize,
+        stats: Arc<StatCounters>,
+        checkpoints: CheckpointNotifier,
     ) -> Result<Self, EventLogError> {
         let (tail, last_hash) = rows::tail(&conn)?;
         Ok(Self {
@@ -57,6 +106,9 @@ impl Writer {
             last_hash,
             committed,
             max_group_events: max_group_events.max(1),
+            stats,
+            versions: HashMap::new(),
+            checkpoints,
         })
     }
 
@@ -64,6 +116,7 @@ impl Writer {
     pub(crate) fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
         let mut group: Vec<Job> = Vec::new();
         while let Some(first) = jobs.blocking_recv() {
+            let started = Instant::now();
             let mut events = job_events(&first);
             group.push(first);
             while events < self.max_group_events {
@@ -76,12 +129,15 @@ impl Writer {
                 }
             }
             self.commit_group(&mut group);
+            let busy = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            self.stats.busy_micros.fetch_add(busy, Ordering::Relaxed);
         }
     }
 
     /// Appends every job of the group in one transaction, then replies.
     fn commit_group(&mut self, group: &mut Vec<Job>) {
         let publish = self.committed.receiver_count() > 0;
+        let tail_before = self.tail;
         let mut published: Vec<RecordedEvent> = Vec::new();
         // (reply, number of requests, results so far) per job.
         let mut replies: Vec<(oneshot::Sender<JobResults>, usize, JobResults)> =
@@ -119,6 +175,19 @@ impl Writer {
         }
         match fatal {
             None => {
+                let commands = replies
+                    .iter()
+                    .flat_map(|(_, _, results)| results)
+                    .filter(|r| matches!(r, Ok(o) if !o.duplicate))
+                    .count();
+                self.stats.groups.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .commands
+                    .fetch_add(commands as u64, Ordering::Relaxed);
+                self.stats
+                    .events
+                    .fetch_add(self.tail - tail_before, Ordering::Relaxed);
+                self.checkpoints.notify();
                 for (reply, _, results) in replies {
                     // The appender may have stopped waiting; its events are committed anyway.
                     let _ = reply.send(results);
@@ -133,6 +202,7 @@ impl Writer {
                 if !self.conn.is_autocommit() {
                     let _ = self.conn.execute_batch("ROLLBACK");
                 }
+                self.versions.clear();
                 for (reply, n, _) in replies {
                     let _ = reply.send(vec![Err(error.clone()); n]);
                 }
@@ -147,22 +217,61 @@ impl Writer {
         }
     }
 
+    /// The current version of a stream, from the cache or the database.
+    fn current_version(
+        &mut self,
+        stream: &StreamId,
+    ) -> Result<Option<StreamVersion>, EventLogError> {
+        if let Some(v) = self.versions.get(stream.as_str()) {
+            return Ok(Some(*v));
+        }
+        let v = rows::stream_version(&self.conn, stream.as_str())?;
+        if let Some(v) = v {
+            self.remember_version(stream, v);
+        }
+        Ok(v)
+    }
+
+    fn remember_version(&mut self, stream: &StreamId, version: StreamVersion) {
+        if let Some(v) = self.versions.get_mut(stream.as_str()) {
+            *v = version;
+            return;
+        }
+        if self.versions.len() >= VERSION_CACHE_ENTRIES {
+            self.versions.clear();
+        }
+        self.versions.insert(stream.as_str().to_owned(), version);
+    }
+
+    /// The stored outcome of a command, marked as a duplicate.
+    fn duplicate_of(&self, command_id: &Uuid) -> Result<Option<AppendOutcome>, EventLogError> {
+        Ok(
+            rows::command_outcome(&self.conn, command_id)?.map(|o| AppendOutcome {
+                duplicate: true,
+                ..o
+            }),
+        )
+    }
+
     /// Applies one request inside the open transaction. The outer error is a
     /// storage failure (fails the group); the inner one is this request's.
+    ///
+    /// Nothing is written before the request is known to succeed: versions are
+    /// checked first, then the command row is inserted (its primary key detects
+    /// a duplicate, including one earlier in this transaction), then the events.
     fn apply(
         &mut self,
         request: AppendRequest,
         mut sink: Option<&mut Vec<RecordedEvent>>,
     ) -> Result<Result<AppendOutcome, EventLogError>, EventLogError> {
-        // Idempotency: also sees commands written earlier in this transaction.
-        if let Some(mut first) = rows::command_outcome(&self.conn, &request.command_id)? {
-            first.duplicate = true;
-            return Ok(Ok(first));
-        }
         let mut current: Vec<Option<StreamVersion>> = Vec::with_capacity(request.streams.len());
         for s in &request.streams {
-            let actual = rows::stream_version(&self.conn, s.stream_id.as_str())?;
+            let actual = self.current_version(&s.stream_id)?;
             if !s.expected.matches(actual) {
+                // A retried command must get its first outcome, not a conflict.
+                if let Some(first) = self.duplicate_of(&request.command_id)? {
+                    return Ok(Ok(first));
+                }
                 return Ok(Err(EventLogError::WrongExpectedVersion {
                     stream: s.stream_id.clone(),
                     expected: s.expected,
@@ -173,10 +282,32 @@ impl Writer {
         }
 
         let first_position = self.tail + 1;
+        let last_position = self.tail + request.event_count() as u64;
+        let command_id = *request.command_id.as_bytes();
+        let inserted = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO commands (command_id, first_position, last_position) \
+                 VALUES (?1, ?2, ?3) ON CONFLICT (command_id) DO NOTHING",
+            )?
+            .execute(rusqlite::params![
+                &command_id[..],
+                sql_int(first_position),
+                sql_int(last_position)
+            ])?;
+        if inserted == 0 {
+            return match self.duplicate_of(&request.command_id)? {
+                Some(first) => Ok(Ok(first)),
+                None => Err(EventLogError::Corrupt {
+                    position: first_position,
+                    reason: "command row neither inserted nor found".into(),
+                }),
+            };
+        }
+
         let micros = request.recorded_at.timestamp_micros();
         // What reads will return: the time truncated to whole microseconds.
         let recorded_at = DateTime::from_timestamp_micros(micros).unwrap_or(request.recorded_at);
-        let command_id = *request.command_id.as_bytes();
         let correlation_id = *request.correlation_id.as_bytes();
         let causation_id = request.causation_id.map(|c| *c.as_bytes());
         let mut stream_versions = Vec::with_capacity(request.streams.len());
@@ -243,19 +374,13 @@ impl Writer {
             stream_versions.push((s.stream_id, version));
         }
         drop(insert);
-        self.conn
-            .prepare_cached(
-                "INSERT INTO commands (command_id, first_position, last_position) \
-                 VALUES (?1, ?2, ?3)",
-            )?
-            .execute(rusqlite::params![
-                &command_id[..],
-                sql_int(first_position),
-                sql_int(self.tail)
-            ])?;
+        for (stream, version) in &stream_versions {
+            self.remember_version(stream, *version);
+        }
+        debug_assert_eq!(self.tail, last_position);
         Ok(Ok(AppendOutcome {
             first_position,
-            last_position: self.tail,
+            last_position,
             stream_versions,
             duplicate: false,
         }))
