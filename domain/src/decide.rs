@@ -1,7 +1,8 @@
 //! `decide`: the pure decision of one command against the write model.
 //!
-//! [`decide`] checks a command in a fixed order (the shape of its fields, that what it
-//! names exists, the expected version, the actor's permission, the target's state, then
+//! [`decide`] checks a command in a fixed order (that the actor exists and is active, the
+//! expected version of the target, then per command: the shape of its fields, that what it
+//! names exists, the actor's permission, the target's state, then
 //! cooldowns, quotas and caps) and returns the events it causes, or the first reason it
 //! must be refused. It reads the model and never changes it; the caller appends the
 //! events and folds them in with [`WriteModel::apply`]. Commands that emit several events
@@ -261,7 +262,7 @@ impl<'a> Decision<'a> {
                 .get(&user)
                 .ok_or(DomainError::UnknownUser(user))?;
             if !known.active {
-                return Err(DomainError::DeactivatedUser(user));
+                return Err(DomainError::InactiveActor(user));
             }
         }
         Ok(())
@@ -546,6 +547,9 @@ impl<'a> Decision<'a> {
                 let name = required_text("name", name, limits::NAME)?;
                 let department =
                     optional_text("department", department.as_deref(), limits::SHORT_TEXT)?;
+                if user_id.0.is_nil() {
+                    return Err(DomainError::invalid("user_id", "must not be the nil UUID"));
+                }
                 if self.model.users.contains_key(user_id) {
                     return Err(DomainError::AlreadyExists {
                         kind: "user",
@@ -1370,6 +1374,16 @@ impl<'a> Decision<'a> {
         }
         let target = match (&pool.rules.return_target, to_pool) {
             (rules::ReturnTarget::SourcePool, None) => customer.pool,
+            (rules::ReturnTarget::UserChooses, Some(chosen)) if chosen != customer.pool => {
+                self.pool(chosen)?;
+                if !self.model.is_member(abandoner, chosen) {
+                    return Err(DomainError::NotPoolMember {
+                        user: abandoner,
+                        pool: chosen,
+                    });
+                }
+                chosen
+            }
             (rules::ReturnTarget::UserChooses, chosen) => chosen.unwrap_or(customer.pool),
             (rules::ReturnTarget::Fixed { pool }, None) => *pool,
             (rules::ReturnTarget::SourcePool, Some(chosen)) if chosen == customer.pool => chosen,

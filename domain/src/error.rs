@@ -126,9 +126,12 @@ pub enum DomainError {
         /// What was attempted.
         action: &'static str,
     },
-    /// The acting or named user is deactivated.
+    /// The named user (assignee, applicant, successor…) is deactivated.
     #[error("user {0} is deactivated")]
     DeactivatedUser(UserId),
+    /// The acting user is deactivated and may do nothing.
+    #[error("acting user {0} is deactivated")]
+    InactiveActor(UserId),
     /// The customer is not in a state that allows this.
     #[error("customer {customer} is {actual}; {action} needs it {expected}")]
     WrongState {
@@ -241,7 +244,8 @@ impl DomainError {
             | NotOwner { .. }
             | NotOwnerOrSuperior { .. }
             | NotSuperior { .. }
-            | SystemOnly { .. } => ErrorClass::PermissionDenied,
+            | SystemOnly { .. }
+            | InactiveActor(_) => ErrorClass::PermissionDenied,
             NoDefaultPool
             | DeactivatedUser(_)
             | WrongState { .. }
@@ -276,6 +280,7 @@ impl DomainError {
             NotSuperior { .. } => "not_superior",
             SystemOnly { .. } => "system_only",
             DeactivatedUser(_) => "deactivated_user",
+            InactiveActor(_) => "inactive_actor",
             WrongState { .. } => "wrong_state",
             WrongMode { .. } => "wrong_mode",
             CooldownActive { .. } => "cooldown_active",

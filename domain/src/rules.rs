@@ -133,27 +133,15 @@ pub enum ReturnTarget {
 }
 
 /// What members may see of a pool.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Visibility {
     /// Hide claimed customers from plain members (线索池隐藏已领取线索).
     #[serde(default)]
     pub hide_claimed_from_members: bool,
-    /// Members may open the details of unclaimed customers (普通成员是否可以打开详情).
-    #[serde(default = "default_true")]
+    /// Members may open the details of unclaimed customers (普通成员是否可以打开详情; off
+    /// by default, as in seed 003, so members cannot cherry-pick).
+    #[serde(default)]
     pub members_can_open_details: bool,
-}
-
-fn default_true() -> bool {
-    true
-}
-
-impl Default for Visibility {
-    fn default() -> Self {
-        Self {
-            hide_claimed_from_members: false,
-            members_can_open_details: true,
-        }
-    }
 }
 
 /// How an auto-assignment rule picks among its assignees.

@@ -380,8 +380,8 @@ fn deactivated_user_cannot_act() {
     world.ok(as_user(ADMIN), deactivate(BOB, None));
     refused!(
         world.err(as_user(BOB), claim(customer)),
-        DomainError::DeactivatedUser(user) if *user == BOB,
-        FailedPrecondition
+        DomainError::InactiveActor(user) if *user == BOB,
+        PermissionDenied
     );
     assert_eq!(world.state(customer), &CustomerState::InPool);
 }
@@ -4529,13 +4529,23 @@ fn creator_sees_the_customers_they_created() {
 }
 
 #[test]
-fn members_open_unclaimed_customers_and_see_claimed_ones_listed() {
+fn members_see_unclaimed_customers_listed_and_open_them_only_when_the_pool_allows() {
     let mut world = World::standard();
     add_dave(&mut world);
     let pool = private_pool(&mut world, Visibility::default());
     let unclaimed = world.customer_in(pool);
     let claimed = world.owned_by(pool, ALICE);
-    assert_eq!(access(&world, BOB, unclaimed), Access::Details);
+    // Seed 003: by default members may not open unclaimed customers' details.
+    assert_eq!(access(&world, BOB, unclaimed), Access::Listed);
+    let open = private_pool(
+        &mut world,
+        Visibility {
+            hide_claimed_from_members: false,
+            members_can_open_details: true,
+        },
+    );
+    let openable = world.customer_in(open);
+    assert_eq!(access(&world, BOB, openable), Access::Details);
     assert_eq!(access(&world, BOB, claimed), Access::Listed);
     // Non-members see nothing of the pool.
     assert_eq!(access(&world, DAVE, unclaimed), Access::None);
@@ -4601,7 +4611,7 @@ fn frozen_customers_are_hidden_from_plain_members() {
 fn deactivated_and_unknown_viewers_see_nothing() {
     let mut world = World::standard();
     let customer = world.customer_in(DEFAULT_POOL);
-    assert_eq!(access(&world, BOB, customer), Access::Details);
+    assert_eq!(access(&world, BOB, customer), Access::Listed);
     world.ok(as_user(ADMIN), deactivate(BOB, None));
     assert_eq!(access(&world, BOB, customer), Access::None);
     assert_eq!(access(&world, DAVE, customer), Access::None);
@@ -4734,4 +4744,56 @@ fn per_user_reclaim_threshold_sets_that_owners_deadline() {
         DomainError::NotDue { .. },
         FailedPrecondition
     );
+}
+
+#[test]
+fn a_user_chosen_return_pool_must_be_one_the_user_belongs_to() {
+    let mut world = World::standard();
+    let rules = PoolRules {
+        return_target: ReturnTarget::UserChooses,
+        ..no_rules()
+    };
+    let pool = world.pool(PoolMode::FreeClaim, rules);
+    let foreign = PoolId::from_u128(world.fresh());
+    world.ok(
+        as_user(ADMIN),
+        CommandBody::CreatePool {
+            pool_id: foreign,
+            name: "华南公海".into(),
+            mode: PoolMode::FreeClaim,
+            admins: BTreeSet::new(),
+            members: BTreeSet::from([CAROL]),
+            everyone: false,
+            default: false,
+            rules: no_rules(),
+        },
+    );
+    let customer = world.owned_by(pool, ALICE);
+    let refused = world.err(
+        as_user(ALICE),
+        CommandBody::Abandon {
+            customer_id: customer,
+            reason: "转区域".into(),
+            to_pool: Some(foreign),
+        },
+    );
+    assert!(
+        matches!(refused, DomainError::NotPoolMember { user, pool } if user == ALICE && pool == foreign)
+    );
+}
+
+#[test]
+fn the_nil_uuid_is_not_a_user_id() {
+    let mut world = World::standard();
+    let refused = world.err(
+        as_user(ADMIN),
+        CommandBody::CreateUser {
+            user_id: UserId::from_u128(0),
+            name: "nobody".into(),
+            superior: None,
+            department: None,
+            admin: false,
+        },
+    );
+    assert!(matches!(refused, DomainError::Invalid { ref field, .. } if field == "user_id"));
 }

@@ -805,7 +805,7 @@ fn seed_004_deactivated_users_customers_go_to_the_successor() {
     assert_eq!(world.owner(first), Some(MANAGER));
     assert_eq!(world.owner(second), Some(MANAGER));
     let refused = world.err(as_user(ALICE), CommandBody::Claim { customer_id: first });
-    assert!(matches!(refused, DomainError::DeactivatedUser(user) if user == ALICE));
+    assert!(matches!(refused, DomainError::InactiveActor(user) if user == ALICE));
     world.ok(
         as_user(MANAGER),
         CommandBody::Transfer {
