@@ -1,1 +1,16 @@
-//! poolkeeper grpc (placeholder until its issue lands).
+//! The poolkeeper gRPC service: the command writer, the reclaim scheduler, the tonic
+//! services and the server runtime. This is the only crate that knows protobuf; it maps
+//! requests to domain commands, domain errors to gRPC statuses, and projection rows to
+//! query replies.
+
+pub mod auth;
+pub mod client;
+pub mod clock;
+pub mod codec;
+pub mod config;
+pub mod convert;
+pub mod scheduler;
+pub mod server;
+pub mod services;
+pub mod status;
+pub mod writer;

@@ -1,0 +1,117 @@
+//! The server's configuration: a TOML file, overridden by flags and environment.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::auth::TokenConfig;
+
+/// Files for TLS (rustls).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// Everything the server needs; every field has a working default.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Where the log, the projections and the development token live.
+    pub data_dir: PathBuf,
+    /// Calling services' tokens. When empty, a development token with every scope is
+    /// created in the data directory at first start and printed.
+    pub tokens: Vec<TokenConfig>,
+    /// TLS; plaintext when absent.
+    pub tls: Option<TlsConfig>,
+    /// The largest request accepted, in bytes (imports are the largest).
+    pub max_request_bytes: usize,
+    /// The most customers one import may hold.
+    pub max_import: usize,
+    /// The most commands decided and committed together.
+    pub max_batch: usize,
+    /// The longest the reclaim scheduler sleeps between checks, in seconds.
+    pub scheduler_max_sleep_seconds: u64,
+    /// Log lines as JSON instead of text.
+    pub json_logs: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            data_dir: PathBuf::from("./poolkeeper-data"),
+            tokens: Vec::new(),
+            tls: None,
+            max_request_bytes: 64 * 1024 * 1024,
+            max_import: 50_000,
+            max_batch: 1_024,
+            scheduler_max_sleep_seconds: 30,
+            json_logs: false,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid configuration.
+    #[error("invalid configuration in {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: toml::de::Error,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Scope;
+
+    #[test]
+    fn a_toml_file_overrides_defaults_and_unknown_keys_are_refused() {
+        let config: Config = toml::from_str(
+            r#"
+            listen = "0.0.0.0:6000"
+            [[tokens]]
+            name = "crm-web"
+            token = "t1"
+            scopes = ["command", "query"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 6000);
+        assert_eq!(config.tokens[0].scopes, vec![Scope::Command, Scope::Query]);
+        assert_eq!(config.max_import, Config::default().max_import);
+        assert!(toml::from_str::<Config>("lisen = \"x\"").is_err());
+    }
+}

@@ -1,0 +1,772 @@
+//! CommandService: one RPC per domain command. Each handler parses its request into a
+//! [`CommandBody`] (every malformed field is an INVALID_ARGUMENT before anything reaches
+//! the writer), submits it through the [`CommandWriter`], and answers with the target's
+//! new version and the log position.
+
+use std::collections::BTreeMap;
+
+use futures::StreamExt;
+use poolkeeper_domain::command::{NewCustomer, ProtectionWindow};
+use poolkeeper_domain::{Command, CommandBody, CustomerId, PoolId, StreamRef, UserId};
+use poolkeeper_proto::v1 as pb;
+use poolkeeper_proto::v1::command_service_server::CommandService;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::auth;
+use crate::codec;
+use crate::convert::{self, customer_name, pool_name, user_name};
+use crate::status::{invalid, write_status};
+use crate::writer::{CommandWriter, Outcome};
+
+/// The CommandService implementation.
+#[derive(Clone)]
+pub struct CommandApi {
+    writer: CommandWriter,
+    max_import: usize,
+}
+
+impl CommandApi {
+    /// Commands go through `writer`; imports take at most `max_import` customers.
+    pub fn new(writer: CommandWriter, max_import: usize) -> Self {
+        Self { writer, max_import }
+    }
+
+    /// Submits `body` for the request's acting user and reports on `target`.
+    async fn run<T>(
+        &self,
+        request: &Request<T>,
+        command_id: &str,
+        expected_version: Option<u64>,
+        target: StreamRef,
+        body: CommandBody,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let command_id = convert::command_id(command_id)?;
+        let actor = auth::actor(request)?;
+        let command = Command {
+            command_id,
+            actor,
+            expected_version,
+            body,
+        };
+        let outcome = self
+            .writer
+            .submit(command, auth::correlation_id(request))
+            .await
+            .map_err(|error| write_status(&error))?;
+        Ok(Response::new(self.result(target, &outcome)))
+    }
+
+    fn result(&self, target: StreamRef, outcome: &Outcome) -> pb::CommandResult {
+        let stream = target.to_string();
+        let version = outcome
+            .version_of(&stream)
+            .unwrap_or_else(|| codec::stream_version(&self.writer.model(), target));
+        let name = match target {
+            StreamRef::Customer(id) => customer_name(id),
+            StreamRef::Pool(id) => pool_name(id),
+            StreamRef::User(id) => user_name(id),
+            StreamRef::Organization => "organization".to_owned(),
+        };
+        pb::CommandResult {
+            name,
+            version,
+            position: outcome.last_position,
+            first_position: outcome.first_position,
+            event_types: outcome.event_types.clone(),
+            duplicate: outcome.duplicate,
+        }
+    }
+
+    async fn import(
+        &self,
+        request: &Request<()>,
+        command_id: &str,
+        parent: &str,
+        customers: Vec<pb::NewCustomer>,
+    ) -> Result<Response<pb::ImportCustomersResult>, Status> {
+        let command_id = convert::command_id(command_id)?;
+        let pool_id = convert::optional_pool("parent", parent)?;
+        if customers.is_empty() {
+            return Err(invalid("customers", "must hold at least one customer"));
+        }
+        if customers.len() > self.max_import {
+            return Err(Status::resource_exhausted(format!(
+                "an import holds at most {} customers, this one has {}",
+                self.max_import,
+                customers.len()
+            )));
+        }
+        let customers = customers
+            .into_iter()
+            .enumerate()
+            .map(|(index, customer)| {
+                new_customer(&format!("customers[{index}]"), pool_id, customer)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let names: Vec<String> = customers
+            .iter()
+            .map(|c| customer_name(c.customer_id))
+            .collect();
+        let actor = auth::actor(request)?;
+        let command = Command::new(
+            command_id,
+            actor,
+            CommandBody::ImportCustomers { customers },
+        );
+        let outcome = self
+            .writer
+            .submit(command, auth::correlation_id(request))
+            .await
+            .map_err(|error| write_status(&error))?;
+        let auto_assigned = outcome
+            .event_types
+            .iter()
+            .filter(|t| *t == "customer.auto_assigned")
+            .count();
+        Ok(Response::new(pb::ImportCustomersResult {
+            names,
+            first_position: outcome.first_position,
+            position: outcome.last_position,
+            auto_assigned: u32::try_from(auto_assigned).unwrap_or(u32::MAX),
+            duplicate: outcome.duplicate,
+        }))
+    }
+}
+
+fn new_customer(
+    field: &str,
+    pool_id: Option<PoolId>,
+    customer: pb::NewCustomer,
+) -> Result<NewCustomer, Status> {
+    let customer_id = CustomerId(convert::chosen_or_new(
+        &format!("{field}.customer_id"),
+        &customer.customer_id,
+        "customers",
+    )?);
+    Ok(NewCustomer {
+        customer_id,
+        pool_id,
+        name: customer.display_name,
+        source: (!customer.source.trim().is_empty()).then_some(customer.source),
+        fields: customer.fields.into_iter().collect::<BTreeMap<_, _>>(),
+        keep: customer.keep,
+    })
+}
+
+fn optional_text(value: String) -> Option<String> {
+    (!value.trim().is_empty()).then_some(value)
+}
+
+/// Splits a request into its metadata-only twin (for the actor) and its message.
+fn split<T>(request: Request<T>) -> (Request<()>, T) {
+    let (metadata, extensions, message) = request.into_parts();
+    (Request::from_parts(metadata, extensions, ()), message)
+}
+
+#[tonic::async_trait]
+impl CommandService for CommandApi {
+    async fn create_customer(
+        &self,
+        request: Request<pb::CreateCustomerRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, message) = split(request);
+        let pool_id = convert::optional_pool("parent", &message.parent)?;
+        let customer = message
+            .customer
+            .ok_or_else(|| invalid("customer", "is required"))?;
+        let new = new_customer("customer", pool_id, customer)?;
+        let target = StreamRef::Customer(new.customer_id);
+        self.run(
+            &meta,
+            &message.command_id,
+            message.expected_version,
+            target,
+            CommandBody::CreateCustomer(new),
+        )
+        .await
+    }
+
+    async fn import_customers(
+        &self,
+        request: Request<pb::ImportCustomersRequest>,
+    ) -> Result<Response<pb::ImportCustomersResult>, Status> {
+        let (meta, message) = split(request);
+        self.import(
+            &meta,
+            &message.command_id,
+            &message.parent,
+            message.customers,
+        )
+        .await
+    }
+
+    async fn stream_import_customers(
+        &self,
+        request: Request<Streaming<pb::ImportCustomersRequest>>,
+    ) -> Result<Response<pb::ImportCustomersResult>, Status> {
+        let (meta, mut chunks) = split(request);
+        let Some(first) = chunks.next().await.transpose()? else {
+            return Err(invalid("customers", "the stream carried no chunk"));
+        };
+        let (command_id, parent, mut customers) = (first.command_id, first.parent, first.customers);
+        while let Some(chunk) = chunks.next().await.transpose()? {
+            customers.extend(chunk.customers);
+            if customers.len() > self.max_import {
+                return Err(Status::resource_exhausted(format!(
+                    "an import holds at most {} customers",
+                    self.max_import
+                )));
+            }
+        }
+        self.import(&meta, &command_id, &parent, customers).await
+    }
+
+    async fn assign_customer(
+        &self,
+        request: Request<pb::AssignCustomerRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, m) = split(request);
+        let customer_id = convert::customer("customer", &m.customer)?;
+        let assignee = convert::user("assignee", &m.assignee)?;
+        let protection = match (
+            convert::optional_instant("protection_start", &m.protection_start)?,
+            convert::optional_instant("protection_end", &m.protection_end)?,
+        ) {
+            (None, None) => None,
+            (Some(start), Some(end)) => Some(ProtectionWindow { start, end }),
+            _ => {
+                return Err(invalid(
+                    "protection_end",
+                    "protection_start and protection_end go together",
+                ));
+            }
+        };
+        let body = CommandBody::Assign {
+            customer_id,
+            assignee,
+            protection,
+        };
+        self.run(
+            &meta,
+            &m.command_id,
+            m.expected_version,
+            StreamRef::Customer(customer_id),
+            body,
+        )
+        .await
+    }
+
+    async fn claim_customer(
+        &self,
+        request: Request<pb::ClaimCustomerRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, m) = split(request);
+        let customer_id = convert::customer("customer", &m.customer)?;
+        let body = CommandBody::Claim { customer_id };
+        self.run(
+            &meta,
+            &m.command_id,
+            m.expected_version,
+            StreamRef::Customer(customer_id),
+            body,
+        )
+        .await
+    }
+
+    async fn request_claim(
+        &self,
+        request: Request<pb::RequestClaimRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, m) = split(request);
+        let customer_id = convert::customer("customer", &m.customer)?;
+        let body = CommandBody::RequestClaim { customer_id };
+        self.run(
+            &meta,
+            &m.command_id,
+            m.expected_version,
+            StreamRef::Customer(customer_id),
+            body,
+        )
+        .await
+    }
+
+    async fn approve_claim(
+        &self,
+        request: Request<pb::ApproveClaimRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, m) = split(request);
+        let customer_id = convert::customer("customer", &m.customer)?;
+        let body = CommandBody::ApproveClaim { customer_id };
+        self.run(
+            &meta,
+            &m.command_id,
+            m.expected_version,
+            StreamRef::Customer(customer_id),
+            body,
+        )
+        .await
+    }
+
+    async fn reject_claim(
+        &self,
+        request: Request<pb::RejectClaimRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, m) = split(request);
+        let customer_id = convert::customer("customer", &m.customer)?;
+        let body = CommandBody::RejectClaim {
+            customer_id,
+            reason: optional_text(m.reason),
+        };
+        self.run(
+            &meta,
+            &m.command_id,
+            m.expected_version,
+            StreamRef::Customer(customer_id),
+            body,
+        )
+        .await
+    }
+
+    async fn abandon_customer(
+        &self,
+        request: Request<pb::AbandonCustomerRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, m) = split(request);
+        let customer_id = convert::customer("customer", &m.customer)?;
+        if m.reason.trim().is_empty() {
+            return Err(invalid("reason", "an abandon needs a reason"));
+        }
+        let to_pool = convert::optional_pool("return_to", &m.return_to)?;
+        let body = CommandBody::Abandon {
+            customer_id,
+            reason: m.reason,
+            to_pool,
+        };
+        self.run(
+            &meta,
+            &m.command_id,
+            m.expected_version,
+            StreamRef::Customer(customer_id),
+            body,
+        )
+        .await
+    }
+
+    async fn reclaim_customer(
+        &self,
+        request: Request<pb::ReclaimCustomerRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, m) = split(request);
+        let customer_id = convert::customer("customer", &m.customer)?;
+        let body = CommandBody::Reclaim {
+            customer_id,
+            reason: optional_text(m.reason),
+        };
+        self.run(
+            &meta,
+            &m.command_id,
+            m.expected_version,
+            StreamRef::Customer(customer_id),
+            body,
+        )
+        .await
+    }
+
+    async fn transfer_customer(
+        &self,
+        request: Request<pb::TransferCustomerRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, m) = split(request);
+        let customer_id = convert::customer("customer", &m.customer)?;
+        let to = convert::user("new_owner", &m.new_owner)?;
+        let body = CommandBody::Transfer {
+            customer_id,
+            to,
+            reason: optional_text(m.reason),
+        };
+        self.run(
+            &meta,
+            &m.command_id,
+            m.expected_version,
+            StreamRef::Customer(customer_id),
+            body,
+        )
+        .await
+    }
+
+    async fn freeze_customer(
+        &self,
+        request: Request<pb::FreezeCustomerRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, m) = split(request);
+        let customer_id = convert::customer("customer", &m.customer)?;
+        let body = CommandBody::Freeze {
+            customer_id,
+            reason: optional_text(m.reason),
+        };
+        self.run(
+            &meta,
+            &m.command_id,
+            m.expected_version,
+            StreamRef::Customer(customer_id),
+            body,
+        )
+        .await
+    }
+
+    async fn unfreeze_customer(
+        &self,
+        request: Request<pb::UnfreezeCustomerRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, m) = split(request);
+        let customer_id = convert::customer("customer", &m.customer)?;
+        let body = CommandBody::Unfreeze { customer_id };
+        self.run(
+            &meta,
+            &m.command_id,
+            m.expected_version,
+            StreamRef::Customer(customer_id),
+            body,
+        )
+        .await
+    }
+
+    async fn move_customer(
+        &self,
+        request: Request<pb::MoveCustomerRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, m) = split(request);
+        let customer_id = convert::customer("customer", &m.customer)?;
+        let to_pool = convert::pool("destination_pool", &m.destination_pool)?;
+        let body = CommandBody::MovePool {
+            customer_id,
+            to_pool,
+        };
+        self.run(
+            &meta,
+            &m.command_id,
+            m.expected_version,
+            StreamRef::Customer(customer_id),
+            body,
+        )
+        .await
+    }
+
+    async fn delete_customer(
+        &self,
+        request: Request<pb::DeleteCustomerRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, m) = split(request);
+        let customer_id = convert::customer("customer", &m.customer)?;
+        let body = CommandBody::Delete { customer_id };
+        self.run(
+            &meta,
+            &m.command_id,
+            m.expected_version,
+            StreamRef::Customer(customer_id),
+            body,
+        )
+        .await
+    }
+
+    async fn restore_customer(
+        &self,
+        request: Request<pb::RestoreCustomerRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, m) = split(request);
+        let customer_id = convert::customer("customer", &m.customer)?;
+        let body = CommandBody::Restore { customer_id };
+        self.run(
+            &meta,
+            &m.command_id,
+            m.expected_version,
+            StreamRef::Customer(customer_id),
+            body,
+        )
+        .await
+    }
+
+    async fn log_follow_up(
+        &self,
+        request: Request<pb::LogFollowUpRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, m) = split(request);
+        let customer_id = convert::customer("customer", &m.customer)?;
+        let follow_up_id = convert::follow_up_id(&m.follow_up_id)?;
+        let kind = convert::follow_up_kind(m.kind)?;
+        let body = CommandBody::LogFollowUp {
+            customer_id,
+            follow_up_id,
+            kind,
+            note: m.note,
+        };
+        self.run(
+            &meta,
+            &m.command_id,
+            m.expected_version,
+            StreamRef::Customer(customer_id),
+            body,
+        )
+        .await
+    }
+
+    async fn comment_follow_up(
+        &self,
+        request: Request<pb::CommentFollowUpRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, m) = split(request);
+        let customer_id = convert::customer("customer", &m.customer)?;
+        let follow_up_id = poolkeeper_domain::FollowUpId(convert::parse_uuid(
+            "follow_up_id",
+            &m.follow_up_id,
+            "followUps",
+        )?);
+        let body = CommandBody::CommentFollowUp {
+            customer_id,
+            follow_up_id,
+            comment: m.comment,
+        };
+        self.run(
+            &meta,
+            &m.command_id,
+            m.expected_version,
+            StreamRef::Customer(customer_id),
+            body,
+        )
+        .await
+    }
+
+    async fn mark_won(
+        &self,
+        request: Request<pb::MarkWonRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, m) = split(request);
+        let customer_id = convert::customer("customer", &m.customer)?;
+        let body = CommandBody::MarkWon { customer_id };
+        self.run(
+            &meta,
+            &m.command_id,
+            m.expected_version,
+            StreamRef::Customer(customer_id),
+            body,
+        )
+        .await
+    }
+
+    async fn extend_protection(
+        &self,
+        request: Request<pb::ExtendProtectionRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, m) = split(request);
+        let customer_id = convert::customer("customer", &m.customer)?;
+        let until = convert::optional_instant("protection_end", &m.protection_end)?
+            .ok_or_else(|| invalid("protection_end", "is required"))?;
+        let body = CommandBody::ExtendProtection { customer_id, until };
+        self.run(
+            &meta,
+            &m.command_id,
+            m.expected_version,
+            StreamRef::Customer(customer_id),
+            body,
+        )
+        .await
+    }
+
+    async fn share_customer(
+        &self,
+        request: Request<pb::ShareCustomerRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, m) = split(request);
+        let customer_id = convert::customer("customer", &m.customer)?;
+        let body = CommandBody::Share {
+            customer_id,
+            department: m.department,
+        };
+        self.run(
+            &meta,
+            &m.command_id,
+            m.expected_version,
+            StreamRef::Customer(customer_id),
+            body,
+        )
+        .await
+    }
+
+    async fn create_pool(
+        &self,
+        request: Request<pb::CreatePoolRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, m) = split(request);
+        let pool_id = PoolId(convert::chosen_or_new("pool_id", &m.pool_id, "pools")?);
+        let body = CommandBody::CreatePool {
+            pool_id,
+            name: m.display_name,
+            mode: convert::pool_mode("mode", m.mode)?,
+            admins: convert::users("admins", &m.admins)?,
+            members: convert::users("members", &m.members)?,
+            everyone: m.everyone,
+            default: m.default,
+            rules: convert::pool_rules(&m.rules)?,
+        };
+        self.run(&meta, &m.command_id, None, StreamRef::Pool(pool_id), body)
+            .await
+    }
+
+    async fn set_pool_mode(
+        &self,
+        request: Request<pb::SetPoolModeRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, m) = split(request);
+        let pool_id = convert::pool("pool", &m.pool)?;
+        let body = CommandBody::SetPoolMode {
+            pool_id,
+            mode: convert::pool_mode("mode", m.mode)?,
+        };
+        self.run(
+            &meta,
+            &m.command_id,
+            m.expected_version,
+            StreamRef::Pool(pool_id),
+            body,
+        )
+        .await
+    }
+
+    async fn set_pool_admins(
+        &self,
+        request: Request<pb::SetPoolAdminsRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, m) = split(request);
+        let pool_id = convert::pool("pool", &m.pool)?;
+        let body = CommandBody::SetPoolAdmins {
+            pool_id,
+            admins: convert::users("admins", &m.admins)?,
+        };
+        self.run(
+            &meta,
+            &m.command_id,
+            m.expected_version,
+            StreamRef::Pool(pool_id),
+            body,
+        )
+        .await
+    }
+
+    async fn set_pool_members(
+        &self,
+        request: Request<pb::SetPoolMembersRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, m) = split(request);
+        let pool_id = convert::pool("pool", &m.pool)?;
+        let body = CommandBody::SetPoolMembers {
+            pool_id,
+            members: convert::users("members", &m.members)?,
+            everyone: m.everyone,
+        };
+        self.run(
+            &meta,
+            &m.command_id,
+            m.expected_version,
+            StreamRef::Pool(pool_id),
+            body,
+        )
+        .await
+    }
+
+    async fn set_pool_rules(
+        &self,
+        request: Request<pb::SetPoolRulesRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, m) = split(request);
+        let pool_id = convert::pool("pool", &m.pool)?;
+        let body = CommandBody::SetPoolRules {
+            pool_id,
+            rules: convert::pool_rules(&m.rules)?,
+        };
+        self.run(
+            &meta,
+            &m.command_id,
+            m.expected_version,
+            StreamRef::Pool(pool_id),
+            body,
+        )
+        .await
+    }
+
+    async fn create_user(
+        &self,
+        request: Request<pb::CreateUserRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, m) = split(request);
+        let user_id = UserId(convert::chosen_or_new("user_id", &m.user_id, "users")?);
+        let body = CommandBody::CreateUser {
+            user_id,
+            name: m.display_name,
+            superior: convert::optional_user("superior", &m.superior)?,
+            department: optional_text(m.department),
+            admin: m.admin,
+        };
+        self.run(&meta, &m.command_id, None, StreamRef::User(user_id), body)
+            .await
+    }
+
+    async fn update_user(
+        &self,
+        request: Request<pb::UpdateUserRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, m) = split(request);
+        let user_id = convert::user("user", &m.user)?;
+        let body = CommandBody::UpdateUser {
+            user_id,
+            name: m.display_name,
+            superior: convert::optional_user("superior", &m.superior)?,
+            department: optional_text(m.department),
+            admin: m.admin,
+        };
+        self.run(
+            &meta,
+            &m.command_id,
+            m.expected_version,
+            StreamRef::User(user_id),
+            body,
+        )
+        .await
+    }
+
+    async fn deactivate_user(
+        &self,
+        request: Request<pb::DeactivateUserRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, m) = split(request);
+        let user_id = convert::user("user", &m.user)?;
+        let successor = convert::optional_user("successor", &m.successor)?;
+        let body = CommandBody::DeactivateUser { user_id, successor };
+        self.run(
+            &meta,
+            &m.command_id,
+            m.expected_version,
+            StreamRef::User(user_id),
+            body,
+        )
+        .await
+    }
+
+    async fn set_organization_settings(
+        &self,
+        request: Request<pb::SetOrganizationSettingsRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, m) = split(request);
+        let body = CommandBody::SetOrganizationSettings {
+            overall_cap: convert::overall_cap(&m.overall_cap)?,
+            day_offset_minutes: m.day_offset_minutes,
+        };
+        self.run(
+            &meta,
+            &m.command_id,
+            m.expected_version,
+            StreamRef::Organization,
+            body,
+        )
+        .await
+    }
+}

@@ -1,0 +1,5 @@
+//! The gRPC services.
+
+pub mod admin;
+pub mod audit;
+pub mod command;
