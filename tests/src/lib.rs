@@ -1,1 +1,198 @@
-//! Shared helpers for the end-to-end tests.
+//! The end-to-end harness: starts the real server on a loopback port (a manual clock, a
+//! temporary data directory) and hands out generated tonic clients acting as given users.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, TimeZone, Utc};
+use poolkeeper_grpc::client::{self, AuthedChannel, Credentials};
+use poolkeeper_grpc::config::Config;
+use poolkeeper_grpc::server::{RunningServer, ServeOptions};
+use poolkeeper_proto::v1 as pb;
+use poolkeeper_proto::v1::admin_service_client::AdminServiceClient;
+use poolkeeper_proto::v1::audit_service_client::AuditServiceClient;
+use poolkeeper_proto::v1::command_service_client::CommandServiceClient;
+use tonic::transport::Channel;
+
+/// 2026-01-01 09:00 UTC: where every test's manual clock starts.
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0)
+        .single()
+        .expect("valid instant")
+}
+
+/// A fresh command id.
+pub fn command_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// A running server and clients for it.
+pub struct Harness {
+    /// The server.
+    pub server: RunningServer,
+    /// Its data directory (removed when the harness drops).
+    pub dir: tempfile::TempDir,
+    /// A connected channel.
+    pub channel: Channel,
+    /// A token with every scope.
+    pub credentials: Credentials,
+    /// The bootstrap admin, `users/{uuid}`.
+    pub admin: String,
+    /// The default pool, `pools/{uuid}`.
+    pub default_pool: String,
+}
+
+impl Harness {
+    /// Starts a server on a manual clock at [`t0`].
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server after `configure` adjusts its configuration.
+    pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse().expect("loopback"),
+            data_dir: dir.path().to_owned(),
+            ..Config::default()
+        };
+        configure(&mut config);
+        let server = RunningServer::start(ServeOptions {
+            config,
+            manual_clock: Some(t0()),
+        })
+        .await
+        .expect("the server starts");
+        let channel = client::connect(&server.endpoint())
+            .await
+            .expect("the server accepts connections");
+        let credentials = Credentials::new(&server.token).expect("ascii token");
+        let bootstrap = server
+            .bootstrap
+            .clone()
+            .expect("a fresh data directory is bootstrapped");
+        Self {
+            server,
+            dir,
+            channel,
+            credentials,
+            admin: bootstrap.admin_user,
+            default_pool: bootstrap.default_pool,
+        }
+    }
+
+    fn as_user(&self, user: &str) -> AuthedChannel {
+        self.credentials
+            .acting_as(user)
+            .expect("ascii user")
+            .on(self.channel.clone())
+    }
+
+    /// CommandService acting as `user`.
+    pub fn commands(&self, user: &str) -> CommandServiceClient<AuthedChannel> {
+        CommandServiceClient::new(self.as_user(user))
+    }
+
+    /// AuditService.
+    pub fn audit(&self) -> AuditServiceClient<AuthedChannel> {
+        AuditServiceClient::new(self.credentials.on(self.channel.clone()))
+    }
+
+    /// AdminService.
+    pub fn admin_service(&self) -> AdminServiceClient<AuthedChannel> {
+        AdminServiceClient::new(self.credentials.on(self.channel.clone()))
+    }
+
+    /// The log's tail, from the hash-chain verification.
+    pub async fn tail(&self) -> u64 {
+        let report = self
+            .audit()
+            .verify_log(pb::VerifyLogRequest {})
+            .await
+            .expect("verify")
+            .into_inner();
+        assert!(report.intact, "the chain must verify: {report:?}");
+        report.tail
+    }
+
+    /// Moves the manual clock forward and runs whatever became due.
+    pub async fn advance(&self, seconds: i64) -> pb::ClockState {
+        self.admin_service()
+            .set_clock(pb::SetClockRequest {
+                change: Some(pb::set_clock_request::Change::AdvanceSeconds(seconds)),
+            })
+            .await
+            .expect("the manual clock moves")
+            .into_inner()
+    }
+
+    /// Creates a user (by the admin); returns `users/{uuid}`.
+    pub async fn user(&self, name: &str, superior: Option<&str>) -> String {
+        let result = self
+            .commands(&self.admin)
+            .create_user(pb::CreateUserRequest {
+                command_id: command_id(),
+                display_name: name.into(),
+                superior: superior.unwrap_or_default().into(),
+                department: "销售部".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("create user")
+            .into_inner();
+        result.name
+    }
+
+    /// Creates a pool with `mode`, `rules`, `admins` and `members`; returns `pools/{uuid}`.
+    pub async fn pool(
+        &self,
+        mode: pb::PoolMode,
+        rules: pb::PoolRules,
+        admins: &[&str],
+        members: &[&str],
+    ) -> String {
+        let result = self
+            .commands(&self.admin)
+            .create_pool(pb::CreatePoolRequest {
+                command_id: command_id(),
+                display_name: "华北区客户".into(),
+                mode: mode as i32,
+                admins: admins.iter().map(|s| s.to_string()).collect(),
+                members: members.iter().map(|s| s.to_string()).collect(),
+                rules: Some(rules),
+                ..Default::default()
+            })
+            .await
+            .expect("create pool")
+            .into_inner();
+        result.name
+    }
+
+    /// Creates an unclaimed customer in `pool` (by the admin); returns `customers/{uuid}`.
+    pub async fn customer(&self, pool: &str, name: &str) -> String {
+        let result = self
+            .commands(&self.admin)
+            .create_customer(pb::CreateCustomerRequest {
+                command_id: command_id(),
+                parent: pool.into(),
+                customer: Some(pb::NewCustomer {
+                    display_name: name.into(),
+                    fields: HashMap::from([("region".into(), "华北".into())]),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await
+            .expect("create customer")
+            .into_inner();
+        result.name
+    }
+}
+
+/// The `ErrorInfo.reason` of a status.
+pub fn reason(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    status
+        .get_details_error_info()
+        .map(|info| info.reason)
+        .unwrap_or_default()
+}
