@@ -1,0 +1,2 @@
+//! `projections-bench` (being written).
+fn main() {}

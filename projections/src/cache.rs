@@ -1,0 +1,100 @@
+//! A write-behind row cache: rows are loaded once, changed in memory by any number of
+//! events, and written once per flush (coalescing a batch's updates of one row).
+
+use std::collections::HashMap;
+use std::hash::Hash;
+
+/// The crate's hash map: foldhash, as the domain's write model.
+pub(crate) type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+struct Entry<V> {
+    /// `None`: known not to exist in the database.
+    row: Option<V>,
+    dirty: bool,
+}
+
+/// Rows keyed by `K`, loaded on demand and written back by [`RowCache::flush`].
+pub(crate) struct RowCache<K, V> {
+    rows: Map<K, Entry<V>>,
+    dirty: Vec<K>,
+}
+
+impl<K: Copy + Eq + Hash, V> Default for RowCache<K, V> {
+    fn default() -> Self {
+        Self {
+            rows: Map::default(),
+            dirty: Vec::new(),
+        }
+    }
+}
+
+impl<K: Copy + Eq + Hash, V> RowCache<K, V> {
+    /// The row, loading it with `load` when it is not cached.
+    pub fn get(
+        &mut self,
+        key: K,
+        load: impl FnOnce(&K) -> rusqlite::Result<Option<V>>,
+    ) -> rusqlite::Result<Option<&V>> {
+        Ok(self.entry(key, load)?.row.as_ref())
+    }
+
+    /// The row for changing, loading it when needed; marks it dirty when it exists.
+    pub fn get_mut(
+        &mut self,
+        key: K,
+        load: impl FnOnce(&K) -> rusqlite::Result<Option<V>>,
+    ) -> rusqlite::Result<Option<&mut V>> {
+        let entry = self.entry(key, load)?;
+        if entry.row.is_some() && !entry.dirty {
+            entry.dirty = true;
+            self.dirty.push(key);
+        }
+        Ok(self.rows.get_mut(&key).and_then(|e| e.row.as_mut()))
+    }
+
+    /// Replaces (or creates) a row and marks it dirty.
+    pub fn put(&mut self, key: K, row: V) {
+        let entry = self.rows.entry(key).or_insert(Entry {
+            row: None,
+            dirty: false,
+        });
+        entry.row = Some(row);
+        if !entry.dirty {
+            entry.dirty = true;
+            self.dirty.push(key);
+        }
+    }
+
+    /// Writes every dirty row with `write` and marks it clean.
+    pub fn flush(&mut self, mut write: impl FnMut(&K, &V) -> rusqlite::Result<()>) -> rusqlite::Result<()> {
+        for key in std::mem::take(&mut self.dirty) {
+            if let Some(entry) = self.rows.get_mut(&key) {
+                entry.dirty = false;
+                if let Some(row) = &entry.row {
+                    write(&key, row)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets every row when more than `keep` are cached (after a flush: nothing is dirty).
+    pub fn trim(&mut self, keep: usize) {
+        if self.rows.len() > keep {
+            debug_assert!(self.dirty.is_empty());
+            self.rows = Map::default();
+        }
+    }
+
+    fn entry(
+        &mut self,
+        key: K,
+        load: impl FnOnce(&K) -> rusqlite::Result<Option<V>>,
+    ) -> rusqlite::Result<&mut Entry<V>> {
+        if !self.rows.contains_key(&key) {
+            let row = load(&key)?;
+            self.rows.insert(key, Entry { row, dirty: false });
+        }
+        Ok(self.rows.get_mut(&key).unwrap_or_else(|| unreachable!("inserted above")))
+    }
+}

@@ -1,0 +1,224 @@
+//! `ownership_history`: every customer's state periods (in pool, pending, owned, frozen,
+//! deleted) with how each began and ended; the owned ones are the ownership intervals.
+//! Answers "who owned it as of T", "what did this user hold as of T" (an instant or a
+//! log position) and the full timeline of a customer.
+
+mod reader;
+
+use std::collections::BTreeSet;
+
+use poolkeeper_domain::event::EventBody;
+use poolkeeper_domain::{Actor, CustomerId, PoolId, UserId};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+pub use self::reader::{AsOf, HistoryReader, Mark, Period};
+use crate::cache::RowCache;
+use crate::codec::LoggedEvent;
+use crate::db::{Id, RowExt, micros};
+use crate::lifecycle::{
+    Cause, Core, OwnershipState, Transition, changes_state, customer_of, transition,
+};
+use crate::name::ProjectionName;
+use crate::projector::{Kind, Projector};
+
+pub(crate) static KIND: Kind = Kind {
+    name: ProjectionName::OwnershipHistory,
+    schema_version: 1,
+    tables: include_str!("schema.sql"),
+    indexes: include_str!("indexes.sql"),
+    open: |db| Ok(Box::new(History::open(db)?)),
+};
+
+#[derive(Clone, Debug)]
+struct PeriodRow {
+    from_position: u64,
+    state: OwnershipState,
+    pool: PoolId,
+    user: Option<UserId>,
+    from_at: i64,
+    began: Cause,
+    began_by: Actor,
+    end: Option<End>,
+}
+
+#[derive(Clone, Debug)]
+struct End {
+    position: u64,
+    at: i64,
+    cause: Cause,
+    by: Actor,
+    reason: Option<String>,
+    to: Option<UserId>,
+}
+
+pub(crate) const COLUMNS: &str = "from_position, customer_id, state, pool_id, user_id, from_at, \
+    began, began_by, to_position, to_at, ended, ended_by, end_reason, ended_to";
+
+fn read_period(row: &Row<'_>) -> rusqlite::Result<PeriodRow> {
+    let end = match row.get::<_, Option<i64>>(8)? {
+        Some(position) => Some(End {
+            position: position as u64,
+            at: row.get(9)?,
+            cause: row.parsed(10, Cause::parse)?,
+            by: row.actor(11)?,
+            reason: row.get(12)?,
+            to: row.opt_id(13)?,
+        }),
+        None => None,
+    };
+    Ok(PeriodRow {
+        from_position: row.get::<_, i64>(0)? as u64,
+        state: row.parsed(2, OwnershipState::parse)?,
+        pool: row.id(3)?,
+        user: row.opt_id(4)?,
+        from_at: row.get(5)?,
+        began: row.parsed(6, Cause::parse)?,
+        began_by: row.actor(7)?,
+        end,
+    })
+}
+
+fn load_open(db: &Connection, id: CustomerId) -> rusqlite::Result<Option<PeriodRow>> {
+    db.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM periods WHERE customer_id = ?1 \
+         ORDER BY from_position DESC LIMIT 1"
+    ))?
+    .query_row([Id::from(id)], read_period)
+    .optional()
+}
+
+fn write_period(db: &Connection, customer: CustomerId, row: &PeriodRow) -> rusqlite::Result<()> {
+    let end = row.end.as_ref();
+    db.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO periods ({COLUMNS}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+    ))?
+    .execute(params![
+        row.from_position as i64,
+        Id::from(customer),
+        row.state.as_str(),
+        Id::from(row.pool),
+        row.user.map(Id::from),
+        row.from_at,
+        row.began.as_str(),
+        row.began_by.to_string(),
+        end.map(|e| e.position as i64),
+        end.map(|e| e.at),
+        end.map(|e| e.cause.as_str()),
+        end.map(|e| e.by.to_string()),
+        end.and_then(|e| e.reason.as_deref()),
+        end.and_then(|e| e.to.map(Id::from)),
+    ])?;
+    Ok(())
+}
+
+/// The reason an ending event gives, if any.
+fn reason_of(body: &EventBody) -> Option<String> {
+    match body {
+        EventBody::CustomerAbandoned(e) => Some(e.reason.clone()),
+        EventBody::CustomerReclaimed(e) => e.reason.clone(),
+        EventBody::CustomerTransferred(e) => e.reason.clone(),
+        EventBody::CustomerFrozen(e) => e.reason.clone(),
+        EventBody::ClaimRejected(e) => e.reason.clone(),
+        EventBody::CustomerRestored(e) => e.note.clone(),
+        _ => None,
+    }
+}
+
+struct History {
+    deactivated: BTreeSet<UserId>,
+    newly_deactivated: Vec<UserId>,
+    open: RowCache<CustomerId, PeriodRow>,
+    closed: Vec<(CustomerId, PeriodRow)>,
+}
+
+impl History {
+    fn open(db: &Connection) -> rusqlite::Result<Self> {
+        let deactivated = db
+            .prepare("SELECT user_id FROM deactivated")?
+            .query_map([], |row| row.id(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Self {
+            deactivated,
+            newly_deactivated: Vec::new(),
+            open: RowCache::default(),
+            closed: Vec::new(),
+        })
+    }
+}
+
+impl Projector for History {
+    fn apply(&mut self, db: &Connection, event: &LoggedEvent) -> rusqlite::Result<()> {
+        let body = &event.event.body;
+        if let EventBody::UserDeactivated(e) = body {
+            if self.deactivated.insert(e.user_id) {
+                self.newly_deactivated.push(e.user_id);
+            }
+            return Ok(());
+        }
+        let Some(id) = customer_of(body).filter(|_| changes_state(body)) else {
+            return Ok(());
+        };
+        let current = if matches!(body, EventBody::CustomerCreated(_)) {
+            None
+        } else {
+            self.open.get(id, |id| load_open(db, *id))?.cloned()
+        };
+        let core = current.as_ref().map(|p| Core {
+            pool: p.pool,
+            state: p.state,
+            user: p.user,
+        });
+        let Transition::To(next) = transition(core.as_ref(), body) else {
+            return Ok(());
+        };
+        let deactivated = &self.deactivated;
+        let Some(cause) = Cause::of(body, |user| deactivated.contains(&user)) else {
+            return Ok(());
+        };
+        let at = micros(event.event.at);
+        if let Some(mut previous) = current {
+            previous.end = Some(End {
+                position: event.position,
+                at,
+                cause,
+                by: event.event.actor,
+                reason: reason_of(body),
+                to: match body {
+                    EventBody::CustomerTransferred(e) => Some(e.to),
+                    _ => None,
+                },
+            });
+            self.closed.push((id, previous));
+        }
+        self.open.put(
+            id,
+            PeriodRow {
+                from_position: event.position,
+                state: next.state,
+                pool: next.pool,
+                user: next.user,
+                from_at: at,
+                began: cause,
+                began_by: event.event.actor,
+                end: None,
+            },
+        );
+        Ok(())
+    }
+
+    fn flush(&mut self, db: &Connection) -> rusqlite::Result<()> {
+        for user in self.newly_deactivated.drain(..) {
+            db.prepare_cached("INSERT OR IGNORE INTO deactivated (user_id) VALUES (?1)")?
+                .execute([Id::from(user)])?;
+        }
+        for (customer, period) in self.closed.drain(..) {
+            write_period(db, customer, &period)?;
+        }
+        self.open.flush(|customer, period| write_period(db, *customer, period))
+    }
+
+    fn trim(&mut self, keep: usize) {
+        self.open.trim(keep);
+    }
+}

@@ -1,0 +1,29 @@
+-- ownership_history: every customer's state periods, one row each, keyed by the position
+-- of the event that began it. Owned periods are the ownership intervals. A period is
+-- half-open: it holds from `from_*` (inclusive) until `to_*` (exclusive); the open one has
+-- no end.
+
+CREATE TABLE IF NOT EXISTS periods (
+    from_position INTEGER PRIMARY KEY,
+    customer_id   BLOB    NOT NULL,
+    state         TEXT    NOT NULL,  -- in_pool | pending | owned | frozen | deleted
+    pool_id       BLOB    NOT NULL,
+    user_id       BLOB,              -- the owner when owned, the applicant when pending
+    from_at       INTEGER NOT NULL,
+    began         TEXT    NOT NULL,  -- created | claimed | assigned | auto_assigned | approved | transferred | restored | moved | ...
+    began_by      TEXT    NOT NULL,  -- the actor of the beginning event
+    to_position   INTEGER,
+    to_at         INTEGER,
+    ended         TEXT,              -- abandoned | reclaimed | auto_reclaimed | transferred | frozen | deleted | deactivation | moved | ...
+    ended_by      TEXT,              -- the actor of the ending event (rule:<name> for automatic reclaims)
+    end_reason    TEXT,
+    ended_to      BLOB               -- a transfer's new owner
+) STRICT;
+
+-- The fold reads each customer's open (last) period through this index.
+CREATE INDEX IF NOT EXISTS periods_by_customer ON periods (customer_id, from_position);
+
+-- Users deactivated so far: losses they cause are `deactivation`.
+CREATE TABLE IF NOT EXISTS deactivated (
+    user_id BLOB PRIMARY KEY
+) STRICT, WITHOUT ROWID;

@@ -1,0 +1,594 @@
+//! `pool_view`: each pool's customers by ownership state (unclaimed, pending, claimed,
+//! expired, frozen, recycle bin), with what each state needs shown: the last abandon and
+//! reclaim, the applicant, the owner with protection end and next reclaim deadline
+//! (computed by the domain's rules functions from the pool's rules, recomputed when they
+//! change), who froze or deleted it.
+
+mod reader;
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use poolkeeper_domain::event::EventBody;
+use poolkeeper_domain::rules::{self, Ownership, PoolMode, PoolRules, RuleKind, RulesSince};
+use poolkeeper_domain::{Actor, CustomerId, PoolId, UserId};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+pub use self::reader::{
+    AbandonInfo, DeadlineInfo, DeletedInfo, FrozenInfo, OwnedInfo, PendingInfo, PoolCustomer,
+    PoolFilter, PoolQuery, PoolSummary, PoolViewReader, ReclaimInfo,
+};
+use crate::cache::{Map, RowCache};
+use crate::codec::LoggedEvent;
+use crate::db::{Id, RowExt, from_json, instant, json, micros};
+use crate::lifecycle::{Core, OwnershipState, Transition, customer_of, transition};
+use crate::name::ProjectionName;
+use crate::projector::{Kind, Projector};
+
+pub(crate) static KIND: Kind = Kind {
+    name: ProjectionName::PoolView,
+    schema_version: 1,
+    tables: include_str!("schema.sql"),
+    indexes: include_str!("indexes.sql"),
+    open: |db| Ok(Box::new(PoolView::open(db)?)),
+};
+
+pub(crate) fn mode_str(mode: PoolMode) -> &'static str {
+    match mode {
+        PoolMode::AssignOnly => "assign_only",
+        PoolMode::FreeClaim => "free_claim",
+        PoolMode::ClaimWithApproval => "claim_with_approval",
+    }
+}
+
+pub(crate) fn parse_mode(text: &str) -> Option<PoolMode> {
+    [
+        PoolMode::AssignOnly,
+        PoolMode::FreeClaim,
+        PoolMode::ClaimWithApproval,
+    ]
+    .into_iter()
+    .find(|mode| mode_str(*mode) == text)
+}
+
+/// A pool as the fold keeps it (every pool stays in memory).
+#[derive(Clone, Debug)]
+struct PoolRow {
+    name: String,
+    mode: PoolMode,
+    is_default: bool,
+    everyone: bool,
+    admins: BTreeSet<UserId>,
+    members: BTreeSet<UserId>,
+    rules: PoolRules,
+    rules_since: RulesSince,
+    rules_version: u32,
+    version: u64,
+    created_at: i64,
+    changed_at: i64,
+}
+
+/// Who reclaimed a customer last.
+#[derive(Clone, Debug, PartialEq)]
+struct Reclaim {
+    from: UserId,
+    by: Actor,
+    reason: Option<String>,
+    at: i64,
+}
+
+/// A customer row as the fold keeps it; derived columns are computed when it is written.
+#[derive(Clone, Debug, PartialEq)]
+struct CustomerRow {
+    pool: PoolId,
+    state: OwnershipState,
+    name: String,
+    source: Option<String>,
+    fields: String,
+    created_by: UserId,
+    created_at: i64,
+    version: u64,
+    last_position: u64,
+    changed_at: i64,
+    applicant: Option<UserId>,
+    pending_since: Option<i64>,
+    ownership: Option<Ownership>,
+    reminded_for: Option<i64>,
+    abandon: Option<(String, UserId, i64)>,
+    reclaim: Option<Reclaim>,
+    frozen: Option<(Actor, Option<String>, i64)>,
+    deleted: Option<(Actor, i64)>,
+}
+
+impl CustomerRow {
+    fn core(&self) -> Core {
+        Core {
+            pool: self.pool,
+            state: self.state,
+            user: match self.state {
+                OwnershipState::Owned => self.ownership.as_ref().map(|o| o.owner),
+                OwnershipState::Pending => self.applicant,
+                _ => None,
+            },
+        }
+    }
+
+    /// Enters a new state period (not a move): clears the previous state's details and
+    /// sets the new one's.
+    fn enter(&mut self, core: Core, event: &LoggedEvent) {
+        let at = event.event.at;
+        self.pool = core.pool;
+        self.state = core.state;
+        self.applicant = None;
+        self.pending_since = None;
+        self.ownership = None;
+        self.frozen = None;
+        self.deleted = None;
+        match core.state {
+            OwnershipState::Owned => {
+                let owner = core.user.unwrap_or_else(|| unreachable!("owned has an owner"));
+                let mut ownership = Ownership::starting(owner, at);
+                if let EventBody::CustomerAssigned(e) = &event.event.body {
+                    ownership.protection_start = e.protection_start;
+                    ownership.protection_until = e.protection_until;
+                }
+                self.ownership = Some(ownership);
+            }
+            OwnershipState::Pending => {
+                self.applicant = core.user;
+                self.pending_since = Some(micros(at));
+            }
+            OwnershipState::Frozen => {
+                let reason = match &event.event.body {
+                    EventBody::CustomerFrozen(e) => e.reason.clone(),
+                    _ => None,
+                };
+                self.frozen = Some((event.event.actor, reason, micros(at)));
+            }
+            OwnershipState::Deleted => self.deleted = Some((event.event.actor, micros(at))),
+            OwnershipState::InPool => {}
+        }
+    }
+}
+
+/// The derived columns of an owned row under its pool's rules.
+#[derive(Default)]
+struct Derived {
+    protection_end: Option<i64>,
+    deadline: Option<rules::Deadline>,
+    reminder_at: Option<i64>,
+}
+
+fn derive(row: &CustomerRow, pools: &Map<PoolId, PoolRow>) -> Derived {
+    let (Some(ownership), Some(pool)) = (&row.ownership, pools.get(&row.pool)) else {
+        return Derived::default();
+    };
+    if row.state != OwnershipState::Owned {
+        return Derived::default();
+    }
+    let deadline = rules::next_deadline(&pool.rules, &pool.rules_since, ownership);
+    let reminder_at = deadline
+        .filter(|d| row.reminded_for != Some(micros(d.at)))
+        .and_then(|d| rules::reminder_at(&pool.rules, &d))
+        .map(micros);
+    Derived {
+        protection_end: rules::protection_until(&pool.rules, &pool.rules_since, ownership)
+            .map(micros),
+        deadline,
+        reminder_at,
+    }
+}
+
+const CUSTOMER_COLUMNS: &str = "pool_id, state, name, source, fields, created_by, created_at, \
+    version, last_position, changed_at, applicant, pending_since, owner, owned_since, \
+    protection_start, protection_set, last_contact_at, won_at, reminded_for, abandon_reason, \
+    abandoned_by, abandoned_at, reclaimed_from, reclaimed_by, reclaim_reason, reclaimed_at, \
+    frozen_by, frozen_reason, frozen_at, deleted_by, deleted_at";
+
+fn read_customer(row: &Row<'_>) -> rusqlite::Result<CustomerRow> {
+    let owner: Option<UserId> = row.opt_id(12)?;
+    let ownership = match owner {
+        Some(owner) => Some(Ownership {
+            owner,
+            since: row.at(13)?,
+            protection_start: row.at(14)?,
+            protection_until: row.opt_at(15)?,
+            last_contact_at: row.opt_at(16)?,
+            won_at: row.opt_at(17)?,
+        }),
+        None => None,
+    };
+    let abandon = match (
+        row.get::<_, Option<String>>(19)?,
+        row.opt_id::<UserId>(20)?,
+        row.get::<_, Option<i64>>(21)?,
+    ) {
+        (Some(reason), Some(by), Some(at)) => Some((reason, by, at)),
+        _ => None,
+    };
+    let reclaim = match (row.opt_id::<UserId>(22)?, row.opt_actor(23)?) {
+        (Some(from), Some(by)) => Some(Reclaim {
+            from,
+            by,
+            reason: row.get(24)?,
+            at: row.get(25)?,
+        }),
+        _ => None,
+    };
+    let frozen = match row.opt_actor(26)? {
+        Some(by) => Some((by, row.get(27)?, row.get(28)?)),
+        None => None,
+    };
+    let deleted = match row.opt_actor(29)? {
+        Some(by) => Some((by, row.get(30)?)),
+        None => None,
+    };
+    Ok(CustomerRow {
+        pool: row.id(0)?,
+        state: row.parsed(1, OwnershipState::parse)?,
+        name: row.get(2)?,
+        source: row.get(3)?,
+        fields: row.get(4)?,
+        created_by: row.id(5)?,
+        created_at: row.get(6)?,
+        version: row.get::<_, i64>(7)? as u64,
+        last_position: row.get::<_, i64>(8)? as u64,
+        changed_at: row.get(9)?,
+        applicant: row.opt_id(10)?,
+        pending_since: row.get(11)?,
+        ownership,
+        reminded_for: row.get(18)?,
+        abandon,
+        reclaim,
+        frozen,
+        deleted,
+    })
+}
+
+fn load_customer(db: &Connection, id: CustomerId) -> rusqlite::Result<Option<CustomerRow>> {
+    db.prepare_cached(&format!(
+        "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE customer_id = ?1"
+    ))?
+    .query_row([Id::from(id)], read_customer)
+    .optional()
+}
+
+fn write_customer(
+    db: &Connection,
+    id: CustomerId,
+    row: &CustomerRow,
+    derived: &Derived,
+) -> rusqlite::Result<()> {
+    let ownership = row.ownership.as_ref();
+    let opt_micros = |at: Option<DateTime<Utc>>| at.map(micros);
+    db.prepare_cached(
+        "INSERT OR REPLACE INTO customers (customer_id, pool_id, state, name, source, fields, \
+         created_by, created_at, version, last_position, changed_at, applicant, pending_since, \
+         owner, owned_since, protection_start, protection_set, last_contact_at, won_at, \
+         reminded_for, protection_end, deadline_at, deadline_rule, deadline_days, reminder_at, \
+         abandon_reason, abandoned_by, abandoned_at, reclaimed_from, reclaimed_by, \
+         reclaim_reason, reclaimed_at, frozen_by, frozen_reason, frozen_at, deleted_by, \
+         deleted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
+         ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, \
+         ?33, ?34, ?35, ?36, ?37)",
+    )?
+    .execute(params![
+        Id::from(id),
+        Id::from(row.pool),
+        row.state.as_str(),
+        row.name,
+        row.source,
+        row.fields,
+        Id::from(row.created_by),
+        row.created_at,
+        row.version as i64,
+        row.last_position as i64,
+        row.changed_at,
+        row.applicant.map(Id::from),
+        row.pending_since,
+        ownership.map(|o| Id::from(o.owner)),
+        ownership.map(|o| micros(o.since)),
+        ownership.map(|o| micros(o.protection_start)),
+        opt_micros(ownership.and_then(|o| o.protection_until)),
+        opt_micros(ownership.and_then(|o| o.last_contact_at)),
+        opt_micros(ownership.and_then(|o| o.won_at)),
+        row.reminded_for,
+        derived.protection_end,
+        derived.deadline.map(|d| micros(d.at)),
+        derived.deadline.map(|d| d.rule.as_str()),
+        derived.deadline.map(|d| i64::from(d.threshold_days)),
+        derived.reminder_at,
+        row.abandon.as_ref().map(|a| a.0.as_str()),
+        row.abandon.as_ref().map(|a| Id::from(a.1)),
+        row.abandon.as_ref().map(|a| a.2),
+        row.reclaim.as_ref().map(|r| Id::from(r.from)),
+        row.reclaim.as_ref().map(|r| r.by.to_string()),
+        row.reclaim.as_ref().and_then(|r| r.reason.as_deref()),
+        row.reclaim.as_ref().map(|r| r.at),
+        row.frozen.as_ref().map(|f| f.0.to_string()),
+        row.frozen.as_ref().and_then(|f| f.1.as_deref()),
+        row.frozen.as_ref().map(|f| f.2),
+        row.deleted.as_ref().map(|d| d.0.to_string()),
+        row.deleted.as_ref().map(|d| d.1),
+    ])?;
+    Ok(())
+}
+
+fn read_pool(row: &Row<'_>) -> rusqlite::Result<(PoolId, PoolRow)> {
+    Ok((
+        row.id(0)?,
+        PoolRow {
+            name: row.get(1)?,
+            mode: row.parsed(2, parse_mode)?,
+            is_default: row.get(3)?,
+            everyone: row.get(4)?,
+            admins: from_json(row, 5)?,
+            members: from_json(row, 6)?,
+            rules: from_json(row, 7)?,
+            rules_since: from_json(row, 8)?,
+            rules_version: row.get(9)?,
+            version: row.get::<_, i64>(10)? as u64,
+            created_at: row.get(11)?,
+            changed_at: row.get(12)?,
+        },
+    ))
+}
+
+pub(crate) const POOL_COLUMNS: &str = "pool_id, name, mode, is_default, everyone, admins, \
+    members, rules, rules_since, rules_version, version, created_at, changed_at";
+
+fn write_pool(db: &Connection, id: PoolId, pool: &PoolRow) -> rusqlite::Result<()> {
+    db.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO pools ({POOL_COLUMNS}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+    ))?
+    .execute(params![
+        Id::from(id),
+        pool.name,
+        mode_str(pool.mode),
+        pool.is_default,
+        pool.everyone,
+        json(&pool.admins),
+        json(&pool.members),
+        json(&pool.rules),
+        json(&pool.rules_since),
+        pool.rules_version,
+        pool.version as i64,
+        pool.created_at,
+        pool.changed_at,
+    ])?;
+    Ok(())
+}
+
+/// The fold of `pool_view`.
+struct PoolView {
+    pools: Map<PoolId, PoolRow>,
+    dirty_pools: BTreeSet<PoolId>,
+    customers: RowCache<CustomerId, CustomerRow>,
+}
+
+impl PoolView {
+    fn open(db: &Connection) -> rusqlite::Result<Self> {
+        let mut pools = Map::default();
+        let mut statement = db.prepare(&format!("SELECT {POOL_COLUMNS} FROM pools"))?;
+        for pool in statement.query_map([], read_pool)? {
+            let (id, pool) = pool?;
+            pools.insert(id, pool);
+        }
+        Ok(Self {
+            pools,
+            dirty_pools: BTreeSet::new(),
+            customers: RowCache::default(),
+        })
+    }
+
+    fn pool_event(&mut self, db: &Connection, event: &LoggedEvent) -> rusqlite::Result<()> {
+        let at = micros(event.event.at);
+        let pool_id = match &event.event.body {
+            EventBody::PoolCreated(e) => {
+                self.pools.insert(
+                    e.pool_id,
+                    PoolRow {
+                        name: e.name.clone(),
+                        mode: e.mode,
+                        is_default: e.default,
+                        everyone: e.everyone,
+                        admins: e.admins.clone(),
+                        members: e.members.clone(),
+                        rules: (*e.rules).clone(),
+                        rules_since: e.rules_since.clone(),
+                        rules_version: 1,
+                        version: event.stream_version,
+                        created_at: at,
+                        changed_at: at,
+                    },
+                );
+                e.pool_id
+            }
+            EventBody::PoolModeChanged(e) => {
+                let Some(pool) = self.pools.get_mut(&e.pool_id) else {
+                    return Ok(());
+                };
+                pool.mode = e.mode;
+                e.pool_id
+            }
+            EventBody::PoolAdminsChanged(e) => {
+                let Some(pool) = self.pools.get_mut(&e.pool_id) else {
+                    return Ok(());
+                };
+                pool.admins.clone_from(&e.admins);
+                e.pool_id
+            }
+            EventBody::PoolMembersChanged(e) => {
+                let Some(pool) = self.pools.get_mut(&e.pool_id) else {
+                    return Ok(());
+                };
+                pool.members.clone_from(&e.members);
+                pool.everyone = e.everyone;
+                e.pool_id
+            }
+            EventBody::PoolRulesChanged(e) => {
+                let Some(pool) = self.pools.get_mut(&e.pool_id) else {
+                    return Ok(());
+                };
+                pool.rules = (*e.rules).clone();
+                pool.rules_version = e.rules_version;
+                pool.rules_since.clone_from(&e.rules_since);
+                pool.version = event.stream_version;
+                pool.changed_at = at;
+                self.dirty_pools.insert(e.pool_id);
+                return self.rules_changed(db, e.pool_id);
+            }
+            _ => return Ok(()),
+        };
+        if let Some(pool) = self.pools.get_mut(&pool_id) {
+            pool.version = event.stream_version;
+            pool.changed_at = at;
+        }
+        self.dirty_pools.insert(pool_id);
+        Ok(())
+    }
+
+    /// Marks every owned customer of the pool dirty, so its derived columns are
+    /// recomputed under the new rules when written.
+    fn rules_changed(&mut self, db: &Connection, pool_id: PoolId) -> rusqlite::Result<()> {
+        self.flush_customers(db)?;
+        let owned: Vec<CustomerId> = db
+            .prepare_cached(
+                "SELECT customer_id FROM customers WHERE pool_id = ?1 AND state = 'owned'",
+            )?
+            .query_map([Id::from(pool_id)], |row| row.id(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for id in owned {
+            self.customers.get_mut(id, |id| load_customer(db, *id))?;
+        }
+        Ok(())
+    }
+
+    fn customer_event(&mut self, db: &Connection, event: &LoggedEvent) -> rusqlite::Result<()> {
+        let body = &event.event.body;
+        let Some(id) = customer_of(body) else {
+            return Ok(());
+        };
+        let at = event.event.at;
+        if let EventBody::CustomerCreated(e) = body {
+            let mut row = CustomerRow {
+                pool: e.pool_id,
+                state: OwnershipState::InPool,
+                name: e.name.clone(),
+                source: e.source.clone(),
+                fields: json(&e.fields),
+                created_by: e.created_by,
+                created_at: micros(at),
+                version: event.stream_version,
+                last_position: event.position,
+                changed_at: micros(at),
+                applicant: None,
+                pending_since: None,
+                ownership: None,
+                reminded_for: None,
+                abandon: None,
+                reclaim: None,
+                frozen: None,
+                deleted: None,
+            };
+            if let Transition::To(core) = transition(None, body) {
+                row.enter(core, event);
+            }
+            self.customers.put(id, row);
+            return Ok(());
+        }
+        let Some(row) = self.customers.get_mut(id, |id| load_customer(db, *id))? else {
+            return Ok(());
+        };
+        match transition(Some(&row.core()), body) {
+            Transition::Ignore => return Ok(()),
+            Transition::Touch => {}
+            Transition::To(core) => match body {
+                EventBody::CustomerMoved(_) => row.pool = core.pool,
+                _ => row.enter(core, event),
+            },
+        }
+        match body {
+            EventBody::CustomerAbandoned(e) => {
+                row.abandon = Some((e.reason.clone(), e.abandoner, micros(at)));
+            }
+            EventBody::CustomerReclaimed(e) => {
+                row.reclaim = Some(Reclaim {
+                    from: e.former_owner,
+                    by: event.event.actor,
+                    reason: e.reason.clone(),
+                    at: micros(at),
+                });
+            }
+            EventBody::CustomerAutoReclaimed(e) => {
+                row.reclaim = Some(Reclaim {
+                    from: e.former_owner,
+                    by: Actor::Rule(e.rule),
+                    reason: None,
+                    at: micros(at),
+                });
+            }
+            EventBody::ReclaimReminded(e) => row.reminded_for = Some(micros(e.due_at)),
+            EventBody::FollowUpLogged(_) => {
+                if let Some(ownership) = row.ownership.as_mut() {
+                    ownership.last_contact_at = Some(at);
+                }
+            }
+            EventBody::CustomerWon(_) => {
+                if let Some(ownership) = row.ownership.as_mut() {
+                    ownership.won_at = Some(at);
+                }
+            }
+            EventBody::ProtectionExtended(e) => {
+                if let Some(ownership) = row.ownership.as_mut() {
+                    ownership.protection_until = Some(e.until);
+                }
+            }
+            _ => {}
+        }
+        row.version = event.stream_version;
+        row.last_position = event.position;
+        row.changed_at = micros(at);
+        Ok(())
+    }
+
+    fn flush_customers(&mut self, db: &Connection) -> rusqlite::Result<()> {
+        let pools = &self.pools;
+        self.customers
+            .flush(|id, row| write_customer(db, *id, row, &derive(row, pools)))
+    }
+}
+
+impl Projector for PoolView {
+    fn apply(&mut self, db: &Connection, event: &LoggedEvent) -> rusqlite::Result<()> {
+        match event.event.stream() {
+            poolkeeper_domain::StreamRef::Pool(_) => self.pool_event(db, event),
+            poolkeeper_domain::StreamRef::Customer(_) => self.customer_event(db, event),
+            _ => Ok(()),
+        }
+    }
+
+    fn flush(&mut self, db: &Connection) -> rusqlite::Result<()> {
+        for id in std::mem::take(&mut self.dirty_pools) {
+            if let Some(pool) = self.pools.get(&id) {
+                write_pool(db, id, pool)?;
+            }
+        }
+        self.flush_customers(db)
+    }
+
+    fn trim(&mut self, keep: usize) {
+        self.customers.trim(keep);
+    }
+}
+
+/// The rule names stored in `deadline_rule`.
+pub(crate) fn parse_rule(text: &str) -> Option<RuleKind> {
+    RuleKind::parse(text)
+}
+
+/// Converts stored microseconds for readers.
+pub(crate) fn at(micros: i64) -> DateTime<Utc> {
+    instant(micros)
+}

@@ -1,0 +1,297 @@
+//! The write side of one projection: a [`Projector`] folding events into its SQLite file,
+//! and the [`WriteSide`] that runs it in transactions with its checkpoint.
+//!
+//! **Invariant:** the checkpoint (last applied position) and the rows it accounts for are
+//! written in the same transaction, so after any crash a projection resumes exactly after
+//! the last event it committed. Live application and rebuilds run the same `apply` code;
+//! only the batch sizes and the connection settings ([`WriteMode`]) differ.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use poolkeeper_eventlog::Position;
+use rusqlite::Connection;
+
+use crate::codec::LoggedEvent;
+use crate::db::{self, WriteMode};
+use crate::error::ProjectionError;
+use crate::name::ProjectionName;
+
+/// One projection's fold: applies events inside the open transaction, caching rows and
+/// writing them back on [`Projector::flush`].
+pub(crate) trait Projector: Send {
+    /// Applies one event (its position is the checkpoint's successor).
+    fn apply(&mut self, db: &Connection, event: &LoggedEvent) -> rusqlite::Result<()>;
+    /// Writes every changed row; called before each commit.
+    fn flush(&mut self, db: &Connection) -> rusqlite::Result<()>;
+    /// After a commit: forgets cached rows when more than `keep` are cached.
+    fn trim(&mut self, keep: usize);
+}
+
+/// What the crate knows statically about a projection.
+pub(crate) struct Kind {
+    pub name: ProjectionName,
+    /// Bumped whenever the tables or the fold change; a file with another version is rebuilt.
+    pub schema_version: i64,
+    /// Tables (and the indexes the fold itself reads through), `IF NOT EXISTS`.
+    pub tables: &'static str,
+    /// Query indexes, created after a bulk load.
+    pub indexes: &'static str,
+    /// Opens the fold over a database holding the tables.
+    pub open: fn(&Connection) -> rusqlite::Result<Box<dyn Projector>>,
+}
+
+/// The static description of `name`.
+pub(crate) fn kind(name: ProjectionName) -> &'static Kind {
+    match name {
+        ProjectionName::PoolView => &crate::pool_view::KIND,
+        ProjectionName::OwnerView => &crate::owner_view::KIND,
+        ProjectionName::AbandonAudit => &crate::audit::KIND,
+        ProjectionName::OwnershipHistory => &crate::history::KIND,
+        ProjectionName::Statistics => &crate::statistics::KIND,
+    }
+}
+
+/// Why events could not be applied.
+#[derive(Debug)]
+pub(crate) enum ApplyError {
+    /// The next event is not the checkpoint's successor: the log has a hole. Permanent.
+    Gap {
+        /// The position expected.
+        expected: Position,
+        /// The position given.
+        found: Position,
+    },
+    /// SQLite failed; the transaction was rolled back. Transient, usually.
+    Storage(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for ApplyError {
+    fn from(error: rusqlite::Error) -> Self {
+        Self::Storage(error)
+    }
+}
+
+/// A projection's writer connection, fold and checkpoint.
+pub(crate) struct WriteSide {
+    kind: &'static Kind,
+    path: PathBuf,
+    conn: Connection,
+    projector: Box<dyn Projector>,
+    mode: WriteMode,
+    in_transaction: bool,
+    /// Rows kept cached between commits.
+    cache_keep: usize,
+    /// The last applied position.
+    pub checkpoint: Position,
+    /// The instant of the event at the checkpoint.
+    pub checkpoint_at: Option<DateTime<Utc>>,
+    /// Events applied since the file was created (equals `checkpoint` when none was applied twice).
+    pub events_applied: u64,
+}
+
+impl WriteSide {
+    /// Opens (creating if needed) the serving file of a projection.
+    pub fn open_live(
+        name: ProjectionName,
+        path: &Path,
+        cache_keep: usize,
+    ) -> Result<Self, ProjectionError> {
+        let kind = kind(name);
+        let conn = db::open_writer(path, WriteMode::Live)?;
+        conn.execute_batch(db::META_SCHEMA)?;
+        match db::meta_int(&conn, "schema_version")? {
+            Some(found) if found != kind.schema_version => {
+                return Err(ProjectionError::SchemaMismatch {
+                    projection: name,
+                    found,
+                    expected: kind.schema_version,
+                });
+            }
+            _ => {}
+        }
+        conn.execute_batch(kind.tables)?;
+        conn.execute_batch(kind.indexes)?;
+        Self::init_meta(&conn, kind)?;
+        Self::with_connection(kind, path, conn, WriteMode::Live, cache_keep)
+    }
+
+    /// Creates a fresh file for a bulk build (removing any file at `path`), without the
+    /// query indexes.
+    pub fn create_bulk(name: ProjectionName, path: &Path) -> Result<Self, ProjectionError> {
+        let kind = kind(name);
+        db::remove_database(path)?;
+        let conn = db::open_writer(path, WriteMode::Bulk)?;
+        conn.execute_batch(db::META_SCHEMA)?;
+        conn.execute_batch(kind.tables)?;
+        Self::init_meta(&conn, kind)?;
+        Self::with_connection(kind, path, conn, WriteMode::Bulk, usize::MAX)
+    }
+
+    fn init_meta(conn: &Connection, kind: &Kind) -> rusqlite::Result<()> {
+        if db::meta_int(conn, "schema_version")?.is_none() {
+            db::set_meta(conn, "projection", kind.name.as_str())?;
+            db::set_meta(conn, "schema_version", kind.schema_version)?;
+            db::set_meta(conn, "checkpoint", 0i64)?;
+            db::set_meta(conn, "events_applied", 0i64)?;
+        }
+        Ok(())
+    }
+
+    fn with_connection(
+        kind: &'static Kind,
+        path: &Path,
+        conn: Connection,
+        mode: WriteMode,
+        cache_keep: usize,
+    ) -> Result<Self, ProjectionError> {
+        let projector = (kind.open)(&conn)?;
+        let mut side = Self {
+            kind,
+            path: path.to_path_buf(),
+            conn,
+            projector,
+            mode,
+            in_transaction: false,
+            cache_keep,
+            checkpoint: 0,
+            checkpoint_at: None,
+            events_applied: 0,
+        };
+        side.load_checkpoint()?;
+        Ok(side)
+    }
+
+    fn load_checkpoint(&mut self) -> rusqlite::Result<()> {
+        self.checkpoint = db::meta_int(&self.conn, "checkpoint")?.unwrap_or(0) as Position;
+        self.checkpoint_at = db::meta_int(&self.conn, "checkpoint_at")?.map(db::instant);
+        self.events_applied = db::meta_int(&self.conn, "events_applied")?.unwrap_or(0) as u64;
+        Ok(())
+    }
+
+    /// The projection.
+    pub fn name(&self) -> ProjectionName {
+        self.kind.name
+    }
+
+    /// Applies `events` in one transaction with the checkpoint (skipping those at or
+    /// before it). On failure nothing of the batch is kept.
+    pub fn apply_batch(&mut self, events: &[LoggedEvent]) -> Result<usize, ApplyError> {
+        let before = self.events_applied;
+        let result = self
+            .begin()
+            .and_then(|()| self.apply(events))
+            .and_then(|()| self.commit().map_err(ApplyError::Storage));
+        match result {
+            Ok(()) => Ok((self.events_applied - before) as usize),
+            Err(error) => {
+                self.rollback();
+                Err(error)
+            }
+        }
+    }
+
+    /// Opens a transaction (a no-op when one is open).
+    pub fn begin(&mut self) -> Result<(), ApplyError> {
+        if !self.in_transaction {
+            self.conn.execute_batch("BEGIN")?;
+            self.in_transaction = true;
+        }
+        Ok(())
+    }
+
+    /// Applies events inside the open transaction.
+    pub fn apply(&mut self, events: &[LoggedEvent]) -> Result<(), ApplyError> {
+        debug_assert!(self.in_transaction);
+        for event in events {
+            if event.position <= self.checkpoint {
+                continue;
+            }
+            if event.position != self.checkpoint + 1 {
+                return Err(ApplyError::Gap {
+                    expected: self.checkpoint + 1,
+                    found: event.position,
+                });
+            }
+            self.projector.apply(&self.conn, event)?;
+            self.checkpoint = event.position;
+            self.checkpoint_at = Some(event.event.at);
+            self.events_applied += 1;
+        }
+        Ok(())
+    }
+
+    /// Flushes the fold's rows, writes the checkpoint and commits.
+    pub fn commit(&mut self) -> rusqlite::Result<()> {
+        if !self.in_transaction {
+            return Ok(());
+        }
+        self.projector.flush(&self.conn)?;
+        db::set_meta(&self.conn, "checkpoint", self.checkpoint as i64)?;
+        db::set_meta(
+            &self.conn,
+            "checkpoint_at",
+            self.checkpoint_at.map(db::micros),
+        )?;
+        db::set_meta(&self.conn, "events_applied", self.events_applied as i64)?;
+        self.conn.execute_batch("COMMIT")?;
+        self.in_transaction = false;
+        self.projector.trim(self.cache_keep);
+        Ok(())
+    }
+
+    /// Abandons the open transaction and reloads the fold and checkpoint from the file.
+    pub fn rollback(&mut self) {
+        if self.in_transaction {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            self.in_transaction = false;
+        }
+        match (self.kind.open)(&self.conn) {
+            Ok(projector) => self.projector = projector,
+            Err(error) => tracing::error!(projection = %self.kind.name, %error, "reloading after a rollback failed"),
+        }
+        if let Err(error) = self.load_checkpoint() {
+            tracing::error!(projection = %self.kind.name, %error, "reloading the checkpoint failed");
+        }
+    }
+
+    /// Records what a time-travel snapshot was bounded by.
+    pub fn set_note(&mut self, key: &str, value: &str) -> rusqlite::Result<()> {
+        db::set_meta(&self.conn, key, value)
+    }
+
+    /// Creates the query indexes (after a bulk load).
+    pub fn create_indexes(&mut self) -> rusqlite::Result<()> {
+        self.commit()?;
+        self.conn.execute_batch(self.kind.indexes)
+    }
+
+    /// Ends a bulk build: indexes, a rollback journal instead of none, and everything
+    /// fsynced. The file can then be renamed into place and opened live.
+    pub fn finish_bulk(mut self) -> Result<Position, ProjectionError> {
+        debug_assert_eq!(self.mode, WriteMode::Bulk);
+        self.create_indexes()?;
+        self.conn.execute_batch(
+            "PRAGMA journal_mode = DELETE;
+             PRAGMA locking_mode = NORMAL;",
+        )?;
+        let checkpoint = self.checkpoint;
+        let path = self.path.clone();
+        let Self { conn, .. } = self;
+        conn.close().map_err(|(_, error)| error)?;
+        db::sync_file_and_dir(&path)?;
+        Ok(checkpoint)
+    }
+
+    /// Before the file is swapped out: commit, checkpoint the WAL into the file and close.
+    pub fn close(mut self) -> Result<(), ProjectionError> {
+        self.commit()?;
+        if self.mode == WriteMode::Live {
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
+        let Self { conn, .. } = self;
+        conn.close().map_err(|(_, error)| error)?;
+        Ok(())
+    }
+}

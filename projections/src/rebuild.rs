@@ -1,0 +1,274 @@
+//! Rebuilds: the bulk pipeline shared by offline, online and as-of builds, and progress.
+//!
+//! The pipeline reads the log in large pages, decodes each event once, and hands the same
+//! `Arc<[LoggedEvent]>` batches to one thread per projection; each applies them with the
+//! same fold as live application into a fresh file written without journal or fsync,
+//! commits every [`BuildConfig::commit_events`] events, and creates its query indexes at
+//! the end. The file is fsynced before it is renamed into place.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use poolkeeper_eventlog::{EventStore, Position, RecordedEvent};
+
+use crate::codec::{self, LoggedEvent};
+use crate::error::ProjectionError;
+use crate::name::ProjectionName;
+use crate::projector::{ApplyError, WriteSide};
+
+/// Where a rebuild stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RebuildPhase {
+    /// Reading the log into the fresh file.
+    Loading,
+    /// Creating the query indexes.
+    Indexing,
+    /// (Online) following the live tail before the swap.
+    CatchingUp,
+    /// (Online) pausing the live projection, applying the last events and swapping files.
+    Swapping,
+    /// Finished; the rebuilt file is in place.
+    Done,
+    /// Failed; the live projection is untouched.
+    Failed(String),
+}
+
+/// A rebuild's progress, for a progress bar or an admin RPC.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RebuildProgress {
+    /// The projections being rebuilt.
+    pub projections: Vec<ProjectionName>,
+    /// The phase.
+    pub phase: RebuildPhase,
+    /// Events read and handed to the projections.
+    pub events_done: u64,
+    /// Events to read (the log's tail, or the bound, when the rebuild started; grows with
+    /// the tail during an online rebuild).
+    pub events_total: u64,
+    /// Events per second so far.
+    pub events_per_second: f64,
+    /// Estimated time to finish loading.
+    pub eta: Option<Duration>,
+    /// Time since the rebuild started.
+    pub elapsed: Duration,
+}
+
+impl RebuildProgress {
+    pub(crate) fn new(projections: Vec<ProjectionName>) -> Self {
+        Self {
+            projections,
+            phase: RebuildPhase::Loading,
+            events_done: 0,
+            events_total: 0,
+            events_per_second: 0.0,
+            eta: None,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    pub(crate) fn update(&mut self, started: Instant, done: u64, total: u64) {
+        self.events_done = done;
+        self.events_total = total.max(done);
+        self.elapsed = started.elapsed();
+        let seconds = self.elapsed.as_secs_f64();
+        self.events_per_second = if seconds > 0.0 {
+            done as f64 / seconds
+        } else {
+            0.0
+        };
+        self.eta = (self.events_per_second > 0.0).then(|| {
+            Duration::from_secs_f64((self.events_total - done) as f64 / self.events_per_second)
+        });
+    }
+}
+
+/// Where a build stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Bound {
+    /// At the log's tail (a page shorter than a full page).
+    Tail,
+    /// After this position.
+    Position(Position),
+    /// After the last event at or before this instant.
+    Instant(DateTime<Utc>),
+}
+
+/// Tuning of the bulk pipeline.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BuildConfig {
+    /// Events per `read_all` page.
+    pub page_size: usize,
+    /// Events applied between two commits.
+    pub commit_events: usize,
+}
+
+/// Applies events after the sides' checkpoint up to `bound`, one thread per side, and
+/// returns the sides (committed). `progress(done, total)` is called after each page.
+pub(crate) async fn bulk_apply(
+    store: &Arc<dyn EventStore>,
+    sides: Vec<WriteSide>,
+    bound: Bound,
+    config: BuildConfig,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> Result<Vec<WriteSide>, ProjectionError> {
+    let from = sides.iter().map(|s| s.checkpoint).min().unwrap_or(0) + 1;
+    let tail = store.tail().await?;
+    let total_of = |tail: Position| match bound {
+        Bound::Position(p) => p.min(tail),
+        _ => tail,
+    }
+    .saturating_sub(from - 1);
+    let mut total = total_of(tail);
+
+    // One thread per projection.
+    let mut senders: Vec<SyncSender<Arc<[LoggedEvent]>>> = Vec::new();
+    let mut workers = Vec::new();
+    for side in sides {
+        let (sender, receiver) = sync_channel::<Arc<[LoggedEvent]>>(4);
+        senders.push(sender);
+        let name = side.name();
+        let worker = std::thread::Builder::new()
+            .name(format!("rebuild-{name}"))
+            .spawn(move || apply_worker(side, receiver, config.commit_events))?;
+        workers.push(worker);
+    }
+
+    // One decoding thread.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (pages, page_receiver) = tokio::sync::mpsc::channel::<Vec<RecordedEvent>>(4);
+    let decoder = {
+        let stop = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name("rebuild-decode".into())
+            .spawn(move || decode_worker(page_receiver, senders, bound, &stop))?
+    };
+
+    // The reader: this task.
+    let mut next = from;
+    let mut done = 0u64;
+    let mut read_error = None;
+    loop {
+        if stop.load(Ordering::Acquire) {
+            break;
+        }
+        if let Bound::Position(p) = bound
+            && next > p
+        {
+            break;
+        }
+        let mut page = match store.read_all(next, config.page_size).await {
+            Ok(page) => page,
+            Err(error) => {
+                read_error = Some(ProjectionError::from(error));
+                break;
+            }
+        };
+        let full = page.len() >= config.page_size;
+        if let Bound::Position(p) = bound {
+            page.retain(|e| e.position <= p);
+        }
+        let Some(last) = page.last().map(|e| e.position) else {
+            break;
+        };
+        done += page.len() as u64;
+        next = last + 1;
+        if last > total + from - 1 {
+            total = total_of(last);
+        }
+        progress(done, total);
+        if pages.send(page).await.is_err() || !full {
+            // A short page: the tail is reached.
+            break;
+        }
+    }
+    drop(pages);
+    let decoded = tokio::task::spawn_blocking(move || decoder.join())
+        .await
+        .map_err(|_| ProjectionError::Closed)?
+        .map_err(|_| ProjectionError::Closed)?;
+    let mut sides = Vec::new();
+    let mut failure = read_error;
+    for worker in workers {
+        let result = tokio::task::spawn_blocking(move || worker.join())
+            .await
+            .map_err(|_| ProjectionError::Closed)?
+            .map_err(|_| ProjectionError::Closed)?;
+        match result {
+            Ok(side) => sides.push(side),
+            Err(error) => failure = failure.or(Some(error)),
+        }
+    }
+    if let Err(error) = decoded {
+        failure = failure.or(Some(error));
+    }
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(sides),
+    }
+}
+
+fn decode_worker(
+    mut pages: tokio::sync::mpsc::Receiver<Vec<RecordedEvent>>,
+    senders: Vec<SyncSender<Arc<[LoggedEvent]>>>,
+    bound: Bound,
+    stop: &AtomicBool,
+) -> Result<(), ProjectionError> {
+    while let Some(page) = pages.blocking_recv() {
+        let mut batch = Vec::with_capacity(page.len());
+        for recorded in &page {
+            let event = codec::decode_logged(recorded).inspect_err(|_| {
+                stop.store(true, Ordering::Release);
+            })?;
+            if let Bound::Instant(until) = bound
+                && event.event.at > until
+            {
+                stop.store(true, Ordering::Release);
+                break;
+            }
+            batch.push(event);
+        }
+        let batch: Arc<[LoggedEvent]> = batch.into();
+        if !batch.is_empty() {
+            for sender in &senders {
+                if sender.send(Arc::clone(&batch)).is_err() {
+                    stop.store(true, Ordering::Release);
+                }
+            }
+        }
+        if stop.load(Ordering::Acquire) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn apply_worker(
+    mut side: WriteSide,
+    batches: Receiver<Arc<[LoggedEvent]>>,
+    commit_events: usize,
+) -> Result<WriteSide, ProjectionError> {
+    let name = side.name();
+    let failed = |error: ApplyError| match error {
+        ApplyError::Gap { expected, found } => ProjectionError::Halted {
+            projection: name,
+            position: expected,
+            reason: format!("the log skips from {} to {found}", expected - 1),
+        },
+        ApplyError::Storage(error) => ProjectionError::from(error),
+    };
+    let mut since_commit = 0usize;
+    while let Ok(batch) = batches.recv() {
+        side.begin().map_err(failed)?;
+        side.apply(&batch).map_err(failed)?;
+        since_commit += batch.len();
+        if since_commit >= commit_events {
+            side.commit()?;
+            since_commit = 0;
+        }
+    }
+    side.commit()?;
+    Ok(side)
+}

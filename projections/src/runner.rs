@@ -1,0 +1,256 @@
+//! The runner: follows the log live and applies each batch to every projection.
+//!
+//! It subscribes from the lowest checkpoint (catch-up, then live), takes whatever events
+//! are ready (at most `batch_max`), decodes each once and applies the batch to the five
+//! projections in parallel, one transaction each; a projection skips events at or before
+//! its checkpoint. A storage error is retried with backoff; an event that cannot be
+//! decoded, or a hole in the positions, halts the projection(s) before it and is reported
+//! in [`crate::Projections::status`]: the runner never skips an event silently.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use poolkeeper_eventlog::{EventLogError, EventStore};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::codec::{self, LoggedEvent};
+use crate::projector::ApplyError;
+use crate::service::{Failure, Shared};
+
+/// A running runner. Dropping it leaves the runner running; call [`RunnerHandle::shutdown`].
+#[derive(Debug)]
+pub struct RunnerHandle {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl RunnerHandle {
+    /// Stops after the batch in progress (committed or rolled back) and waits.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Whether the runner stopped (the log was closed, or it was shut down).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+pub(crate) fn spawn(shared: Arc<Shared>, store: Arc<dyn EventStore>) -> RunnerHandle {
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(run(shared, store, stopped));
+    RunnerHandle { stop, task }
+}
+
+/// What ended a chunk early.
+enum Trouble {
+    /// Permanent: halt every projection before this position.
+    Halt(u64, String),
+    /// Transient: resubscribe after a pause.
+    Retry(String),
+    /// The log closed.
+    Closed,
+}
+
+async fn run(shared: Arc<Shared>, store: Arc<dyn EventStore>, mut stop: watch::Receiver<bool>) {
+    let poller = tokio::spawn(poll_tail(
+        Arc::clone(&shared),
+        Arc::clone(&store),
+        stop.clone(),
+    ));
+    let mut backoff = Duration::from_millis(50);
+    'subscribe: loop {
+        let from = shared
+            .slots
+            .iter()
+            .map(|slot| slot.checkpoint.borrow().position)
+            .min()
+            .unwrap_or(0)
+            + 1;
+        let mut events = store.subscribe(from).ready_chunks(shared.config.batch_max.max(1));
+        loop {
+            let chunk = tokio::select! {
+                _ = stop.changed() => break 'subscribe,
+                chunk = events.next() => chunk,
+            };
+            let Some(chunk) = chunk else {
+                break 'subscribe;
+            };
+            let mut batch: Vec<LoggedEvent> = Vec::with_capacity(chunk.len());
+            let mut trouble = None;
+            for item in chunk {
+                match item {
+                    Ok(recorded) => match codec::decode_logged(&recorded) {
+                        Ok(event) => batch.push(event),
+                        Err(error) => {
+                            trouble = Some(Trouble::Halt(recorded.position, error.to_string()));
+                            break;
+                        }
+                    },
+                    Err(EventLogError::Closed) => {
+                        trouble = Some(Trouble::Closed);
+                        break;
+                    }
+                    Err(
+                        error @ (EventLogError::Upcast { position, .. }
+                        | EventLogError::Corrupt { position, .. }),
+                    ) => {
+                        trouble = Some(Trouble::Halt(position, error.to_string()));
+                        break;
+                    }
+                    Err(error) => {
+                        trouble = Some(Trouble::Retry(error.to_string()));
+                        break;
+                    }
+                }
+            }
+            if let Some(last) = batch.last() {
+                shared.note_tail(last.position, Some(last.event.at));
+                if !apply_everywhere(&shared, batch.into(), &mut stop).await {
+                    break 'subscribe;
+                }
+            }
+            match trouble {
+                None => backoff = Duration::from_millis(50),
+                Some(Trouble::Closed) => break 'subscribe,
+                Some(Trouble::Halt(position, reason)) => {
+                    tracing::error!(position, %reason, "projections halted");
+                    for slot in &shared.slots {
+                        if slot.checkpoint.borrow().position < position {
+                            slot.set_failure(Some(Failure {
+                                message: format!("halted before position {position}: {reason}"),
+                                halted_at: Some(position),
+                            }));
+                        }
+                    }
+                    let _ = stop.changed().await;
+                    break 'subscribe;
+                }
+                Some(Trouble::Retry(reason)) => {
+                    tracing::warn!(%reason, "event log read failed; resubscribing");
+                    for slot in &shared.slots {
+                        slot.set_failure(Some(Failure {
+                            message: format!("reading the log: {reason}"),
+                            halted_at: None,
+                        }));
+                    }
+                    if !pause(&mut stop, &mut backoff, shared.config.max_backoff).await {
+                        break 'subscribe;
+                    }
+                    continue 'subscribe;
+                }
+            }
+        }
+    }
+    poller.abort();
+}
+
+/// Sleeps for `backoff` (doubling it up to `max`); false when asked to stop meanwhile.
+async fn pause(stop: &mut watch::Receiver<bool>, backoff: &mut Duration, max: Duration) -> bool {
+    let wait = *backoff;
+    *backoff = (*backoff * 2).min(max);
+    tokio::select! {
+        _ = stop.changed() => false,
+        _ = tokio::time::sleep(wait) => true,
+    }
+}
+
+/// Applies a batch to every projection that is not halted, retrying storage errors.
+/// False when asked to stop before every projection succeeded.
+async fn apply_everywhere(
+    shared: &Arc<Shared>,
+    batch: Arc<[LoggedEvent]>,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    let mut backoff = Duration::from_millis(50);
+    let mut pending: Vec<usize> = (0..shared.slots.len()).collect();
+    loop {
+        let mut tasks = Vec::new();
+        for &index in &pending {
+            let slot = &shared.slots[index];
+            if slot.failure().is_some_and(|f| f.halted_at.is_some()) {
+                continue;
+            }
+            let guard = Arc::clone(&slot.write).lock_owned().await;
+            let batch = Arc::clone(&batch);
+            let shared = Arc::clone(shared);
+            tasks.push((
+                index,
+                tokio::task::spawn_blocking(move || {
+                    let mut guard = guard;
+                    let slot = &shared.slots[index];
+                    let Some(side) = guard.as_mut() else {
+                        return Ok(());
+                    };
+                    let result = side.apply_batch(&batch);
+                    slot.publish(side);
+                    result.map(|_| ())
+                }),
+            ));
+        }
+        let mut failed = Vec::new();
+        for (index, task) in tasks {
+            let slot = &shared.slots[index];
+            match task.await {
+                Ok(Ok(())) => {
+                    if slot.failure().is_some() {
+                        slot.set_failure(None);
+                    }
+                }
+                Ok(Err(ApplyError::Gap { expected, found })) => {
+                    slot.set_failure(Some(Failure {
+                        message: format!(
+                            "halted before position {expected}: the log skips to {found}"
+                        ),
+                        halted_at: Some(expected),
+                    }));
+                }
+                Ok(Err(ApplyError::Storage(error))) => {
+                    tracing::warn!(projection = %slot.name, %error, "applying a batch failed; retrying");
+                    slot.set_failure(Some(Failure {
+                        message: format!("storage: {error}"),
+                        halted_at: None,
+                    }));
+                    failed.push(index);
+                }
+                Err(join) => {
+                    slot.set_failure(Some(Failure {
+                        message: format!("the apply task panicked: {join}"),
+                        halted_at: None,
+                    }));
+                    failed.push(index);
+                }
+            }
+        }
+        if failed.is_empty() {
+            return true;
+        }
+        pending = failed;
+        if !pause(stop, &mut backoff, shared.config.max_backoff).await {
+            return false;
+        }
+    }
+}
+
+/// Keeps the known tail (and its instant) fresh for lag reports.
+async fn poll_tail(shared: Arc<Shared>, store: Arc<dyn EventStore>, mut stop: watch::Receiver<bool>) {
+    loop {
+        if let Ok(tail) = store.tail().await {
+            let known = shared.tail.lock().unwrap_or_else(|e| e.into_inner()).0;
+            if tail > known {
+                let at = match store.read_all(tail, 1).await {
+                    Ok(events) => events.first().map(|e| e.metadata.recorded_at),
+                    Err(_) => None,
+                };
+                shared.note_tail(tail, at);
+            }
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(shared.config.tail_poll) => {}
+        }
+    }
+}
