@@ -4,6 +4,7 @@
 //! query replies.
 
 pub mod auth;
+pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod codec;
