@@ -9,12 +9,12 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use chrono::{DateTime, Utc};
-use clap::{Args, Parser, Subcommand};
-use poolkeeper_eventlog::{EventLogConfig, EventStore, SqliteEventStore};
 use crate::client::{self, AuthedChannel, Credentials};
 use crate::config::Config;
 use crate::server::{DataDir, Runtime, ServeOptions};
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+use poolkeeper_eventlog::{EventLogConfig, EventStore, SqliteEventStore};
 use poolkeeper_proto::v1 as pb;
 use poolkeeper_proto::v1::audit_service_client::AuditServiceClient;
 
@@ -238,7 +238,10 @@ async fn export(target: Target, output: Option<PathBuf>) -> Result<(), Failure> 
 
 /// Parses the command line and runs the chosen command.
 pub fn main() -> std::process::ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("poolkeeper: cannot start the async runtime: {error}");

@@ -1,0 +1,403 @@
+//! `poolkeeper-load`: drives a running server with concurrent clients in a realistic mix
+//! (claims, follow-ups, abandons, transfers and queries) and prints commands/s, queries/s
+//! and p50/p99 latency, after timing one 10,000-customer import.
+//!
+//! `poolkeeper-load --data-dir ./poolkeeper-data` reads the development token and the
+//! bootstrap admin from a local server's data directory; `--server`/`--token`/`--admin`
+//! point it elsewhere. Every figure is printed as one `metric value unit` line; `--quick`
+//! runs a reduced load that finishes within a minute.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use poolkeeper_grpc::client::{self, AuthedChannel, Credentials};
+use poolkeeper_proto::v1 as pb;
+use poolkeeper_proto::v1::command_service_client::CommandServiceClient;
+use poolkeeper_proto::v1::query_service_client::QueryServiceClient;
+use tonic::transport::Channel;
+
+#[derive(Parser, Clone)]
+#[command(
+    name = "poolkeeper-load",
+    about = "Load generator for a running poolkeeper"
+)]
+struct Args {
+    /// The server.
+    #[arg(
+        long,
+        env = "POOLKEEPER_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    server: String,
+    /// A token with the command and query scopes; read from the data directory when absent.
+    #[arg(long, env = "POOLKEEPER_TOKEN")]
+    token: Option<String>,
+    /// An admin user (`users/{uuid}`); read from the data directory when absent.
+    #[arg(long)]
+    admin: Option<String>,
+    /// The server's data directory (for the development token and bootstrap admin).
+    #[arg(long, env = "POOLKEEPER_DATA_DIR", default_value = "./poolkeeper-data")]
+    data_dir: PathBuf,
+    /// Concurrent clients of the concurrent phase.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Seconds per phase.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Customers each client works on.
+    #[arg(long, default_value_t = 400)]
+    customers_per_client: usize,
+    /// A reduced run (about 30 seconds).
+    #[arg(long)]
+    quick: bool,
+}
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+fn metric(name: &str, value: impl std::fmt::Display, unit: &str) {
+    println!("{name} {value} {unit}");
+}
+
+fn command_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// One client's view: its user, its customers, and what it believes it owns.
+struct Worker {
+    commands: CommandServiceClient<AuthedChannel>,
+    queries: QueryServiceClient<AuthedChannel>,
+    next_user: String,
+    customers: Vec<String>,
+    owned: Vec<String>,
+    rng: u64,
+}
+
+/// What one client measured.
+#[derive(Default)]
+struct Tally {
+    command_micros: Vec<u32>,
+    query_micros: Vec<u32>,
+    refused: u64,
+}
+
+impl Worker {
+    fn roll(&mut self, n: usize) -> usize {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        (self.rng % n as u64) as usize
+    }
+
+    async fn step(&mut self, tally: &mut Tally) {
+        let roll = self.roll(100);
+        let started = Instant::now();
+        if roll < 20 {
+            let ok = if roll < 10 && !self.owned.is_empty() {
+                let index = self.roll(self.owned.len());
+                let customer = self.owned[index].clone();
+                self.queries
+                    .get_customer(pb::GetCustomerRequest {
+                        name: customer,
+                        min_position: 0,
+                    })
+                    .await
+                    .is_ok()
+            } else {
+                self.queries
+                    .list_owner_customers(pb::ListOwnerCustomersRequest {
+                        page_size: 20,
+                        ..Default::default()
+                    })
+                    .await
+                    .is_ok()
+            };
+            if ok {
+                tally.query_micros.push(micros(started));
+            } else {
+                tally.refused += 1;
+            }
+            return;
+        }
+        let result = if self.owned.is_empty() || roll < 45 {
+            let index = self.roll(self.customers.len());
+            let customer = self.customers[index].clone();
+            let claimed = self
+                .commands
+                .claim_customer(pb::ClaimCustomerRequest {
+                    command_id: command_id(),
+                    customer: customer.clone(),
+                    ..Default::default()
+                })
+                .await;
+            if claimed.is_ok() {
+                self.owned.push(customer);
+            }
+            claimed.map(|_| ())
+        } else {
+            let index = self.roll(self.owned.len());
+            let customer = self.owned[index].clone();
+            if roll < 80 {
+                self.commands
+                    .log_follow_up(pb::LogFollowUpRequest {
+                        command_id: command_id(),
+                        customer,
+                        kind: pb::FollowUpKind::Call as i32,
+                        note: "电话沟通，客户有意向，下周拜访".into(),
+                        ..Default::default()
+                    })
+                    .await
+                    .map(|_| ())
+            } else if roll < 92 {
+                self.owned.swap_remove(index);
+                self.commands
+                    .abandon_customer(pb::AbandonCustomerRequest {
+                        command_id: command_id(),
+                        customer,
+                        reason: "客户无意向".into(),
+                        ..Default::default()
+                    })
+                    .await
+                    .map(|_| ())
+            } else {
+                self.owned.swap_remove(index);
+                self.commands
+                    .transfer_customer(pb::TransferCustomerRequest {
+                        command_id: command_id(),
+                        customer,
+                        new_owner: self.next_user.clone(),
+                        reason: "工作调整".into(),
+                        ..Default::default()
+                    })
+                    .await
+                    .map(|_| ())
+            }
+        };
+        match result {
+            Ok(()) => tally.command_micros.push(micros(started)),
+            Err(_) => tally.refused += 1,
+        }
+    }
+}
+
+fn micros(started: Instant) -> u32 {
+    u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX)
+}
+
+fn percentile(sorted: &[u32], fraction: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
+    f64::from(sorted[index]) / 1000.0
+}
+
+async fn phase(name: &str, workers: Vec<Worker>, duration: Duration) -> Vec<Worker> {
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let tasks: Vec<_> = workers
+        .into_iter()
+        .map(|mut worker| {
+            tokio::spawn(async move {
+                let mut tally = Tally::default();
+                while Instant::now() < deadline {
+                    worker.step(&mut tally).await;
+                }
+                (worker, tally)
+            })
+        })
+        .collect();
+    let mut workers = Vec::new();
+    let mut all = Tally::default();
+    for task in tasks {
+        if let Ok((worker, tally)) = task.await {
+            workers.push(worker);
+            all.command_micros.extend(tally.command_micros);
+            all.query_micros.extend(tally.query_micros);
+            all.refused += tally.refused;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.command_micros.sort_unstable();
+    all.query_micros.sort_unstable();
+    metric(
+        &format!("{name}_commands_per_s"),
+        format!("{:.0}", all.command_micros.len() as f64 / elapsed),
+        "commands/s",
+    );
+    metric(
+        &format!("{name}_command_p50"),
+        format!("{:.2}", percentile(&all.command_micros, 0.50)),
+        "ms",
+    );
+    metric(
+        &format!("{name}_command_p99"),
+        format!("{:.2}", percentile(&all.command_micros, 0.99)),
+        "ms",
+    );
+    metric(
+        &format!("{name}_queries_per_s"),
+        format!("{:.0}", all.query_micros.len() as f64 / elapsed),
+        "queries/s",
+    );
+    metric(
+        &format!("{name}_query_p50"),
+        format!("{:.2}", percentile(&all.query_micros, 0.50)),
+        "ms",
+    );
+    metric(
+        &format!("{name}_query_p99"),
+        format!("{:.2}", percentile(&all.query_micros, 0.99)),
+        "ms",
+    );
+    metric(&format!("{name}_refused"), all.refused, "calls");
+    workers
+}
+
+async fn run(args: Args) -> Result<(), Failure> {
+    let token = match &args.token {
+        Some(token) => token.clone(),
+        None => std::fs::read_to_string(args.data_dir.join("dev-token"))?
+            .trim()
+            .to_owned(),
+    };
+    let admin = match &args.admin {
+        Some(admin) => admin.clone(),
+        None => {
+            let bootstrap: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(args.data_dir.join("bootstrap.json"))?)?;
+            bootstrap["admin_user"]
+                .as_str()
+                .ok_or("bootstrap.json names no admin_user")?
+                .to_owned()
+        }
+    };
+    let (clients, seconds, per_client) = if args.quick {
+        (
+            args.clients.min(64),
+            args.seconds.min(8),
+            args.customers_per_client.min(200),
+        )
+    } else {
+        (args.clients, args.seconds, args.customers_per_client)
+    };
+    let channel: Channel = client::connect(&args.server).await?;
+    let credentials = Credentials::new(&token)?;
+    let mut admin_commands =
+        CommandServiceClient::new(credentials.acting_as(&admin)?.on(channel.clone()))
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(64 << 20);
+
+    let pool = admin_commands
+        .create_pool(pb::CreatePoolRequest {
+            command_id: command_id(),
+            display_name: format!("load {}", uuid::Uuid::now_v7()),
+            mode: pb::PoolMode::FreeClaim as i32,
+            everyone: true,
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .name;
+
+    // One call importing 10,000 customers, timed end to end (durable on return).
+    let batch: Vec<pb::NewCustomer> = (0..10_000)
+        .map(|n| pb::NewCustomer {
+            display_name: format!("导入客户 {n}"),
+            source: "展会".into(),
+            fields: [
+                ("电话".to_owned(), format!("138{n:08}")),
+                ("地区".to_owned(), "华东".to_owned()),
+            ]
+            .into(),
+            ..Default::default()
+        })
+        .collect();
+    let started = Instant::now();
+    let imported = admin_commands
+        .import_customers(pb::ImportCustomersRequest {
+            command_id: command_id(),
+            parent: pool.clone(),
+            customers: batch,
+        })
+        .await?
+        .into_inner();
+    metric(
+        "import_10000_customers_seconds",
+        format!("{:.3}", started.elapsed().as_secs_f64()),
+        "s",
+    );
+    let mut customers = imported.names;
+
+    let needed = clients * per_client;
+    while customers.len() < needed {
+        let batch = (0..(needed - customers.len()).min(10_000))
+            .map(|n| pb::NewCustomer {
+                display_name: format!("客户 {n}"),
+                ..Default::default()
+            })
+            .collect();
+        let more = admin_commands
+            .import_customers(pb::ImportCustomersRequest {
+                command_id: command_id(),
+                parent: pool.clone(),
+                customers: batch,
+            })
+            .await?
+            .into_inner();
+        customers.extend(more.names);
+    }
+
+    let mut users = Vec::with_capacity(clients);
+    for n in 0..clients {
+        let user = admin_commands
+            .create_user(pb::CreateUserRequest {
+                command_id: command_id(),
+                display_name: format!("load sales {n}"),
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .name;
+        users.push(user);
+    }
+    let customers = Arc::new(customers);
+    let make_workers = |count: usize| -> Result<Vec<Worker>, Failure> {
+        (0..count)
+            .map(|n| {
+                let acting = credentials.acting_as(&users[n])?;
+                Ok(Worker {
+                    commands: CommandServiceClient::new(acting.on(channel.clone())),
+                    queries: QueryServiceClient::new(acting.on(channel.clone())),
+                    next_user: users[(n + 1) % count.max(1)].clone(),
+                    customers: customers[n * per_client..(n + 1) * per_client].to_vec(),
+                    owned: Vec::new(),
+                    rng: 0x9E37_79B9_7F4A_7C15 ^ (n as u64 + 1),
+                })
+            })
+            .collect()
+    };
+    let _ = phase("one_client", make_workers(1)?, Duration::from_secs(seconds)).await;
+    let workers = phase(
+        &format!("clients_{clients}"),
+        make_workers(clients)?,
+        Duration::from_secs(seconds),
+    )
+    .await;
+    let owned: usize = workers.iter().map(|w| w.owned.len()).sum();
+    metric("customers_owned_at_end", owned, "customers");
+    metric("clients", clients, "clients");
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("poolkeeper-load: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
