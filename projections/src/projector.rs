@@ -255,11 +255,6 @@ impl WriteSide {
         }
     }
 
-    /// Records what a time-travel snapshot was bounded by.
-    pub fn set_note(&mut self, key: &str, value: &str) -> rusqlite::Result<()> {
-        db::set_meta(&self.conn, key, value)
-    }
-
     /// Creates the query indexes (after a bulk load).
     pub fn create_indexes(&mut self) -> rusqlite::Result<()> {
         self.commit()?;
