@@ -429,13 +429,15 @@ impl Projections {
         tokio::spawn(async move {
             let result = online(&shared, name, &store, &sender).await;
             let slot = shared.slot(name);
+            slot.rebuild_running.store(false, Ordering::Release);
             if let Err(error) = result {
                 tracing::error!(projection = %name, %error, "online rebuild failed");
                 let _ = db::remove_database(&shadow_path(&shared.dir, name));
-                sender.send_modify(|p| p.phase = RebuildPhase::Failed(error.to_string()));
+                let mut progress = sender.borrow().clone();
+                progress.phase = RebuildPhase::Failed(error.to_string());
+                slot.set_progress(Some(progress.clone()));
+                sender.send_replace(progress);
             }
-            slot.set_progress(Some(sender.borrow().clone()));
-            slot.rebuild_running.store(false, Ordering::Release);
         });
         Ok(receiver)
     }
@@ -577,17 +579,18 @@ async fn online(
     let config = shared.config.build();
     let started = Instant::now();
     let report = |phase: Option<RebuildPhase>, done: Option<(u64, u64)>| {
-        sender.send_modify(|p| {
-            if let Some(phase) = phase {
-                p.phase = phase;
-            }
-            if let Some((done, total)) = done {
-                p.update(started, done, total);
-            } else {
-                p.elapsed = started.elapsed();
-            }
-        });
-        slot.set_progress(Some(sender.borrow().clone()));
+        let mut progress = sender.borrow().clone();
+        if let Some(phase) = phase {
+            progress.phase = phase;
+        }
+        if let Some((done, total)) = done {
+            progress.update(started, done, total);
+        } else {
+            progress.elapsed = started.elapsed();
+        }
+        // The status shows a phase no later than the receiver sees it.
+        slot.set_progress(Some(progress.clone()));
+        sender.send_replace(progress);
     };
     report(Some(RebuildPhase::Loading), None);
     let path = shadow.clone();
@@ -670,6 +673,7 @@ async fn online(
         }
         return Err(error);
     }
+    slot.rebuild_running.store(false, Ordering::Release);
     report(Some(RebuildPhase::Done), None);
     Ok(())
 }
