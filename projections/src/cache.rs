@@ -17,18 +17,21 @@ struct Entry<V> {
 pub(crate) struct RowCache<K, V> {
     rows: Map<K, Entry<V>>,
     dirty: Vec<K>,
+    /// Every row of the table is cached (it started empty and nothing was trimmed).
+    complete: bool,
 }
 
-impl<K: Copy + Eq + Hash, V> Default for RowCache<K, V> {
+impl<K: Copy + Ord + Hash, V> Default for RowCache<K, V> {
     fn default() -> Self {
         Self {
             rows: Map::default(),
             dirty: Vec::new(),
+            complete: false,
         }
     }
 }
 
-impl<K: Copy + Eq + Hash, V> RowCache<K, V> {
+impl<K: Copy + Ord + Hash, V> RowCache<K, V> {
     /// The row, loading it with `load` when it is not cached.
     pub fn get(
         &mut self,
@@ -65,12 +68,38 @@ impl<K: Copy + Eq + Hash, V> RowCache<K, V> {
         }
     }
 
-    /// Writes every dirty row with `write` and marks it clean.
-    pub fn flush(&mut self, mut write: impl FnMut(&K, &V) -> rusqlite::Result<()>) -> rusqlite::Result<()> {
-        for key in std::mem::take(&mut self.dirty) {
+    /// Declares that the table is empty, so the cache holds every row until trimmed.
+    pub fn set_complete(&mut self, complete: bool) {
+        self.complete = complete;
+    }
+
+    /// Whether the cache holds every row of the table.
+    pub fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    /// Marks dirty every cached row matching `select`.
+    pub fn touch_where(&mut self, select: impl Fn(&V) -> bool) {
+        for (key, entry) in &mut self.rows {
+            if !entry.dirty && entry.row.as_ref().is_some_and(&select) {
+                entry.dirty = true;
+                self.dirty.push(*key);
+            }
+        }
+    }
+
+    /// Writes every dirty row with `write`, in key order (sequential b-tree inserts), and
+    /// marks it clean.
+    pub fn flush(
+        &mut self,
+        mut write: impl FnMut(&K, &mut V) -> rusqlite::Result<()>,
+    ) -> rusqlite::Result<()> {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        for key in dirty {
             if let Some(entry) = self.rows.get_mut(&key) {
                 entry.dirty = false;
-                if let Some(row) = &entry.row {
+                if let Some(row) = &mut entry.row {
                     write(&key, row)?;
                 }
             }
@@ -83,6 +112,7 @@ impl<K: Copy + Eq + Hash, V> RowCache<K, V> {
         if self.rows.len() > keep {
             debug_assert!(self.dirty.is_empty());
             self.rows = Map::default();
+            self.complete = false;
         }
     }
 

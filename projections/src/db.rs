@@ -138,10 +138,12 @@ pub(crate) fn open_writer(path: &Path, mode: WriteMode) -> rusqlite::Result<Conn
              PRAGMA busy_timeout = 5000;",
         )?,
         WriteMode::Bulk => conn.execute_batch(
-            "PRAGMA journal_mode = OFF;
+            "PRAGMA page_size = 16384;
+             PRAGMA journal_mode = OFF;
              PRAGMA synchronous = OFF;
              PRAGMA locking_mode = EXCLUSIVE;
              PRAGMA cache_size = -65536;
+             PRAGMA threads = 2;
              PRAGMA temp_store = MEMORY;",
         )?,
     }

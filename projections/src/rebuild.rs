@@ -106,12 +106,15 @@ pub(crate) struct BuildConfig {
 }
 
 /// Applies events after the sides' checkpoint up to `bound`, one thread per side, and
-/// returns the sides (committed). `progress(done, total)` is called after each page.
+/// returns the sides (committed, and indexed when `index` is set: each side indexes as
+/// soon as it has loaded, while slower ones still load). `progress(done, total)` is
+/// called after each page.
 pub(crate) async fn bulk_apply(
     store: &Arc<dyn EventStore>,
     sides: Vec<WriteSide>,
     bound: Bound,
     config: BuildConfig,
+    index: bool,
     progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<Vec<WriteSide>, ProjectionError> {
     let from = sides.iter().map(|s| s.checkpoint).min().unwrap_or(0) + 1;
@@ -132,7 +135,7 @@ pub(crate) async fn bulk_apply(
         let name = side.name();
         let worker = std::thread::Builder::new()
             .name(format!("rebuild-{name}"))
-            .spawn(move || apply_worker(side, receiver, config.commit_events))?;
+            .spawn(move || apply_worker(side, receiver, config.commit_events, index))?;
         workers.push(worker);
     }
 
@@ -216,7 +219,12 @@ fn decode_worker(
     bound: Bound,
     stop: &AtomicBool,
 ) -> Result<(), ProjectionError> {
-    while let Some(page) = pages.blocking_recv() {
+    let started = Instant::now();
+    let mut waiting = Duration::ZERO;
+    loop {
+        let wait = Instant::now();
+        let Some(page) = pages.blocking_recv() else { break };
+        waiting += wait.elapsed();
         let mut batch = Vec::with_capacity(page.len());
         for recorded in &page {
             let event = codec::decode_logged(recorded).inspect_err(|_| {
@@ -242,6 +250,7 @@ fn decode_worker(
             break;
         }
     }
+    tracing::debug!(elapsed = ?started.elapsed(), ?waiting, cpu = thread_cpu(), "decoding finished");
     Ok(())
 }
 
@@ -249,6 +258,7 @@ fn apply_worker(
     mut side: WriteSide,
     batches: Receiver<Arc<[LoggedEvent]>>,
     commit_events: usize,
+    index: bool,
 ) -> Result<WriteSide, ProjectionError> {
     let name = side.name();
     let failed = |error: ApplyError| match error {
@@ -260,7 +270,12 @@ fn apply_worker(
         ApplyError::Storage(error) => ProjectionError::from(error),
     };
     let mut since_commit = 0usize;
-    while let Ok(batch) = batches.recv() {
+    let started = Instant::now();
+    let mut waiting = Duration::ZERO;
+    loop {
+        let wait = Instant::now();
+        let Ok(batch) = batches.recv() else { break };
+        waiting += wait.elapsed();
         side.begin().map_err(failed)?;
         side.apply(&batch).map_err(failed)?;
         since_commit += batch.len();
@@ -270,5 +285,29 @@ fn apply_worker(
         }
     }
     side.commit()?;
+    let loaded = started.elapsed();
+    let cpu_loaded = thread_cpu();
+    if index {
+        side.create_indexes()?;
+    }
+    tracing::debug!(
+        projection = %name,
+        ?loaded,
+        ?waiting,
+        cpu_loaded,
+        indexed = ?started.elapsed(),
+        cpu = thread_cpu(),
+        "bulk load finished"
+    );
     Ok(side)
+}
+
+/// The calling thread's CPU seconds (Linux; 0 elsewhere), for the debug log.
+fn thread_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }

@@ -58,7 +58,7 @@ impl Default for ProjectionsConfig {
             read_connections: 4,
             cache_rows: 50_000,
             rebuild_page: 8_192,
-            rebuild_commit_events: 250_000,
+            rebuild_commit_events: 4_000_000,
             tail_poll: Duration::from_secs(1),
             max_backoff: Duration::from_secs(5),
             swap_within: 5_000,
@@ -549,7 +549,7 @@ async fn build_files(
         report.update(started, done, total);
         progress(&report);
     };
-    let sides = rebuild::bulk_apply(store, sides, bound, config.build(), &mut on_page).await?;
+    let sides = rebuild::bulk_apply(store, sides, bound, config.build(), true, &mut on_page).await?;
     report.phase = RebuildPhase::Indexing;
     progress(&report);
     let mut finishing = Vec::new();
@@ -599,17 +599,11 @@ async fn online(
         .map_err(|_| ProjectionError::Closed)??;
     let mut done = 0u64;
     let mut on_page = |d: u64, total: u64| report(None, Some((d, total)));
-    let mut sides = rebuild::bulk_apply(store, vec![side], Bound::Tail, config, &mut on_page).await?;
+    let mut sides =
+        rebuild::bulk_apply(store, vec![side], Bound::Tail, config, true, &mut on_page).await?;
     done += sides.first().map_or(0, |s| s.checkpoint);
 
-    report(Some(RebuildPhase::Indexing), None);
-    let mut side = sides.pop().ok_or(ProjectionError::Closed)?;
-    side = tokio::task::spawn_blocking(move || side.create_indexes().map(|()| side))
-        .await
-        .map_err(|_| ProjectionError::Closed)??;
-
     report(Some(RebuildPhase::CatchingUp), None);
-    let mut sides = vec![side];
     for _ in 0..20 {
         let live = slot.checkpoint.borrow().position;
         let ours = sides.first().map_or(0, |s| s.checkpoint);
@@ -618,7 +612,7 @@ async fn online(
         }
         let base = done;
         let mut on_page = |d: u64, total: u64| report(None, Some((base + d, base + total)));
-        sides = rebuild::bulk_apply(store, sides, Bound::Tail, config, &mut on_page).await?;
+        sides = rebuild::bulk_apply(store, sides, Bound::Tail, config, false, &mut on_page).await?;
         done = sides.first().map_or(0, |s| s.checkpoint);
     }
 
@@ -633,6 +627,7 @@ async fn online(
             sides,
             Bound::Position(live_checkpoint),
             config,
+            false,
             &mut quiet,
         )
         .await?;

@@ -6,14 +6,13 @@ mod reader;
 
 use std::collections::BTreeSet;
 
-use poolkeeper_domain::event::{EventBody, ReclaimEvidence};
-use poolkeeper_domain::rules::RuleKind;
+use poolkeeper_domain::event::{CustomerAutoReclaimed, EventBody};
 use poolkeeper_domain::{Actor, CustomerId, PoolId, UserId};
 use rusqlite::{Connection, params};
 
 pub use self::reader::{AuditEntry, AuditKind, AuditPeriod, AuditQuery, AuditReader, ReasonCount, UserCount};
 use crate::codec::LoggedEvent;
-use crate::db::{Id, RowExt, json, micros};
+use crate::db::{Id, RowExt, micros};
 use crate::name::ProjectionName;
 use crate::projector::{Kind, Projector};
 
@@ -25,27 +24,9 @@ pub(crate) static KIND: Kind = Kind {
     open: |db| Ok(Box::new(Audit::open(db)?)),
 };
 
-struct Row {
-    position: u64,
-    at: i64,
-    customer_id: CustomerId,
-    pool_id: PoolId,
-    kind: AuditKind,
-    from_user: UserId,
-    by: Actor,
-    rule: Option<RuleKind>,
-    reason: Option<String>,
-    to_pool: Option<PoolId>,
-    threshold_days: Option<u32>,
-    due_at: Option<i64>,
-    rules_version: Option<u32>,
-    evidence: Option<ReclaimEvidence>,
-}
-
 struct Audit {
     deactivated: BTreeSet<UserId>,
     newly_deactivated: Vec<UserId>,
-    rows: Vec<Row>,
 }
 
 impl Audit {
@@ -57,108 +38,117 @@ impl Audit {
         Ok(Self {
             deactivated,
             newly_deactivated: Vec::new(),
-            rows: Vec::new(),
         })
     }
 }
 
+/// Inserts one row (rows are final: written as they are folded).
+#[allow(clippy::too_many_arguments)]
+fn insert(
+    db: &Connection,
+    event: &LoggedEvent,
+    customer_id: CustomerId,
+    pool_id: PoolId,
+    kind: AuditKind,
+    from_user: UserId,
+    by: Actor,
+    reason: Option<&str>,
+    to_pool: Option<PoolId>,
+    automatic: Option<&CustomerAutoReclaimed>,
+) -> rusqlite::Result<()> {
+    let evidence = automatic.map(|e| &e.evidence);
+    db.prepare_cached(
+        "INSERT INTO audit (position, at, customer_id, pool_id, kind, from_user, by_actor, \
+         by_user, rule, reason, to_pool, threshold_days, due_at, rules_version, owned_since, \
+         last_contact_at, won_at, counted_from, protection_until) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+         ?18, ?19)",
+    )?
+    .execute(params![
+        event.position as i64,
+        micros(event.event.at),
+        Id::from(customer_id),
+        Id::from(pool_id),
+        kind.as_str(),
+        Id::from(from_user),
+        by.to_string(),
+        by.user().map(Id::from),
+        automatic.map(|e| e.rule.as_str()),
+        reason,
+        to_pool.map(Id::from),
+        automatic.map(|e| e.threshold_days),
+        automatic.map(|e| micros(e.due_at)),
+        automatic.map(|e| e.rules_version),
+        evidence.map(|e| micros(e.owned_since)),
+        evidence.and_then(|e| e.last_contact_at.map(micros)),
+        evidence.and_then(|e| e.won_at.map(micros)),
+        evidence.map(|e| micros(e.counted_from)),
+        evidence.and_then(|e| e.protection_until.map(micros)),
+    ])?;
+    Ok(())
+}
+
 impl Projector for Audit {
-    fn apply(&mut self, _db: &Connection, event: &LoggedEvent) -> rusqlite::Result<()> {
-        let at = micros(event.event.at);
+    fn apply(&mut self, db: &Connection, event: &LoggedEvent) -> rusqlite::Result<()> {
         let actor = event.event.actor;
-        let row = |customer_id, pool_id, kind, from_user, by| Row {
-            position: event.position,
-            at,
-            customer_id,
-            pool_id,
-            kind,
-            from_user,
-            by,
-            rule: None,
-            reason: None,
-            to_pool: None,
-            threshold_days: None,
-            due_at: None,
-            rules_version: None,
-            evidence: None,
-        };
-        let row = match &event.event.body {
+        match &event.event.body {
             EventBody::UserDeactivated(e) => {
                 if self.deactivated.insert(e.user_id) {
                     self.newly_deactivated.push(e.user_id);
                 }
-                return Ok(());
+                Ok(())
             }
-            EventBody::CustomerAbandoned(e) => Row {
-                reason: Some(e.reason.clone()),
-                to_pool: Some(e.to_pool),
-                ..row(
-                    e.customer_id,
-                    e.from_pool,
-                    AuditKind::Abandoned,
-                    e.abandoner,
-                    actor,
-                )
-            },
+            EventBody::CustomerAbandoned(e) => insert(
+                db,
+                event,
+                e.customer_id,
+                e.from_pool,
+                AuditKind::Abandoned,
+                e.abandoner,
+                actor,
+                Some(&e.reason),
+                Some(e.to_pool),
+                None,
+            ),
             EventBody::CustomerReclaimed(e) => {
                 let kind = if self.deactivated.contains(&e.former_owner) {
                     AuditKind::Deactivation
                 } else {
                     AuditKind::Reclaimed
                 };
-                Row {
-                    reason: e.reason.clone(),
-                    ..row(e.customer_id, e.pool_id, kind, e.former_owner, actor)
-                }
-            }
-            EventBody::CustomerAutoReclaimed(e) => Row {
-                rule: Some(e.rule),
-                threshold_days: Some(e.threshold_days),
-                due_at: Some(micros(e.due_at)),
-                rules_version: Some(e.rules_version),
-                evidence: Some(e.evidence.clone()),
-                ..row(
+                insert(
+                    db,
+                    event,
                     e.customer_id,
                     e.pool_id,
-                    AuditKind::AutoReclaimed,
+                    kind,
                     e.former_owner,
-                    Actor::Rule(e.rule),
+                    actor,
+                    e.reason.as_deref(),
+                    None,
+                    None,
                 )
-            },
-            _ => return Ok(()),
-        };
-        self.rows.push(row);
-        Ok(())
+            }
+            EventBody::CustomerAutoReclaimed(e) => insert(
+                db,
+                event,
+                e.customer_id,
+                e.pool_id,
+                AuditKind::AutoReclaimed,
+                e.former_owner,
+                Actor::Rule(e.rule),
+                None,
+                None,
+                Some(e),
+            ),
+            _ => Ok(()),
+        }
     }
 
     fn flush(&mut self, db: &Connection) -> rusqlite::Result<()> {
         for user in self.newly_deactivated.drain(..) {
             db.prepare_cached("INSERT OR IGNORE INTO deactivated (user_id) VALUES (?1)")?
                 .execute([Id::from(user)])?;
-        }
-        let mut insert = db.prepare_cached(
-            "INSERT INTO audit (position, at, customer_id, pool_id, kind, from_user, by_actor, \
-             by_user, rule, reason, to_pool, threshold_days, due_at, rules_version, evidence) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-        )?;
-        for row in self.rows.drain(..) {
-            insert.execute(params![
-                row.position as i64,
-                row.at,
-                Id::from(row.customer_id),
-                Id::from(row.pool_id),
-                row.kind.as_str(),
-                Id::from(row.from_user),
-                row.by.to_string(),
-                row.by.user().map(Id::from),
-                row.rule.map(RuleKind::as_str),
-                row.reason,
-                row.to_pool.map(Id::from),
-                row.threshold_days,
-                row.due_at,
-                row.rules_version,
-                row.evidence.as_ref().map(json),
-            ])?;
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use poolkeeper_eventlog::Position;
 use rusqlite::types::Value;
 use rusqlite::{Connection, Row};
 
-use crate::db::{RowExt, from_json, micros};
+use crate::db::{RowExt, micros};
 use crate::error::ProjectionError;
 use crate::page::{self, DEFAULT_LIMIT, Key, Page, TimeOrder};
 use crate::readpool::ReadPool;
@@ -152,7 +152,8 @@ pub struct UserCount {
 }
 
 const COLUMNS: &str = "position, at, customer_id, pool_id, kind, from_user, by_actor, rule, \
-    reason, to_pool, threshold_days, due_at, rules_version, evidence";
+    reason, to_pool, threshold_days, due_at, rules_version, owned_since, last_contact_at, \
+    won_at, counted_from, protection_until";
 
 fn read_entry(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
     Ok(AuditEntry {
@@ -169,8 +170,14 @@ fn read_entry(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
         threshold_days: row.get(10)?,
         due_at: row.opt_at(11)?,
         rules_version: row.get(12)?,
-        evidence: match row.get_ref(13)?.as_str_or_null()? {
-            Some(_) => Some(from_json(row, 13)?),
+        evidence: match row.opt_at(13)? {
+            Some(owned_since) => Some(ReclaimEvidence {
+                owned_since,
+                last_contact_at: row.opt_at(14)?,
+                won_at: row.opt_at(15)?,
+                counted_from: row.at(16)?,
+                protection_until: row.opt_at(17)?,
+            }),
             None => None,
         },
     })

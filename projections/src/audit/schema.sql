@@ -16,7 +16,12 @@ CREATE TABLE IF NOT EXISTS audit (
     threshold_days INTEGER,           -- automatic reclaims
     due_at         INTEGER,
     rules_version  INTEGER,
-    evidence       TEXT               -- automatic reclaims: JSON ReclaimEvidence
+    -- automatic reclaims: the evidence (ReclaimEvidence)
+    owned_since     INTEGER,
+    last_contact_at INTEGER,
+    won_at          INTEGER,
+    counted_from    INTEGER,
+    protection_until INTEGER
 ) STRICT;
 
 -- Users deactivated so far: their reclaims are `deactivation`.

@@ -31,6 +31,8 @@ pub(crate) static KIND: Kind = Kind {
 
 #[derive(Clone, Debug)]
 struct PeriodRow {
+    /// The row's rowid once written (an open period written by an earlier batch).
+    rowid: Option<i64>,
     from_position: u64,
     state: OwnershipState,
     pool: PoolId,
@@ -67,6 +69,7 @@ fn read_period(row: &Row<'_>) -> rusqlite::Result<PeriodRow> {
         None => None,
     };
     Ok(PeriodRow {
+        rowid: Some(row.get(14)?),
         from_position: row.get::<_, i64>(0)? as u64,
         state: row.parsed(2, OwnershipState::parse)?,
         pool: row.id(3)?,
@@ -80,20 +83,17 @@ fn read_period(row: &Row<'_>) -> rusqlite::Result<PeriodRow> {
 
 fn load_open(db: &Connection, id: CustomerId) -> rusqlite::Result<Option<PeriodRow>> {
     db.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM periods WHERE customer_id = ?1 \
+        "SELECT {COLUMNS}, rowid FROM periods WHERE customer_id = ?1 \
          ORDER BY from_position DESC LIMIT 1"
     ))?
     .query_row([Id::from(id)], read_period)
     .optional()
 }
 
-fn write_period(db: &Connection, customer: CustomerId, row: &PeriodRow) -> rusqlite::Result<()> {
+/// Writes a period: appended when new, updated in place when written before.
+fn write_period(db: &Connection, customer: CustomerId, row: &mut PeriodRow) -> rusqlite::Result<()> {
     let end = row.end.as_ref();
-    db.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO periods ({COLUMNS}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-    ))?
-    .execute(params![
+    let values = params![
         row.from_position as i64,
         Id::from(customer),
         row.state.as_str(),
@@ -108,7 +108,24 @@ fn write_period(db: &Connection, customer: CustomerId, row: &PeriodRow) -> rusql
         end.map(|e| e.by.to_string()),
         end.and_then(|e| e.reason.as_deref()),
         end.and_then(|e| e.to.map(Id::from)),
-    ])?;
+    ];
+    match row.rowid {
+        Some(rowid) => {
+            db.prepare_cached(&format!(
+                "REPLACE INTO periods (rowid, {COLUMNS}) \
+                 VALUES (?15, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+            ))?
+            .execute([values, &[&rowid as &dyn rusqlite::ToSql]].concat().as_slice())?;
+        }
+        None => {
+            db.prepare_cached(&format!(
+                "INSERT INTO periods ({COLUMNS}) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+            ))?
+            .execute(values)?;
+            row.rowid = Some(db.last_insert_rowid());
+        }
+    }
     Ok(())
 }
 
@@ -128,8 +145,8 @@ fn reason_of(body: &EventBody) -> Option<String> {
 struct History {
     deactivated: BTreeSet<UserId>,
     newly_deactivated: Vec<UserId>,
+    /// Each customer's open period; closed ones are written as they close.
     open: RowCache<CustomerId, PeriodRow>,
-    closed: Vec<(CustomerId, PeriodRow)>,
 }
 
 impl History {
@@ -142,7 +159,6 @@ impl History {
             deactivated,
             newly_deactivated: Vec::new(),
             open: RowCache::default(),
-            closed: Vec::new(),
         })
     }
 }
@@ -189,11 +205,12 @@ impl Projector for History {
                     _ => None,
                 },
             });
-            self.closed.push((id, previous));
+            write_period(db, id, &mut previous)?;
         }
         self.open.put(
             id,
             PeriodRow {
+                rowid: None,
                 from_position: event.position,
                 state: next.state,
                 pool: next.pool,
@@ -212,10 +229,8 @@ impl Projector for History {
             db.prepare_cached("INSERT OR IGNORE INTO deactivated (user_id) VALUES (?1)")?
                 .execute([Id::from(user)])?;
         }
-        for (customer, period) in self.closed.drain(..) {
-            write_period(db, customer, &period)?;
-        }
-        self.open.flush(|customer, period| write_period(db, *customer, period))
+        self.open
+            .flush(|customer, period| write_period(db, *customer, period))
     }
 
     fn trim(&mut self, keep: usize) {

@@ -1,10 +1,11 @@
--- ownership_history: every customer's state periods, one row each, keyed by the position
--- of the event that began it. Owned periods are the ownership intervals. A period is
--- half-open: it holds from `from_*` (inclusive) until `to_*` (exclusive); the open one has
--- no end.
+-- ownership_history: every customer's state periods, one row each, identified by the
+-- position of the event that began it. Owned periods are the ownership intervals. A period
+-- is half-open: it holds from `from_*` (inclusive) until `to_*` (exclusive); the open one
+-- has no end. Rows are appended as periods close (their rowid is not part of the data), so
+-- a bulk load only ever appends.
 
 CREATE TABLE IF NOT EXISTS periods (
-    from_position INTEGER PRIMARY KEY,
+    from_position INTEGER NOT NULL,
     customer_id   BLOB    NOT NULL,
     state         TEXT    NOT NULL,  -- in_pool | pending | owned | frozen | deleted
     pool_id       BLOB    NOT NULL,
@@ -19,9 +20,6 @@ CREATE TABLE IF NOT EXISTS periods (
     end_reason    TEXT,
     ended_to      BLOB               -- a transfer's new owner
 ) STRICT;
-
--- The fold reads each customer's open (last) period through this index.
-CREATE INDEX IF NOT EXISTS periods_by_customer ON periods (customer_id, from_position);
 
 -- Users deactivated so far: losses they cause are `deactivation`.
 CREATE TABLE IF NOT EXISTS deactivated (

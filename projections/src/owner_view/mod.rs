@@ -277,6 +277,10 @@ impl Projector for OwnerView {
             ])?;
             Ok(())
         })?;
+        // Sorted by key, so the inserts walk the b-tree in order; the earliest grant of a
+        // key comes first and is the one kept.
+        self.related
+            .sort_unstable_by_key(|(user, customer, _, position)| (*user, *customer, *position));
         for (user, customer, at, position) in self.related.drain(..) {
             db.prepare_cached(
                 "INSERT OR IGNORE INTO related (user_id, customer_id, since_at, since_position) \
@@ -284,6 +288,7 @@ impl Projector for OwnerView {
             )?
             .execute(params![Id::from(user), Id::from(customer), at, position as i64])?;
         }
+        self.shares.sort_unstable_by(|a, b| (&a.0, a.1, a.3).cmp(&(&b.0, b.1, b.3)));
         for (department, customer, at, position) in self.shares.drain(..) {
             db.prepare_cached(
                 "INSERT OR IGNORE INTO shares (department, customer_id, since_at, since_position) \

@@ -375,10 +375,15 @@ impl PoolView {
             let (id, pool) = pool?;
             pools.insert(id, pool);
         }
+        let mut customers = RowCache::default();
+        let empty: bool = db.query_row("SELECT NOT EXISTS (SELECT 1 FROM customers)", [], |row| {
+            row.get(0)
+        })?;
+        customers.set_complete(empty);
         Ok(Self {
             pools,
             dirty_pools: BTreeSet::new(),
-            customers: RowCache::default(),
+            customers,
         })
     }
 
@@ -452,6 +457,11 @@ impl PoolView {
     /// Marks every owned customer of the pool dirty, so its derived columns are
     /// recomputed under the new rules when written.
     fn rules_changed(&mut self, db: &Connection, pool_id: PoolId) -> rusqlite::Result<()> {
+        if self.customers.is_complete() {
+            self.customers
+                .touch_where(|row| row.pool == pool_id && row.state == OwnershipState::Owned);
+            return Ok(());
+        }
         self.flush_customers(db)?;
         let owned: Vec<CustomerId> = db
             .prepare_cached(
