@@ -25,6 +25,9 @@ pub struct EventLogConfig {
     pub max_group_events: usize,
     /// Append jobs that may wait for the writer before appenders are backpressured.
     pub queue_capacity: usize,
+    /// WAL size (in pages) after which the writer checkpoints, once it has
+    /// acknowledged the group that crossed it.
+    pub checkpoint_pages: u32,
 }
 
 impl Default for EventLogConfig {
@@ -37,6 +40,7 @@ impl Default for EventLogConfig {
             read_connections: 4,
             max_group_events: 16 * 1024,
             queue_capacity: 4096,
+            checkpoint_pages: 4000,
         }
     }
 }

@@ -299,6 +299,48 @@ async fn append(dir: &Path, s: &Sizes, raw_batched: f64, raw_single: f64) {
 }
 
 /// (c) full reads.
+/// CPU seconds (user + system) used by this process so far; NaN where unknown.
+fn cpu_seconds() -> f64 {
+    // Fields 14 and 15 of /proc/self/stat are utime and stime in clock ticks (100/s).
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    let Some(after_name) = stat.rsplit(')').next() else {
+        return f64::NAN;
+    };
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(u), Some(s)) => (u + s) / 100.0,
+        _ => f64::NAN,
+    }
+}
+
+/// Runs one full read pass and prints its rate and CPU cost per event.
+async fn read_pass<F, Fut>(name: &str, expected: usize, pass: F)
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = usize>,
+{
+    let cpu = cpu_seconds();
+    let start = Instant::now();
+    let n = pass().await;
+    let elapsed = start.elapsed();
+    let cpu = cpu_seconds() - cpu;
+    assert_eq!(n, expected, "{name} read a wrong number of events");
+    metric(
+        &format!("{name}_events_per_s"),
+        rate(n, elapsed),
+        "events/s",
+    );
+    metric(
+        &format!("{name}_cpu_ns_per_event"),
+        cpu * 1e9 / n as f64,
+        "ns",
+    );
+}
+
+/// (c) full reads.
 async fn read(dir: &Path, s: &Sizes) {
     let store = open(&dir.join("read.db"));
     let start = Instant::now();
@@ -310,78 +352,61 @@ async fn read(dir: &Path, s: &Sizes) {
     );
     metric("read_events", s.read as f64, "events");
 
-    let start = Instant::now();
-    let mut stream = store.read_all_stream(0);
-    let mut n = 0usize;
-    let mut bytes = 0usize;
-    while let Some(e) = stream.next().await {
-        bytes += e.expect("read").payload.len();
-        n += 1;
-    }
-    assert_eq!(n, s.read);
-    metric(
-        "read_all_events_per_s",
-        rate(n, start.elapsed()),
-        "events/s",
-    );
-    metric(
-        "read_all_payload_mib_per_s",
-        bytes as f64 / 1048576.0 / start.elapsed().as_secs_f64(),
-        "MiB/s",
-    );
+    let count = |store: SqliteEventStore| async move {
+        let mut stream = store.read_all_stream(0);
+        let mut n = 0usize;
+        while let Some(e) = stream.next().await {
+            e.expect("read");
+            n += 1;
+        }
+        n
+    };
+    // The first pass right after the writes, then a second one.
+    read_pass("read_all_first_pass", s.read, || count(store.clone())).await;
+    read_pass("read_all", s.read, || count(store.clone())).await;
 
-    let start = Instant::now();
-    let mut next = 0;
-    let mut n = 0usize;
-    loop {
-        let page = store.read_all(next, 10_000).await.expect("read page");
-        let Some(last) = page.last() else { break };
-        next = last.position + 1;
-        n += page.len();
-    }
-    assert_eq!(n, s.read);
-    metric(
-        "read_all_paged_events_per_s",
-        rate(n, start.elapsed()),
-        "events/s",
-    );
+    read_pass("read_all_paged", s.read, || async {
+        let mut next = 0;
+        let mut n = 0usize;
+        loop {
+            let page = store.read_all(next, 10_000).await.expect("read page");
+            let Some(last) = page.last() else { break };
+            next = last.position + 1;
+            n += page.len();
+        }
+        n
+    })
+    .await;
 
-    let start = Instant::now();
-    let mut stream = store.read_all_stream(0);
-    let mut n = 0usize;
-    while let Some(e) = stream.next().await {
-        let p: Payload = serde_json::from_str(&e.expect("read").payload).expect("decode");
-        n += usize::from(p.seq > 0);
-    }
-    assert_eq!(n, s.read);
-    metric(
-        "read_all_serde_struct_events_per_s",
-        rate(n, start.elapsed()),
-        "events/s",
-    );
+    read_pass("read_all_serde_struct", s.read, || async {
+        let mut stream = store.read_all_stream(0);
+        let mut n = 0usize;
+        while let Some(e) = stream.next().await {
+            let p: Payload = serde_json::from_str(&e.expect("read").payload).expect("decode");
+            n += usize::from(p.seq > 0);
+        }
+        n
+    })
+    .await;
 
-    let start = Instant::now();
-    let mut stream = store.read_all_stream(0);
-    let mut n = 0usize;
-    while let Some(e) = stream.next().await {
-        let v: serde_json::Value = serde_json::from_str(&e.expect("read").payload).expect("decode");
-        n += usize::from(v.is_object());
-    }
-    assert_eq!(n, s.read);
-    metric(
-        "read_all_serde_value_events_per_s",
-        rate(n, start.elapsed()),
-        "events/s",
-    );
+    read_pass("read_all_serde_value", s.read, || async {
+        let mut stream = store.read_all_stream(0);
+        let mut n = 0usize;
+        while let Some(e) = stream.next().await {
+            let v: serde_json::Value =
+                serde_json::from_str(&e.expect("read").payload).expect("decode");
+            n += usize::from(v.is_object());
+        }
+        n
+    })
+    .await;
 
-    let start = Instant::now();
-    let report = store.verify().await.expect("verify");
-    assert!(report.is_intact());
-    metric(
-        "verify_events_per_s",
-        rate(s.read, start.elapsed()),
-        "events/s",
-    );
+    read_pass("verify", s.read, || async {
+        let report = store.verify().await.expect("verify");
+        assert!(report.is_intact());
+        report.events_checked as usize
+    })
+    .await;
     store.close().await.expect("close");
 }
 

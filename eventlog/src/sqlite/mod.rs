@@ -6,7 +6,6 @@
 //! writer's broadcast of committed batches (`subscription`). The schema and its
 //! migrations live in `schema` and `migrations/*.sql`.
 
-mod checkpoint;
 mod reader;
 mod rows;
 pub mod schema;
@@ -104,22 +103,17 @@ impl SqliteEventStore {
 
         let (committed, _) = broadcast::channel(config.subscription_capacity.max(1));
         let stats = Arc::new(StatCounters::default());
-        let (checkpoints, checkpointer) = checkpoint::spawn(path.clone())?;
         let writer = Writer::new(
             conn,
             committed.clone(),
             config.max_group_events,
+            config.checkpoint_pages,
             Arc::clone(&stats),
-            checkpoints,
         )?;
         let (jobs_tx, jobs_rx) = mpsc::channel(config.queue_capacity.max(1));
         let thread = std::thread::Builder::new()
             .name("eventlog-writer".into())
-            .spawn(move || {
-                // Dropping the writer drops the notifier, which stops the checkpointer.
-                writer.run(jobs_rx);
-                let _ = checkpointer.join();
-            })?;
+            .spawn(move || writer.run(jobs_rx))?;
         let read = Arc::new(ReadSide::new(
             path.clone(),
             config.read_connections,

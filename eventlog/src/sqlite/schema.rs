@@ -20,9 +20,6 @@ pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 /// How long a connection waits for a lock held by another connection.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// WAL size (pages) at which the writer checkpoints by itself.
-const WAL_SAFETY_CHECKPOINT_PAGES: i64 = 50_000;
-
 /// Reads the file's schema version and refuses one newer than this build's.
 pub(crate) fn check_version(conn: &Connection) -> Result<u32, EventLogError> {
     let found: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -48,10 +45,7 @@ pub(crate) fn configure_writer(conn: &Connection) -> Result<(), EventLogError> {
         ));
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
-    // The background checkpointer does the copying; this is only a safety limit
-    // (in pages) should it fall behind.
-    conn.pragma_update(None, "wal_autocheckpoint", WAL_SAFETY_CHECKPOINT_PAGES)?;
-    // After a WAL reset, truncate a WAL file that grew beyond this many bytes.
+    // After a checkpoint, truncate a WAL file that grew beyond this many bytes.
     conn.pragma_update(None, "journal_size_limit", 64i64 << 20)?;
     conn.pragma_update(None, "cache_size", -32 * 1024)?;
     conn.set_prepared_statement_cache_capacity(32);

@@ -11,13 +11,14 @@
 //! delivered, then goes live again.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use futures::Stream;
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{broadcast, mpsc};
 
 use super::reader::ReadSide;
 use super::writer::CommittedBatch;
@@ -141,57 +142,30 @@ async fn step(mut s: SubState) -> Option<(Result<RecordedEvent, EventLogError>, 
     }
 }
 
-/// `read_all_stream`: a producer in the blocking pool reads pages ahead (up to
-/// two) while the consumer iterates, so decoding overlaps with SQLite work.
+/// `read_all_stream`: reads one page at a time in the blocking pool and yields
+/// its events, then reads the next page. (Reading ahead on another thread was
+/// measured slower: the producer's allocations and the consumer's frees contend
+/// on the allocator.)
 pub(crate) struct PagedStream {
-    state: PagedState,
-}
-
-enum PagedState {
-    Idle {
-        read: Arc<ReadSide>,
-        from: Position,
-    },
-    Running {
-        pages: mpsc::Receiver<Result<Vec<RecordedEvent>, EventLogError>>,
-        page: std::vec::IntoIter<RecordedEvent>,
-    },
-    Done,
+    read: Arc<ReadSide>,
+    /// The next position to read from; `None` once a short page was read.
+    next: Option<Position>,
+    page: std::vec::IntoIter<RecordedEvent>,
+    pending: Option<tokio::task::JoinHandle<Result<Vec<RecordedEvent>, EventLogError>>>,
+    page_size: usize,
 }
 
 impl PagedStream {
     pub(crate) fn new(read: Arc<ReadSide>, from: Position) -> Self {
+        let page_size = read.page_size;
         Self {
-            state: PagedState::Idle { read, from },
+            read,
+            next: Some(from),
+            page: Vec::new().into_iter(),
+            pending: None,
+            page_size,
         }
     }
-}
-
-fn spawn_producer(
-    read: Arc<ReadSide>,
-    from: Position,
-) -> mpsc::Receiver<Result<Vec<RecordedEvent>, EventLogError>> {
-    let (tx, rx) = mpsc::channel(2);
-    tokio::task::spawn_blocking(move || {
-        let page_size = read.page_size;
-        let result = read.with_conn(|conn| {
-            let mut next = from;
-            loop {
-                let page = read.read_all(conn, next, page_size)?;
-                let done = page.len() < page_size;
-                if let Some(last) = page.last() {
-                    next = last.position + 1;
-                }
-                if tx.blocking_send(Ok(page)).is_err() || done {
-                    return Ok(());
-                }
-            }
-        });
-        if let Err(e) = result {
-            let _ = tx.blocking_send(Err(e));
-        }
-    });
-    rx
 }
 
 impl Stream for PagedStream {
@@ -199,31 +173,39 @@ impl Stream for PagedStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
-            match &mut self.state {
-                PagedState::Idle { read, from } => {
-                    let pages = spawn_producer(Arc::clone(read), *from);
-                    self.state = PagedState::Running {
-                        pages,
-                        page: Vec::new().into_iter(),
+            if let Some(e) = self.page.next() {
+                return Poll::Ready(Some(Ok(e)));
+            }
+            if self.pending.is_none() {
+                let Some(from) = self.next else {
+                    return Poll::Ready(None);
+                };
+                let read = Arc::clone(&self.read);
+                let page_size = self.page_size;
+                self.pending = Some(tokio::task::spawn_blocking(move || {
+                    read.with_conn(|conn| read.read_all(conn, from, page_size))
+                }));
+            }
+            let pending = self.pending.as_mut().expect("just set");
+            let result = ready!(Pin::new(pending).poll(cx));
+            self.pending = None;
+            match result {
+                Ok(Ok(page)) => {
+                    self.next = match page.last() {
+                        Some(last) if page.len() >= self.page_size => Some(last.position + 1),
+                        _ => None,
                     };
+                    self.page = page.into_iter();
                 }
-                PagedState::Running { pages, page } => {
-                    if let Some(e) = page.next() {
-                        return Poll::Ready(Some(Ok(e)));
-                    }
-                    match ready!(pages.poll_recv(cx)) {
-                        Some(Ok(next)) => *page = next.into_iter(),
-                        Some(Err(e)) => {
-                            self.state = PagedState::Done;
-                            return Poll::Ready(Some(Err(e)));
-                        }
-                        None => {
-                            self.state = PagedState::Done;
-                            return Poll::Ready(None);
-                        }
-                    }
+                Ok(Err(e)) => {
+                    self.next = None;
+                    return Poll::Ready(Some(Err(e)));
                 }
-                PagedState::Done => return Poll::Ready(None),
+                Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+                Err(_) => {
+                    self.next = None;
+                    return Poll::Ready(Some(Err(EventLogError::Closed)));
+                }
             }
         }
     }
