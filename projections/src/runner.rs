@@ -146,6 +146,8 @@ async fn run(shared: Arc<Shared>, store: Arc<dyn EventStore>, mut stop: watch::R
         }
     }
     poller.abort();
+    // Wait for it to drop its handle on the shared state (and so the directory lock).
+    let _ = poller.await;
 }
 
 /// Sleeps for `backoff` (doubling it up to `max`); false when asked to stop meanwhile.
