@@ -121,10 +121,12 @@ impl<K: Copy + Ord + Hash, V> RowCache<K, V> {
         key: K,
         load: impl FnOnce(&K) -> rusqlite::Result<Option<V>>,
     ) -> rusqlite::Result<&mut Entry<V>> {
-        if !self.rows.contains_key(&key) {
-            let row = load(&key)?;
-            self.rows.insert(key, Entry { row, dirty: false });
-        }
-        Ok(self.rows.get_mut(&key).unwrap_or_else(|| unreachable!("inserted above")))
+        Ok(match self.rows.entry(key) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => entry.insert(Entry {
+                row: load(&key)?,
+                dirty: false,
+            }),
+        })
     }
 }

@@ -23,7 +23,9 @@ pub enum CodecError {
         event_type: String,
     },
     /// The schema version (after upcasting) is not the one this build reads.
-    #[error("position {position}: {event_type} has schema version {found}, this build reads {expected}")]
+    #[error(
+        "position {position}: {event_type} has schema version {found}, this build reads {expected}"
+    )]
     SchemaVersion {
         /// Where.
         position: Position,
@@ -82,12 +84,11 @@ pub struct LoggedEvent {
 pub fn decode(recorded: &RecordedEvent) -> Result<Event, CodecError> {
     let position = recorded.position;
     let event_type = recorded.event_type.as_str();
-    let expected = EventBody::schema_version_of(event_type).ok_or_else(|| {
-        CodecError::UnknownType {
+    let expected =
+        EventBody::schema_version_of(event_type).ok_or_else(|| CodecError::UnknownType {
             position,
             event_type: event_type.to_owned(),
-        }
-    })?;
+        })?;
     if recorded.schema_version != expected {
         return Err(CodecError::SchemaVersion {
             position,
@@ -96,13 +97,12 @@ pub fn decode(recorded: &RecordedEvent) -> Result<Event, CodecError> {
             expected,
         });
     }
-    let body = EventBody::decode(event_type, &recorded.payload).map_err(|error| {
-        CodecError::Payload {
+    let body =
+        EventBody::decode(event_type, &recorded.payload).map_err(|error| CodecError::Payload {
             position,
             event_type: event_type.to_owned(),
             message: error.to_string(),
-        }
-    })?;
+        })?;
     let actor = Actor::parse(&recorded.metadata.actor).ok_or_else(|| CodecError::Actor {
         position,
         actor: recorded.metadata.actor.clone(),

@@ -62,8 +62,11 @@ pub(crate) trait RowExt {
     fn actor(&self, index: usize) -> rusqlite::Result<Actor>;
     fn opt_actor(&self, index: usize) -> rusqlite::Result<Option<Actor>>;
     fn parsed<T>(&self, index: usize, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T>;
-    fn opt_parsed<T>(&self, index: usize, parse: fn(&str) -> Option<T>)
-    -> rusqlite::Result<Option<T>>;
+    fn opt_parsed<T>(
+        &self,
+        index: usize,
+        parse: fn(&str) -> Option<T>,
+    ) -> rusqlite::Result<Option<T>>;
 }
 
 fn bad_text(index: usize, text: &str) -> rusqlite::Error {

@@ -27,7 +27,9 @@ pub(crate) fn dump_connection(conn: &Connection) -> Result<Vec<TableDump>, Proje
     conn.execute_batch("BEGIN")?;
     for table in tables {
         let columns: Vec<String> = conn
-            .prepare(&format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid"))?
+            .prepare(&format!(
+                "SELECT name FROM pragma_table_info('{table}') ORDER BY cid"
+            ))?
             .query_map([], |row| row.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         let rendered = columns

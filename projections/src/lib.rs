@@ -43,7 +43,9 @@ mod service;
 pub mod simulate;
 pub mod statistics;
 
-pub use audit::{AuditEntry, AuditKind, AuditPeriod, AuditQuery, AuditReader, ReasonCount, UserCount};
+pub use audit::{
+    AuditEntry, AuditKind, AuditPeriod, AuditQuery, AuditReader, ReasonCount, UserCount,
+};
 pub use codec::{CodecError, LoggedEvent};
 pub use dump::TableDump;
 pub use error::ProjectionError;

@@ -148,10 +148,7 @@ mod tests {
     fn cursors_round_trip_and_reject_other_tags() {
         let id = Uuid::from_u128(0xABCD);
         let text = encode("pv-n", &[Key::Int(-5), Key::Id(id)]);
-        assert_eq!(
-            decode_time_id("pv-n", Some(&text)).unwrap(),
-            Some((-5, id))
-        );
+        assert_eq!(decode_time_id("pv-n", Some(&text)).unwrap(), Some((-5, id)));
         assert!(decode_time_id("pv-o", Some(&text)).is_err());
         assert!(decode_time_id("pv-n", Some("garbage")).is_err());
         assert!(decode_time_id("pv-n", Some("pv-n.i1")).is_err());

@@ -248,7 +248,9 @@ impl WriteSide {
         }
         match (self.kind.open)(&self.conn) {
             Ok(projector) => self.projector = projector,
-            Err(error) => tracing::error!(projection = %self.kind.name, %error, "reloading after a rollback failed"),
+            Err(error) => {
+                tracing::error!(projection = %self.kind.name, %error, "reloading after a rollback failed")
+            }
         }
         if let Err(error) = self.load_checkpoint() {
             tracing::error!(projection = %self.kind.name, %error, "reloading the checkpoint failed");

@@ -119,11 +119,13 @@ pub(crate) async fn bulk_apply(
 ) -> Result<Vec<WriteSide>, ProjectionError> {
     let from = sides.iter().map(|s| s.checkpoint).min().unwrap_or(0) + 1;
     let tail = store.tail().await?;
-    let total_of = |tail: Position| match bound {
-        Bound::Position(p) => p.min(tail),
-        _ => tail,
-    }
-    .saturating_sub(from - 1);
+    let total_of = |tail: Position| {
+        match bound {
+            Bound::Position(p) => p.min(tail),
+            _ => tail,
+        }
+        .saturating_sub(from - 1)
+    };
     let mut total = total_of(tail);
 
     // One thread per projection.
@@ -223,7 +225,9 @@ fn decode_worker(
     let mut waiting = Duration::ZERO;
     loop {
         let wait = Instant::now();
-        let Some(page) = pages.blocking_recv() else { break };
+        let Some(page) = pages.blocking_recv() else {
+            break;
+        };
         waiting += wait.elapsed();
         let mut batch = Vec::with_capacity(page.len());
         for recorded in &page {
@@ -308,6 +312,11 @@ fn thread_cpu() -> f64 {
     let fields: Vec<&str> = stat
         .rsplit_once(')')
         .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (ticks(11) + ticks(12)) / 100.0
 }

@@ -70,7 +70,9 @@ async fn run(shared: Arc<Shared>, store: Arc<dyn EventStore>, mut stop: watch::R
             .min()
             .unwrap_or(0)
             + 1;
-        let mut events = store.subscribe(from).ready_chunks(shared.config.batch_max.max(1));
+        let mut events = store
+            .subscribe(from)
+            .ready_chunks(shared.config.batch_max.max(1));
         loop {
             let chunk = tokio::select! {
                 _ = stop.changed() => break 'subscribe,
@@ -238,7 +240,11 @@ async fn apply_everywhere(
 }
 
 /// Keeps the known tail (and its instant) fresh for lag reports.
-async fn poll_tail(shared: Arc<Shared>, store: Arc<dyn EventStore>, mut stop: watch::Receiver<bool>) {
+async fn poll_tail(
+    shared: Arc<Shared>,
+    store: Arc<dyn EventStore>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         if let Ok(tail) = store.tail().await {
             let known = shared.tail.lock().unwrap_or_else(|e| e.into_inner()).0;

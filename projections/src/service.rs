@@ -115,7 +115,10 @@ impl Slot {
     }
 
     pub fn failure(&self) -> Option<Failure> {
-        self.failure.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn set_failure(&self, failure: Option<Failure>) {
@@ -231,7 +234,9 @@ impl Projections {
             let path = projection_path(dir, name);
             db::remove_database(&shadow_path(dir, name))?;
             let side = match WriteSide::open_live(name, &path, config.cache_rows) {
-                Err(ProjectionError::SchemaMismatch { found, expected, .. }) => {
+                Err(ProjectionError::SchemaMismatch {
+                    found, expected, ..
+                }) => {
                     tracing::warn!(projection = %name, found, expected, "schema changed: starting the projection afresh");
                     db::remove_database(&path)?;
                     WriteSide::open_live(name, &path, config.cache_rows)?
@@ -277,8 +282,13 @@ impl Projections {
     }
 
     /// Waits until every projection has applied `position` (read-your-writes).
-    pub async fn wait_for(&self, position: Position, timeout: Duration) -> Result<(), ProjectionError> {
-        self.wait_for_each(&ProjectionName::ALL, position, timeout).await
+    pub async fn wait_for(
+        &self,
+        position: Position,
+        timeout: Duration,
+    ) -> Result<(), ProjectionError> {
+        self.wait_for_each(&ProjectionName::ALL, position, timeout)
+            .await
     }
 
     /// Waits until `name` has applied `position`.
@@ -362,7 +372,11 @@ impl Projections {
                     tail,
                     lag_positions,
                     lag_seconds,
-                    rebuilding: slot.rebuilding.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+                    rebuilding: slot
+                        .rebuilding
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone(),
                     error: failure.as_ref().map(|f| f.message.clone()),
                     halted: failure.is_some_and(|f| f.halted_at.is_some()),
                 }
@@ -451,8 +465,14 @@ impl Projections {
         store: Arc<dyn EventStore>,
         mut progress: impl FnMut(&RebuildProgress) + Send,
     ) -> Result<Vec<(ProjectionName, Position)>, ProjectionError> {
-        Self::rebuild_offline_with(dir, names, store, &ProjectionsConfig::default(), &mut progress)
-            .await
+        Self::rebuild_offline_with(
+            dir,
+            names,
+            store,
+            &ProjectionsConfig::default(),
+            &mut progress,
+        )
+        .await
     }
 
     /// [`Projections::rebuild_offline`] with explicit settings.
@@ -549,13 +569,17 @@ async fn build_files(
         report.update(started, done, total);
         progress(&report);
     };
-    let sides = rebuild::bulk_apply(store, sides, bound, config.build(), true, &mut on_page).await?;
+    let sides =
+        rebuild::bulk_apply(store, sides, bound, config.build(), true, &mut on_page).await?;
     report.phase = RebuildPhase::Indexing;
     progress(&report);
     let mut finishing = Vec::new();
     for side in sides {
         let name = side.name();
-        finishing.push((name, tokio::task::spawn_blocking(move || side.finish_bulk())));
+        finishing.push((
+            name,
+            tokio::task::spawn_blocking(move || side.finish_bulk()),
+        ));
     }
     let mut built = Vec::new();
     for (name, task) in finishing {
@@ -664,7 +688,11 @@ async fn online(
         // The live file may be closed: reopen whatever is in place.
         let mut live = slot.write.lock().await;
         if live.is_none() {
-            *live = Some(WriteSide::open_live(name, &slot.path, shared.config.cache_rows)?);
+            *live = Some(WriteSide::open_live(
+                name,
+                &slot.path,
+                shared.config.cache_rows,
+            )?);
         }
         return Err(error);
     }
@@ -682,7 +710,9 @@ pub struct Snapshot {
 
 impl std::fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Snapshot").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Snapshot")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 

@@ -12,12 +12,11 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use poolkeeper_domain::command::NewCustomer;
 use poolkeeper_domain::event::FollowUpKind;
 use poolkeeper_domain::rules::{
-    AssignRule, AssignStrategy, Condition, Limit, ProtectionExtension, ProtectionRule,
-    ReturnTarget,
+    AssignRule, AssignStrategy, Condition, Limit, ProtectionExtension, ProtectionRule, ReturnTarget,
 };
 use poolkeeper_domain::{
-    Actor, Command, CommandBody, CommandId, CustomerId, CustomerState, Event, FollowUpId,
-    PoolId, PoolMode, PoolRules, UserId, WriteModel, decide, schedule,
+    Actor, Command, CommandBody, CommandId, CustomerId, CustomerState, Event, FollowUpId, PoolId,
+    PoolMode, PoolRules, UserId, WriteModel, decide, schedule,
 };
 
 /// One random choice: what to try, on which customer, with which other party, after how
@@ -69,7 +68,10 @@ impl Simulation {
     pub fn new(seed: u64, users: usize) -> (Self, Vec<Vec<Event>>) {
         let mut simulation = Self {
             model: WriteModel::new(),
-            now: Utc.with_ymd_and_hms(2026, 1, 5, 1, 0, 0).single().unwrap_or_default(),
+            now: Utc
+                .with_ymd_and_hms(2026, 1, 5, 1, 0, 0)
+                .single()
+                .unwrap_or_default(),
             admin: UserId::from_u128(0),
             users: Vec::new(),
             pools: Vec::new(),
@@ -98,7 +100,10 @@ impl Simulation {
                 i if i <= managers => (Some(simulation.users[0]), Some(department(i))),
                 i => {
                     let manager = 1 + i % managers;
-                    (simulation.users.get(manager).copied(), Some(department(manager)))
+                    (
+                        simulation.users.get(manager).copied(),
+                        Some(department(manager)),
+                    )
                 }
             };
             let user_id = UserId::from_u128(simulation.fresh());
@@ -182,7 +187,11 @@ impl Simulation {
                     name: name.into(),
                     mode,
                     admins,
-                    members: if default { BTreeSet::new() } else { everyone.clone() },
+                    members: if default {
+                        BTreeSet::new()
+                    } else {
+                        everyone.clone()
+                    },
                     everyone: default,
                     default,
                     rules,
@@ -240,7 +249,14 @@ impl Simulation {
             customer_id,
             pool_id: self.pools.get(pool % self.pools.len().max(1)).copied(),
             name,
-            source: Some(if other % 3 == 0 { "官网" } else { "展会" }.into()),
+            source: Some(
+                if other.is_multiple_of(3) {
+                    "官网"
+                } else {
+                    "展会"
+                }
+                .into(),
+            ),
             fields: BTreeMap::from([("行业".into(), format!("行业{}", other % 7))]),
             keep,
         }
@@ -256,9 +272,10 @@ impl Simulation {
         let mut log = Vec::new();
         for customers in per_pool.into_iter().filter(|c| !c.is_empty()) {
             let ids: Vec<CustomerId> = customers.iter().map(|c| c.customer_id).collect();
-            if let Some(events) =
-                self.run(Actor::User(self.admin), CommandBody::ImportCustomers { customers })
-            {
+            if let Some(events) = self.run(
+                Actor::User(self.admin),
+                CommandBody::ImportCustomers { customers },
+            ) {
                 self.customers.extend(ids);
                 log.push(events);
             }
@@ -292,9 +309,13 @@ impl Simulation {
         let other = step.other;
         let action = step.action % ACTIONS;
         if action == 16 || self.customers.is_empty() {
-            let keep = other % 5 == 0;
+            let keep = other.is_multiple_of(5);
             let pool = other as usize % self.pools.len();
-            let creator = if keep { self.pick_user(other)? } else { self.admin };
+            let creator = if keep {
+                self.pick_user(other)?
+            } else {
+                self.admin
+            };
             let customer = self.new_customer(pool, keep, other);
             let id = customer.customer_id;
             let events = self.run(Actor::User(creator), CommandBody::CreateCustomer(customer))?;
@@ -370,7 +391,7 @@ impl Simulation {
                         admin,
                         CommandBody::Reclaim {
                             customer_id,
-                            reason: (other % 2 == 0).then(|| "长期未跟进".into()),
+                            reason: other.is_multiple_of(2).then(|| "长期未跟进".into()),
                         },
                     ),
                     12 => (owner, CommandBody::MarkWon { customer_id }),
@@ -383,7 +404,7 @@ impl Simulation {
                     ),
                     14 => (admin, CommandBody::Delete { customer_id }),
                     15 => return self.misc(customer_id, &customer, other),
-                    _ if other % 7 == 0 && self.follow_ups.contains_key(&customer_id) => (
+                    _ if other.is_multiple_of(7) && self.follow_ups.contains_key(&customer_id) => (
                         admin,
                         CommandBody::CommentFollowUp {
                             customer_id,
@@ -491,7 +512,9 @@ impl Simulation {
                 if user_id == self.users[0] {
                     return None;
                 }
-                let successor = (other % 32 < 16).then(|| self.pick_user(other / 7)).flatten();
+                let successor = (other % 32 < 16)
+                    .then(|| self.pick_user(other / 7))
+                    .flatten();
                 let events = self.run(admin, CommandBody::DeactivateUser { user_id, successor });
                 let fresh = UserId::from_u128(self.fresh());
                 let superior = Some(self.users[0]);
@@ -529,8 +552,11 @@ impl Simulation {
             },
             5 => CommandBody::SetPoolMode {
                 pool_id,
-                mode: [PoolMode::FreeClaim, PoolMode::ClaimWithApproval, PoolMode::AssignOnly]
-                    [(other / 64) as usize % 3],
+                mode: [
+                    PoolMode::FreeClaim,
+                    PoolMode::ClaimWithApproval,
+                    PoolMode::AssignOnly,
+                ][(other / 64) as usize % 3],
             },
             6 => CommandBody::SetPoolMembers {
                 pool_id,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use poolkeeper_domain::{CustomerId, Event, UserId, WriteModel};
 use poolkeeper_eventlog::EventStore;
-use poolkeeper_projections::{AsOf, Projections, ProjectionName, Snapshot, codec};
+use poolkeeper_projections::{AsOf, ProjectionName, Projections, Snapshot, codec};
 use proptest::prelude::*;
 use support::*;
 

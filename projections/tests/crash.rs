@@ -89,9 +89,19 @@ fn killed_runners_converge_to_the_rebuild() {
         child.wait().unwrap();
         // Read the checkpoints the killed child left.
         let projections = Projections::open_with(&dir.join("projections"), config()).unwrap();
-        checkpoints.push(projections.status().iter().map(|s| s.checkpoint).min().unwrap());
+        checkpoints.push(
+            projections
+                .status()
+                .iter()
+                .map(|s| s.checkpoint)
+                .min()
+                .unwrap(),
+        );
     }
-    assert!(kills >= 10, "only {kills} children were killed mid-way: {checkpoints:?}");
+    assert!(
+        kills >= 10,
+        "only {kills} children were killed mid-way: {checkpoints:?}"
+    );
 
     runtime.block_on(async {
         let store = open_log(&dir.join("log.db"));
@@ -104,11 +114,23 @@ fn killed_runners_converge_to_the_rebuild() {
         let live = dump_all(&projections).await;
         for (name, tables) in &live {
             let meta = tables.iter().find(|t| t.table == "meta").unwrap();
-            assert!(meta.rows.contains(&format!("'checkpoint'|{tail}")), "{name}: {:?}", meta.rows);
-            assert!(meta.rows.contains(&format!("'events_applied'|{tail}")), "{name}: {:?}", meta.rows);
+            assert!(
+                meta.rows.contains(&format!("'checkpoint'|{tail}")),
+                "{name}: {:?}",
+                meta.rows
+            );
+            assert!(
+                meta.rows.contains(&format!("'events_applied'|{tail}")),
+                "{name}: {:?}",
+                meta.rows
+            );
         }
-        let rebuilt = rebuild_dump(&dir.join("rebuilt"), store.clone() as Arc<dyn EventStore>).await;
+        let rebuilt =
+            rebuild_dump(&dir.join("rebuilt"), store.clone() as Arc<dyn EventStore>).await;
         assert_same(&live, &rebuilt);
     });
-    assert!(checkpoints.windows(2).all(|w| w[0] <= w[1]), "progress is never lost: {checkpoints:?}");
+    assert!(
+        checkpoints.windows(2).all(|w| w[0] <= w[1]),
+        "progress is never lost: {checkpoints:?}"
+    );
 }

@@ -20,12 +20,12 @@ fn live_config(batch_max: usize, cache_rows: usize) -> ProjectionsConfig {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
 
     #[test]
     fn live_projections_equal_a_rebuild(
         seed in 1u64..1_000,
-        steps in steps(400),
+        steps in steps(600),
         batch_max in 1usize..40,
         cache_rows in prop_oneof![Just(0usize), Just(100_000usize)],
         restarts in 1usize..5,

@@ -79,7 +79,10 @@ fn online_rebuilds_swap_in_a_copy_equal_to_an_offline_rebuild() {
         };
 
         for name in [ProjectionName::PoolView, ProjectionName::OwnershipHistory] {
-            let mut progress = projections.rebuild_online(name, store.clone()).await.unwrap();
+            let mut progress = projections
+                .rebuild_online(name, store.clone())
+                .await
+                .unwrap();
             assert!(matches!(
                 projections.rebuild_online(name, store.clone()).await,
                 Err(poolkeeper_projections::ProjectionError::RebuildRunning(_))
@@ -100,7 +103,12 @@ fn online_rebuilds_swap_in_a_copy_equal_to_an_offline_rebuild() {
             assert!(phases.contains(&RebuildPhase::Swapping), "{phases:?}");
             let status = projections.status();
             let rebuilt = &status[name as usize];
-            assert!(rebuilt.rebuilding.as_ref().is_some_and(|p| p.phase == RebuildPhase::Done));
+            assert!(
+                rebuilt
+                    .rebuilding
+                    .as_ref()
+                    .is_some_and(|p| p.phase == RebuildPhase::Done)
+            );
             assert!(rebuilt.error.is_none());
         }
         let tail = appending.await.unwrap();
@@ -111,7 +119,11 @@ fn online_rebuilds_swap_in_a_copy_equal_to_an_offline_rebuild() {
         runner.shutdown().await;
 
         let live = dump_all(&projections).await;
-        let offline = rebuild_dump(&temp.path().join("offline"), store.clone() as Arc<dyn EventStore>).await;
+        let offline = rebuild_dump(
+            &temp.path().join("offline"),
+            store.clone() as Arc<dyn EventStore>,
+        )
+        .await;
         assert_same(&live, &offline);
         for status in projections.status() {
             assert_eq!(status.checkpoint, tail);

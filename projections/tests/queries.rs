@@ -13,8 +13,7 @@ use poolkeeper_domain::event::FollowUpKind;
 use poolkeeper_domain::rules::{Limit, ProtectionRule, RuleKind};
 use poolkeeper_domain::*;
 use poolkeeper_eventlog::{
-    AppendRequest, EventStore, ExpectedVersion, NewEvent, SqliteEventStore, StreamAppend,
-    StreamId,
+    AppendRequest, EventStore, ExpectedVersion, NewEvent, SqliteEventStore, StreamAppend, StreamId,
 };
 use poolkeeper_projections::*;
 use support::*;
@@ -47,7 +46,11 @@ struct Scenario {
 impl Scenario {
     fn ok(&mut self, actor: UserId, body: CommandBody) -> Vec<Event> {
         self.next += 1;
-        let actor = if actor == UserId::from_u128(0) { Actor::System } else { Actor::User(actor) };
+        let actor = if actor == UserId::from_u128(0) {
+            Actor::System
+        } else {
+            Actor::User(actor)
+        };
         let command = Command::new(CommandId::from_u128(self.next), actor, body);
         let events = decide(&self.model, &command, self.now)
             .unwrap_or_else(|e| panic!("{}: {e}", command.body.name()));
@@ -102,82 +105,185 @@ fn scenario() -> (Scenario, BTreeMap<&'static str, DateTime<Utc>>) {
         (BOB, "Bob", Some(MANAGER), Some("销售一部"), false),
         (CAROL, "Carol", None, Some("销售二部"), false),
     ] {
-        s.ok(system, CommandBody::CreateUser {
-            user_id,
-            name: name.into(),
-            superior,
-            department: department.map(str::to_owned),
-            admin,
-        });
+        s.ok(
+            system,
+            CommandBody::CreateUser {
+                user_id,
+                name: name.into(),
+                superior,
+                department: department.map(str::to_owned),
+                admin,
+            },
+        );
     }
-    s.ok(ADMIN, CommandBody::CreatePool {
-        pool_id: DEFAULT_POOL,
-        name: "默认公海".into(),
-        mode: PoolMode::FreeClaim,
-        admins: BTreeSet::new(),
-        members: BTreeSet::new(),
-        everyone: true,
-        default: true,
-        rules: PoolRules {
-            claimed_not_contacted: Some(Limit::uniform(5)),
-            protection: Some(ProtectionRule {
-                default_days: Limit::uniform(10),
-                max_days: 30,
-                extension: None,
-            }),
-            abandon_reasons: vec!["无意向".into(), "联系不上".into()],
-            ..PoolRules::default()
+    s.ok(
+        ADMIN,
+        CommandBody::CreatePool {
+            pool_id: DEFAULT_POOL,
+            name: "默认公海".into(),
+            mode: PoolMode::FreeClaim,
+            admins: BTreeSet::new(),
+            members: BTreeSet::new(),
+            everyone: true,
+            default: true,
+            rules: PoolRules {
+                claimed_not_contacted: Some(Limit::uniform(5)),
+                protection: Some(ProtectionRule {
+                    default_days: Limit::uniform(10),
+                    max_days: 30,
+                    extension: None,
+                }),
+                abandon_reasons: vec!["无意向".into(), "联系不上".into()],
+                ..PoolRules::default()
+            },
         },
-    });
-    s.ok(ADMIN, CommandBody::CreatePool {
-        pool_id: APPROVAL_POOL,
-        name: "华北区客户".into(),
-        mode: PoolMode::ClaimWithApproval,
-        admins: BTreeSet::from([MANAGER]),
-        members: BTreeSet::new(),
-        everyone: true,
-        default: false,
-        rules: PoolRules::default(),
-    });
-    for (n, name) in [(1, "上海甲"), (2, "上海乙"), (3, "北京丙"), (4, "北京丁"), (5, "深圳戊"), (6, "上海己"), (8, "广州庚")] {
+    );
+    s.ok(
+        ADMIN,
+        CommandBody::CreatePool {
+            pool_id: APPROVAL_POOL,
+            name: "华北区客户".into(),
+            mode: PoolMode::ClaimWithApproval,
+            admins: BTreeSet::from([MANAGER]),
+            members: BTreeSet::new(),
+            everyone: true,
+            default: false,
+            rules: PoolRules::default(),
+        },
+    );
+    for (n, name) in [
+        (1, "上海甲"),
+        (2, "上海乙"),
+        (3, "北京丙"),
+        (4, "北京丁"),
+        (5, "深圳戊"),
+        (6, "上海己"),
+        (8, "广州庚"),
+    ] {
         s.minutes(1);
-        s.ok(ADMIN, CommandBody::CreateCustomer(new_customer(n, DEFAULT_POOL, name)));
+        s.ok(
+            ADMIN,
+            CommandBody::CreateCustomer(new_customer(n, DEFAULT_POOL, name)),
+        );
     }
-    s.ok(ADMIN, CommandBody::CreateCustomer(new_customer(7, APPROVAL_POOL, "天津辛")));
+    s.ok(
+        ADMIN,
+        CommandBody::CreateCustomer(new_customer(7, APPROVAL_POOL, "天津辛")),
+    );
     s.minutes(10);
     at.insert("before claims", s.now);
     s.minutes(1);
     at.insert("claims", s.now);
-    s.ok(ALICE, CommandBody::Claim { customer_id: customer(1) });
-    s.ok(ALICE, CommandBody::Claim { customer_id: customer(2) });
-    s.ok(BOB, CommandBody::Claim { customer_id: customer(3) });
-    s.ok(CAROL, CommandBody::Claim { customer_id: customer(4) });
-    s.ok(BOB, CommandBody::Claim { customer_id: customer(8) });
+    s.ok(
+        ALICE,
+        CommandBody::Claim {
+            customer_id: customer(1),
+        },
+    );
+    s.ok(
+        ALICE,
+        CommandBody::Claim {
+            customer_id: customer(2),
+        },
+    );
+    s.ok(
+        BOB,
+        CommandBody::Claim {
+            customer_id: customer(3),
+        },
+    );
+    s.ok(
+        CAROL,
+        CommandBody::Claim {
+            customer_id: customer(4),
+        },
+    );
+    s.ok(
+        BOB,
+        CommandBody::Claim {
+            customer_id: customer(8),
+        },
+    );
     s.minutes(60);
-    s.ok(ALICE, CommandBody::LogFollowUp {
-        customer_id: customer(1),
-        follow_up_id: FollowUpId::from_u128(1),
-        kind: FollowUpKind::Visit,
-        note: "拜访".into(),
-    });
-    s.ok(CAROL, CommandBody::Share { customer_id: customer(1).max(customer(4)), department: "销售一部".into() });
-    s.ok(ALICE, CommandBody::Share { customer_id: customer(1), department: "销售二部".into() });
+    s.ok(
+        ALICE,
+        CommandBody::LogFollowUp {
+            customer_id: customer(1),
+            follow_up_id: FollowUpId::from_u128(1),
+            kind: FollowUpKind::Visit,
+            note: "拜访".into(),
+        },
+    );
+    s.ok(
+        CAROL,
+        CommandBody::Share {
+            customer_id: customer(1).max(customer(4)),
+            department: "销售一部".into(),
+        },
+    );
+    s.ok(
+        ALICE,
+        CommandBody::Share {
+            customer_id: customer(1),
+            department: "销售二部".into(),
+        },
+    );
     s.minutes(24 * 60);
     at.insert("abandon", s.now);
-    s.ok(ALICE, CommandBody::Abandon { customer_id: customer(2), reason: "无意向".into(), to_pool: None });
+    s.ok(
+        ALICE,
+        CommandBody::Abandon {
+            customer_id: customer(2),
+            reason: "无意向".into(),
+            to_pool: None,
+        },
+    );
     s.minutes(5);
     at.insert("reclaim", s.now);
-    s.ok(ADMIN, CommandBody::Reclaim { customer_id: customer(3), reason: Some("违规".into()) });
-    s.ok(ADMIN, CommandBody::Freeze { customer_id: customer(5), reason: Some("投诉".into()) });
-    s.ok(ADMIN, CommandBody::Delete { customer_id: customer(6) });
-    s.ok(BOB, CommandBody::RequestClaim { customer_id: customer(7) });
+    s.ok(
+        ADMIN,
+        CommandBody::Reclaim {
+            customer_id: customer(3),
+            reason: Some("违规".into()),
+        },
+    );
+    s.ok(
+        ADMIN,
+        CommandBody::Freeze {
+            customer_id: customer(5),
+            reason: Some("投诉".into()),
+        },
+    );
+    s.ok(
+        ADMIN,
+        CommandBody::Delete {
+            customer_id: customer(6),
+        },
+    );
+    s.ok(
+        BOB,
+        CommandBody::RequestClaim {
+            customer_id: customer(7),
+        },
+    );
     // Day 5 after the claims: CAROL never followed customer 4 up, BOB never followed 8.
     s.minutes(4 * 24 * 60);
     s.scheduler();
     at.insert("after auto reclaims", s.now);
     s.minutes(10);
-    s.ok(BOB, CommandBody::Claim { customer_id: customer(2) });
-    s.ok(ADMIN, CommandBody::DeactivateUser { user_id: BOB, successor: None });
+    s.ok(
+        BOB,
+        CommandBody::Claim {
+            customer_id: customer(2),
+        },
+    );
+    s.ok(
+        ADMIN,
+        CommandBody::DeactivateUser {
+            user_id: BOB,
+            successor: None,
+        },
+    );
     at.insert("end", s.now);
     (s, at)
 }
@@ -240,41 +346,119 @@ async fn pool_view_lists_each_state_with_its_details() {
         unclaimed_ids.iter().copied().collect::<BTreeSet<_>>(),
         BTreeSet::from([customer(2), customer(3), customer(4), customer(8)])
     );
-    let three = unclaimed.iter().find(|c| c.customer_id == customer(3)).unwrap();
+    let three = unclaimed
+        .iter()
+        .find(|c| c.customer_id == customer(3))
+        .unwrap();
     let reclaim = three.last_reclaim.as_ref().unwrap();
-    assert_eq!((reclaim.former_owner, reclaim.by, reclaim.reason.as_deref()), (BOB, Actor::User(ADMIN), Some("违规")));
-    let four = unclaimed.iter().find(|c| c.customer_id == customer(4)).unwrap();
+    assert_eq!(
+        (reclaim.former_owner, reclaim.by, reclaim.reason.as_deref()),
+        (BOB, Actor::User(ADMIN), Some("违规"))
+    );
+    let four = unclaimed
+        .iter()
+        .find(|c| c.customer_id == customer(4))
+        .unwrap();
     let reclaim = four.last_reclaim.as_ref().unwrap();
-    assert_eq!((reclaim.former_owner, reclaim.by), (CAROL, Actor::Rule(RuleKind::ClaimedNotContacted)));
+    assert_eq!(
+        (reclaim.former_owner, reclaim.by),
+        (CAROL, Actor::Rule(RuleKind::ClaimedNotContacted))
+    );
     assert_eq!(four.fields.get("行业").map(String::as_str), Some("制造"));
 
     // Newest first by last change, oldest first is the reverse; pages of 1 equal one page.
-    let by_time: Vec<_> = unclaimed.iter().map(|c| (c.changed_at, c.customer_id)).collect();
+    let by_time: Vec<_> = unclaimed
+        .iter()
+        .map(|c| (c.changed_at, c.customer_id))
+        .collect();
     assert!(by_time.windows(2).all(|w| w[0] >= w[1]), "{by_time:?}");
-    let one_by_one = all_pages(&reader, PoolQuery { limit: 1, ..PoolQuery::new(DEFAULT_POOL, PoolFilter::Unclaimed) }).await;
+    let one_by_one = all_pages(
+        &reader,
+        PoolQuery {
+            limit: 1,
+            ..PoolQuery::new(DEFAULT_POOL, PoolFilter::Unclaimed)
+        },
+    )
+    .await;
     assert_eq!(ids(&one_by_one, |c| c.customer_id), unclaimed_ids);
-    let oldest = all_pages(&reader, PoolQuery { order: TimeOrder::OldestFirst, limit: 2, ..PoolQuery::new(DEFAULT_POOL, PoolFilter::Unclaimed) }).await;
+    let oldest = all_pages(
+        &reader,
+        PoolQuery {
+            order: TimeOrder::OldestFirst,
+            limit: 2,
+            ..PoolQuery::new(DEFAULT_POOL, PoolFilter::Unclaimed)
+        },
+    )
+    .await;
     let mut reversed = unclaimed_ids.clone();
     reversed.reverse();
     assert_eq!(ids(&oldest, |c| c.customer_id), reversed);
-    let first = reader.list(PoolQuery { limit: 1, ..PoolQuery::new(DEFAULT_POOL, PoolFilter::Unclaimed) }).await.unwrap();
+    let first = reader
+        .list(PoolQuery {
+            limit: 1,
+            ..PoolQuery::new(DEFAULT_POOL, PoolFilter::Unclaimed)
+        })
+        .await
+        .unwrap();
     let wrong_order = PoolQuery {
         order: TimeOrder::OldestFirst,
         cursor: first.next_cursor.clone(),
         ..PoolQuery::new(DEFAULT_POOL, PoolFilter::Unclaimed)
     };
-    assert!(matches!(reader.list(wrong_order).await, Err(ProjectionError::InvalidArgument { field: "cursor", .. })));
-    assert!(reader.list(PoolQuery { limit: 0, ..PoolQuery::new(DEFAULT_POOL, PoolFilter::All) }).await.is_err());
+    assert!(matches!(
+        reader.list(wrong_order).await,
+        Err(ProjectionError::InvalidArgument {
+            field: "cursor",
+            ..
+        })
+    ));
+    assert!(
+        reader
+            .list(PoolQuery {
+                limit: 0,
+                ..PoolQuery::new(DEFAULT_POOL, PoolFilter::All)
+            })
+            .await
+            .is_err()
+    );
 
     // Name prefix and owner filters.
-    let shanghai = all_pages(&reader, PoolQuery { name_prefix: Some("上海".into()), ..PoolQuery::new(DEFAULT_POOL, PoolFilter::All) }).await;
+    let shanghai = all_pages(
+        &reader,
+        PoolQuery {
+            name_prefix: Some("上海".into()),
+            ..PoolQuery::new(DEFAULT_POOL, PoolFilter::All)
+        },
+    )
+    .await;
     assert_eq!(
-        shanghai.iter().map(|c| c.customer_id).collect::<BTreeSet<_>>(),
+        shanghai
+            .iter()
+            .map(|c| c.customer_id)
+            .collect::<BTreeSet<_>>(),
         BTreeSet::from([customer(1), customer(2), customer(6)])
     );
-    let paged_prefix = all_pages(&reader, PoolQuery { name_prefix: Some("上海".into()), limit: 1, ..PoolQuery::new(DEFAULT_POOL, PoolFilter::All) }).await;
-    assert_eq!(ids(&paged_prefix, |c| c.customer_id), ids(&shanghai, |c| c.customer_id));
-    let alices = all_pages(&reader, PoolQuery { owner: Some(ALICE), ..PoolQuery::new(DEFAULT_POOL, PoolFilter::Claimed) }).await;
+    let paged_prefix = all_pages(
+        &reader,
+        PoolQuery {
+            name_prefix: Some("上海".into()),
+            limit: 1,
+            ..PoolQuery::new(DEFAULT_POOL, PoolFilter::All)
+        },
+    )
+    .await;
+    assert_eq!(
+        ids(&paged_prefix, |c| c.customer_id),
+        ids(&shanghai, |c| c.customer_id)
+    );
+    let alices = all_pages(
+        &reader,
+        PoolQuery {
+            owner: Some(ALICE),
+            ..PoolQuery::new(DEFAULT_POOL, PoolFilter::Claimed)
+        },
+    )
+    .await;
     assert_eq!(ids(&alices, |c| c.customer_id), vec![customer(1)]);
 
     // Claimed: owner, protection end, deadline; expired only once protection has ended.
@@ -282,36 +466,86 @@ async fn pool_view_lists_each_state_with_its_details() {
     let owned = one.owned.as_ref().unwrap();
     assert_eq!(owned.owner, ALICE);
     assert_eq!(owned.since, f.at["claims"]);
-    assert_eq!(owned.protection_end, Some(f.at["claims"] + chrono::Duration::days(10)));
+    assert_eq!(
+        owned.protection_end,
+        Some(f.at["claims"] + chrono::Duration::days(10))
+    );
     let deadline = owned.deadline.unwrap();
-    assert_eq!((deadline.at, deadline.rule), (f.at["claims"] + chrono::Duration::days(10), RuleKind::ProtectionExpired));
+    assert_eq!(
+        (deadline.at, deadline.rule),
+        (
+            f.at["claims"] + chrono::Duration::days(10),
+            RuleKind::ProtectionExpired
+        )
+    );
     let model_deadline = f.model.customers[&customer(1)].deadline.unwrap();
-    assert_eq!((deadline.at, deadline.rule), (model_deadline.at, model_deadline.rule));
+    assert_eq!(
+        (deadline.at, deadline.rule),
+        (model_deadline.at, model_deadline.rule)
+    );
     let expired_at = |now| PoolQuery::new(DEFAULT_POOL, PoolFilter::Expired { now });
-    assert!(reader.list(expired_at(f.at["end"])).await.unwrap().items.is_empty());
+    assert!(
+        reader
+            .list(expired_at(f.at["end"]))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
     let later = f.at["claims"] + chrono::Duration::days(10);
     let expired = reader.list(expired_at(later)).await.unwrap().items;
     assert_eq!(ids(&expired, |c| c.customer_id), vec![customer(1)]);
     assert!(expired[0].is_expired(later));
 
     // Pending, frozen, recycle bin.
-    let pending = reader.list(PoolQuery::new(APPROVAL_POOL, PoolFilter::Pending)).await.unwrap().items;
-    assert!(pending.is_empty(), "BOB's application was rejected by his deactivation");
-    let frozen = reader.list(PoolQuery::new(DEFAULT_POOL, PoolFilter::Frozen)).await.unwrap().items;
-    assert_eq!(frozen[0].frozen.as_ref().map(|f| (f.by, f.reason.clone())), Some((Actor::User(ADMIN), Some("投诉".into()))));
-    let deleted = reader.list(PoolQuery::new(DEFAULT_POOL, PoolFilter::RecycleBin)).await.unwrap().items;
+    let pending = reader
+        .list(PoolQuery::new(APPROVAL_POOL, PoolFilter::Pending))
+        .await
+        .unwrap()
+        .items;
+    assert!(
+        pending.is_empty(),
+        "BOB's application was rejected by his deactivation"
+    );
+    let frozen = reader
+        .list(PoolQuery::new(DEFAULT_POOL, PoolFilter::Frozen))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(
+        frozen[0].frozen.as_ref().map(|f| (f.by, f.reason.clone())),
+        Some((Actor::User(ADMIN), Some("投诉".into())))
+    );
+    let deleted = reader
+        .list(PoolQuery::new(DEFAULT_POOL, PoolFilter::RecycleBin))
+        .await
+        .unwrap()
+        .items;
     assert_eq!(ids(&deleted, |c| c.customer_id), vec![customer(6)]);
-    assert_eq!(deleted[0].deleted.as_ref().map(|d| d.by), Some(Actor::User(ADMIN)));
+    assert_eq!(
+        deleted[0].deleted.as_ref().map(|d| d.by),
+        Some(Actor::User(ADMIN))
+    );
 
     // One customer; the last abandon stays visible after it was taken again.
     let two = reader.get(customer(2)).await.unwrap().unwrap();
-    assert_eq!(two.state, OwnershipState::InPool, "BOB's deactivation returned it");
+    assert_eq!(
+        two.state,
+        OwnershipState::InPool,
+        "BOB's deactivation returned it"
+    );
     let abandon = two.last_abandon.unwrap();
-    assert_eq!((abandon.reason.as_str(), abandon.abandoner, abandon.at), ("无意向", ALICE, f.at["abandon"]));
+    assert_eq!(
+        (abandon.reason.as_str(), abandon.abandoner, abandon.at),
+        ("无意向", ALICE, f.at["abandon"])
+    );
     assert_eq!(two.version, f.model.customers[&customer(2)].version);
     assert!(reader.get(customer(99)).await.unwrap().is_none());
     let pool = reader.pool(DEFAULT_POOL).await.unwrap().unwrap();
-    assert_eq!((pool.name.as_str(), pool.mode, pool.is_default), ("默认公海", PoolMode::FreeClaim, true));
+    assert_eq!(
+        (pool.name.as_str(), pool.mode, pool.is_default),
+        ("默认公海", PoolMode::FreeClaim, true)
+    );
     assert_eq!(reader.pools().await.unwrap().len(), 2);
 }
 
@@ -326,24 +560,54 @@ async fn owner_view_follows_superiors_related_persons_and_shares() {
     // The manager sees ALICE's; the director sees them through the manager, recursively.
     let manager = page(MANAGER, OwnerScope::Subordinates).await.unwrap();
     assert_eq!(ids(&manager.items, |c| c.customer_id), vec![customer(1)]);
-    assert!(page(MANAGER, OwnerScope::Own).await.unwrap().items.is_empty());
-    let director = page(DIRECTOR, OwnerScope::OwnAndSubordinates).await.unwrap();
+    assert!(
+        page(MANAGER, OwnerScope::Own)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let director = page(DIRECTOR, OwnerScope::OwnAndSubordinates)
+        .await
+        .unwrap();
     assert_eq!(ids(&director.items, |c| c.customer_id), vec![customer(1)]);
     assert_eq!(
-        reader.subordinates(DIRECTOR).await.unwrap().into_iter().collect::<BTreeSet<_>>(),
+        reader
+            .subordinates(DIRECTOR)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect::<BTreeSet<_>>(),
         BTreeSet::from([MANAGER, ALICE, BOB])
     );
-    assert!(page(CAROL, OwnerScope::OwnAndSubordinates).await.unwrap().items.is_empty());
+    assert!(
+        page(CAROL, OwnerScope::OwnAndSubordinates)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 
     // Related persons: former owners of reclaimed customers (manual, automatic, deactivation).
     let related = |user| reader.related(user, 50, None);
     let bob = related(BOB).await.unwrap();
     assert_eq!(
-        bob.items.iter().map(|r| r.customer.customer_id).collect::<BTreeSet<_>>(),
+        bob.items
+            .iter()
+            .map(|r| r.customer.customer_id)
+            .collect::<BTreeSet<_>>(),
         BTreeSet::from([customer(2), customer(3), customer(8)])
     );
-    assert_eq!(ids(&related(CAROL).await.unwrap().items, |r| r.customer.customer_id), vec![customer(4)]);
-    assert!(related(ALICE).await.unwrap().items.is_empty(), "an abandon makes no related person");
+    assert_eq!(
+        ids(&related(CAROL).await.unwrap().items, |r| r
+            .customer
+            .customer_id),
+        vec![customer(4)]
+    );
+    assert!(
+        related(ALICE).await.unwrap().items.is_empty(),
+        "an abandon makes no related person"
+    );
     let first = reader.related(BOB, 2, None).await.unwrap();
     assert_eq!(first.items.len(), 2);
     let rest = reader.related(BOB, 2, first.next_cursor).await.unwrap();
@@ -351,13 +615,34 @@ async fn owner_view_follows_superiors_related_persons_and_shares() {
     assert!(rest.next_cursor.is_none());
 
     // Shares and access reasons.
-    let shared = reader.shared_with("销售二部".into(), 50, None).await.unwrap();
-    assert_eq!(ids(&shared.items, |r| r.customer.customer_id), vec![customer(1)]);
-    assert_eq!(reader.access(CAROL, customer(1)).await.unwrap(), vec![AccessReason::Shared]);
-    assert_eq!(reader.access(ALICE, customer(1)).await.unwrap(), vec![AccessReason::Owner]);
-    assert_eq!(reader.access(DIRECTOR, customer(1)).await.unwrap(), vec![AccessReason::Superior]);
-    assert_eq!(reader.access(BOB, customer(3)).await.unwrap(), vec![AccessReason::Related]);
-    assert_eq!(reader.access(ADMIN, customer(3)).await.unwrap(), vec![AccessReason::Creator]);
+    let shared = reader
+        .shared_with("销售二部".into(), 50, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&shared.items, |r| r.customer.customer_id),
+        vec![customer(1)]
+    );
+    assert_eq!(
+        reader.access(CAROL, customer(1)).await.unwrap(),
+        vec![AccessReason::Shared]
+    );
+    assert_eq!(
+        reader.access(ALICE, customer(1)).await.unwrap(),
+        vec![AccessReason::Owner]
+    );
+    assert_eq!(
+        reader.access(DIRECTOR, customer(1)).await.unwrap(),
+        vec![AccessReason::Superior]
+    );
+    assert_eq!(
+        reader.access(BOB, customer(3)).await.unwrap(),
+        vec![AccessReason::Related]
+    );
+    assert_eq!(
+        reader.access(ADMIN, customer(3)).await.unwrap(),
+        vec![AccessReason::Creator]
+    );
     assert!(reader.access(CAROL, customer(3)).await.unwrap().is_empty());
     let bob_profile = reader.user(BOB).await.unwrap().unwrap();
     assert!(!bob_profile.active);
@@ -371,40 +656,127 @@ async fn audit_filters_pages_and_counts() {
     let all = audit.list(AuditQuery::default()).await.unwrap().items;
     let kinds: Vec<_> = all.iter().map(|e| (e.customer_id, e.kind)).collect();
     assert_eq!(kinds.len(), 5, "{kinds:?}");
-    assert!(all.windows(2).all(|w| (w[0].at, w[0].position) > (w[1].at, w[1].position)));
+    assert!(
+        all.windows(2)
+            .all(|w| (w[0].at, w[0].position) > (w[1].at, w[1].position))
+    );
     let abandon = all.iter().find(|e| e.kind == AuditKind::Abandoned).unwrap();
     assert_eq!(
-        (abandon.customer_id, abandon.from_user, abandon.by, abandon.reason.as_deref(), abandon.to_pool, abandon.at),
-        (customer(2), ALICE, Actor::User(ALICE), Some("无意向"), Some(DEFAULT_POOL), f.at["abandon"])
+        (
+            abandon.customer_id,
+            abandon.from_user,
+            abandon.by,
+            abandon.reason.as_deref(),
+            abandon.to_pool,
+            abandon.at
+        ),
+        (
+            customer(2),
+            ALICE,
+            Actor::User(ALICE),
+            Some("无意向"),
+            Some(DEFAULT_POOL),
+            f.at["abandon"]
+        )
     );
-    let autos: Vec<_> = all.iter().filter(|e| e.kind == AuditKind::AutoReclaimed).collect();
+    let autos: Vec<_> = all
+        .iter()
+        .filter(|e| e.kind == AuditKind::AutoReclaimed)
+        .collect();
     assert_eq!(autos.len(), 2);
-    assert!(autos.iter().all(|e| e.rule == Some(RuleKind::ClaimedNotContacted) && e.threshold_days == Some(5)));
-    assert!(autos.iter().all(|e| e.evidence.as_ref().is_some_and(|ev| ev.owned_since == f.at["claims"])));
-    let deactivation: Vec<_> = all.iter().filter(|e| e.kind == AuditKind::Deactivation).collect();
-    assert_eq!(deactivation.iter().map(|e| e.customer_id).collect::<Vec<_>>(), vec![customer(2)]);
+    assert!(
+        autos
+            .iter()
+            .all(|e| e.rule == Some(RuleKind::ClaimedNotContacted) && e.threshold_days == Some(5))
+    );
+    assert!(autos.iter().all(|e| {
+        e.evidence
+            .as_ref()
+            .is_some_and(|ev| ev.owned_since == f.at["claims"])
+    }));
+    let deactivation: Vec<_> = all
+        .iter()
+        .filter(|e| e.kind == AuditKind::Deactivation)
+        .collect();
+    assert_eq!(
+        deactivation
+            .iter()
+            .map(|e| e.customer_id)
+            .collect::<Vec<_>>(),
+        vec![customer(2)]
+    );
     assert_eq!(deactivation[0].from_user, BOB);
 
     let query = |q: AuditQuery| audit.list(q);
-    let by_reason = query(AuditQuery { reason: Some("违规".into()), ..AuditQuery::default() }).await.unwrap().items;
+    let by_reason = query(AuditQuery {
+        reason: Some("违规".into()),
+        ..AuditQuery::default()
+    })
+    .await
+    .unwrap()
+    .items;
     assert_eq!(ids(&by_reason, |e| e.customer_id), vec![customer(3)]);
-    let by_rule = query(AuditQuery { rule: Some(RuleKind::ClaimedNotContacted), ..AuditQuery::default() }).await.unwrap().items;
+    let by_rule = query(AuditQuery {
+        rule: Some(RuleKind::ClaimedNotContacted),
+        ..AuditQuery::default()
+    })
+    .await
+    .unwrap()
+    .items;
     assert_eq!(by_rule.len(), 2);
-    let from_bob = query(AuditQuery { from_user: Some(BOB), ..AuditQuery::default() }).await.unwrap().items;
+    let from_bob = query(AuditQuery {
+        from_user: Some(BOB),
+        ..AuditQuery::default()
+    })
+    .await
+    .unwrap()
+    .items;
     assert_eq!(
-        from_bob.iter().map(|e| e.customer_id).collect::<BTreeSet<_>>(),
+        from_bob
+            .iter()
+            .map(|e| e.customer_id)
+            .collect::<BTreeSet<_>>(),
         BTreeSet::from([customer(2), customer(3), customer(8)])
     );
-    let by_admin = query(AuditQuery { by_user: Some(ADMIN), ..AuditQuery::default() }).await.unwrap().items;
+    let by_admin = query(AuditQuery {
+        by_user: Some(ADMIN),
+        ..AuditQuery::default()
+    })
+    .await
+    .unwrap()
+    .items;
     assert_eq!(by_admin.len(), 2);
-    let window = query(AuditQuery { since: Some(f.at["abandon"]), until: Some(f.at["after auto reclaims"]), ..AuditQuery::default() }).await.unwrap().items;
-    assert_eq!(ids(&window, |e| e.customer_id), vec![customer(3), customer(2)]);
-    let in_pool = query(AuditQuery { pool_id: Some(APPROVAL_POOL), ..AuditQuery::default() }).await.unwrap().items;
+    let window = query(AuditQuery {
+        since: Some(f.at["abandon"]),
+        until: Some(f.at["after auto reclaims"]),
+        ..AuditQuery::default()
+    })
+    .await
+    .unwrap()
+    .items;
+    assert_eq!(
+        ids(&window, |e| e.customer_id),
+        vec![customer(3), customer(2)]
+    );
+    let in_pool = query(AuditQuery {
+        pool_id: Some(APPROVAL_POOL),
+        ..AuditQuery::default()
+    })
+    .await
+    .unwrap()
+    .items;
     assert!(in_pool.is_empty());
     let mut paged = Vec::new();
     let mut cursor = None;
     loop {
-        let page = query(AuditQuery { order: TimeOrder::OldestFirst, limit: 4, cursor, ..AuditQuery::default() }).await.unwrap();
+        let page = query(AuditQuery {
+            order: TimeOrder::OldestFirst,
+            limit: 4,
+            cursor,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
         paged.extend(page.items);
         match page.next_cursor {
             Some(next) => cursor = Some(next),
@@ -415,16 +787,42 @@ async fn audit_filters_pages_and_counts() {
     expected.reverse();
     assert_eq!(paged, expected);
 
-    let reasons = audit.counts_by_reason(AuditPeriod::default()).await.unwrap();
-    let auto = reasons.iter().find(|r| r.kind == AuditKind::AutoReclaimed).unwrap();
-    assert_eq!((auto.rule, auto.count), (Some(RuleKind::ClaimedNotContacted), 2));
-    assert!(reasons.iter().any(|r| r.reason.as_deref() == Some("无意向") && r.count == 1));
+    let reasons = audit
+        .counts_by_reason(AuditPeriod::default())
+        .await
+        .unwrap();
+    let auto = reasons
+        .iter()
+        .find(|r| r.kind == AuditKind::AutoReclaimed)
+        .unwrap();
+    assert_eq!(
+        (auto.rule, auto.count),
+        (Some(RuleKind::ClaimedNotContacted), 2)
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.reason.as_deref() == Some("无意向") && r.count == 1)
+    );
     let users = audit.counts_by_user(AuditPeriod::default()).await.unwrap();
     let bob = users.iter().find(|u| u.user == BOB).unwrap();
-    assert_eq!((bob.reclaimed, bob.auto_reclaimed, bob.deactivation), (1, 1, 1));
-    let before = audit.counts_by_user(AuditPeriod { until: Some(f.at["after auto reclaims"]), ..AuditPeriod::default() }).await.unwrap();
+    assert_eq!(
+        (bob.reclaimed, bob.auto_reclaimed, bob.deactivation),
+        (1, 1, 1)
+    );
+    let before = audit
+        .counts_by_user(AuditPeriod {
+            until: Some(f.at["after auto reclaims"]),
+            ..AuditPeriod::default()
+        })
+        .await
+        .unwrap();
     let bob = before.iter().find(|u| u.user == BOB).unwrap();
-    assert_eq!((bob.reclaimed, bob.auto_reclaimed, bob.deactivation), (1, 0, 0), "the period's end is exclusive");
+    assert_eq!(
+        (bob.reclaimed, bob.auto_reclaimed, bob.deactivation),
+        (1, 0, 0),
+        "the period's end is exclusive"
+    );
     let alice = users.iter().find(|u| u.user == ALICE).unwrap();
     assert_eq!(alice.abandoned, 1);
 }
@@ -434,40 +832,136 @@ async fn history_answers_as_of_and_tells_the_whole_timeline() {
     let f = fixture().await;
     let history = f.projections.history();
     let at = |name: &str| AsOf::Instant(f.at[name]);
-    assert!(history.owner_at(customer(2), at("before claims")).await.unwrap().is_none());
-    let owned = history.owner_at(customer(2), at("claims")).await.unwrap().unwrap();
-    assert_eq!((owned.user, owned.began, owned.ended, owned.end_reason.as_deref()), (Some(ALICE), Cause::Claimed, Some(Cause::Abandoned), Some("无意向")));
-    assert!(history.owner_at(customer(2), at("abandon")).await.unwrap().is_none());
+    assert!(
+        history
+            .owner_at(customer(2), at("before claims"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let owned = history
+        .owner_at(customer(2), at("claims"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            owned.user,
+            owned.began,
+            owned.ended,
+            owned.end_reason.as_deref()
+        ),
+        (
+            Some(ALICE),
+            Cause::Claimed,
+            Some(Cause::Abandoned),
+            Some("无意向")
+        )
+    );
+    assert!(
+        history
+            .owner_at(customer(2), at("abandon"))
+            .await
+            .unwrap()
+            .is_none()
+    );
     let bobs = history.owner_at(customer(2), at("end")).await.unwrap();
-    assert!(bobs.is_none(), "taken by BOB, then returned by his deactivation at the same instant");
+    assert!(
+        bobs.is_none(),
+        "taken by BOB, then returned by his deactivation at the same instant"
+    );
 
     let timeline = history.timeline(customer(2)).await.unwrap();
-    let story: Vec<_> = timeline.iter().map(|p| (p.state, p.user, p.began, p.ended)).collect();
-    assert_eq!(story, vec![
-        (OwnershipState::InPool, None, Cause::Created, Some(Cause::Claimed)),
-        (OwnershipState::Owned, Some(ALICE), Cause::Claimed, Some(Cause::Abandoned)),
-        (OwnershipState::InPool, None, Cause::Abandoned, Some(Cause::Claimed)),
-        (OwnershipState::Owned, Some(BOB), Cause::Claimed, Some(Cause::Deactivation)),
-        (OwnershipState::InPool, None, Cause::Deactivation, None),
-    ]);
+    let story: Vec<_> = timeline
+        .iter()
+        .map(|p| (p.state, p.user, p.began, p.ended))
+        .collect();
+    assert_eq!(
+        story,
+        vec![
+            (
+                OwnershipState::InPool,
+                None,
+                Cause::Created,
+                Some(Cause::Claimed)
+            ),
+            (
+                OwnershipState::Owned,
+                Some(ALICE),
+                Cause::Claimed,
+                Some(Cause::Abandoned)
+            ),
+            (
+                OwnershipState::InPool,
+                None,
+                Cause::Abandoned,
+                Some(Cause::Claimed)
+            ),
+            (
+                OwnershipState::Owned,
+                Some(BOB),
+                Cause::Claimed,
+                Some(Cause::Deactivation)
+            ),
+            (OwnershipState::InPool, None, Cause::Deactivation, None),
+        ]
+    );
     let four = history.ownership(customer(4)).await.unwrap();
     assert_eq!(four.len(), 1);
-    assert_eq!((four[0].ended, four[0].ended_by), (Some(Cause::AutoReclaimed), Some(Actor::Rule(RuleKind::ClaimedNotContacted))));
+    assert_eq!(
+        (four[0].ended, four[0].ended_by),
+        (
+            Some(Cause::AutoReclaimed),
+            Some(Actor::Rule(RuleKind::ClaimedNotContacted))
+        )
+    );
 
     let holdings = |user, point| history.holdings(user, point, 50, None);
-    let ids_of = |page: Page<Period>| page.items.iter().map(|p| p.customer_id).collect::<BTreeSet<_>>();
-    assert_eq!(ids_of(holdings(ALICE, at("claims")).await.unwrap()), BTreeSet::from([customer(1), customer(2)]));
-    assert_eq!(ids_of(holdings(ALICE, at("end")).await.unwrap()), BTreeSet::from([customer(1)]));
-    assert_eq!(ids_of(holdings(BOB, at("reclaim")).await.unwrap()), BTreeSet::from([customer(8)]));
+    let ids_of = |page: Page<Period>| {
+        page.items
+            .iter()
+            .map(|p| p.customer_id)
+            .collect::<BTreeSet<_>>()
+    };
+    assert_eq!(
+        ids_of(holdings(ALICE, at("claims")).await.unwrap()),
+        BTreeSet::from([customer(1), customer(2)])
+    );
+    assert_eq!(
+        ids_of(holdings(ALICE, at("end")).await.unwrap()),
+        BTreeSet::from([customer(1)])
+    );
+    assert_eq!(
+        ids_of(holdings(BOB, at("reclaim")).await.unwrap()),
+        BTreeSet::from([customer(8)])
+    );
     assert!(holdings(BOB, at("end")).await.unwrap().items.is_empty());
     // As of a position: the log's tail is the present.
     let present = holdings(ALICE, AsOf::Position(f.tail)).await.unwrap();
     assert_eq!(ids_of(present), BTreeSet::from([customer(1)]));
-    assert!(holdings(ALICE, AsOf::Position(1)).await.unwrap().items.is_empty());
-    let first = history.holdings(ALICE, at("claims"), 1, None).await.unwrap();
+    assert!(
+        holdings(ALICE, AsOf::Position(1))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let first = history
+        .holdings(ALICE, at("claims"), 1, None)
+        .await
+        .unwrap();
     let cursor = first.next_cursor.clone().unwrap();
-    assert!(history.holdings(ALICE, at("end"), 1, Some(cursor.clone())).await.is_err(), "a cursor belongs to its point");
-    let second = history.holdings(ALICE, at("claims"), 1, Some(cursor)).await.unwrap();
+    assert!(
+        history
+            .holdings(ALICE, at("end"), 1, Some(cursor.clone()))
+            .await
+            .is_err(),
+        "a cursor belongs to its point"
+    );
+    let second = history
+        .holdings(ALICE, at("claims"), 1, Some(cursor))
+        .await
+        .unwrap();
     assert_eq!(second.items.len(), 1);
     assert_ne!(first.items[0].customer_id, second.items[0].customer_id);
 }
@@ -478,7 +972,13 @@ async fn statistics_count_states_and_daily_activity() {
     let statistics = f.projections.statistics();
     let counts = statistics.pool_counts(DEFAULT_POOL).await.unwrap();
     assert_eq!(
-        (counts.in_pool, counts.pending, counts.owned, counts.frozen, counts.deleted),
+        (
+            counts.in_pool,
+            counts.pending,
+            counts.owned,
+            counts.frozen,
+            counts.deleted
+        ),
         (4, 0, 1, 1, 1)
     );
     let approval = statistics.pool_counts(APPROVAL_POOL).await.unwrap();
@@ -491,16 +991,30 @@ async fn statistics_count_states_and_daily_activity() {
 
     let claims_day = f.at["claims"].date_naive();
     let days = statistics
-        .daily(DailyQuery { pool_id: Some(DEFAULT_POOL), user: None, from: claims_day, to: f.at["end"].date_naive() })
+        .daily(DailyQuery {
+            pool_id: Some(DEFAULT_POOL),
+            user: None,
+            from: claims_day,
+            to: f.at["end"].date_naive(),
+        })
         .await
         .unwrap();
     let first = days.iter().find(|d| d.day == claims_day).unwrap();
     assert_eq!(first.claims, 5);
     assert_eq!(days.iter().map(|d| d.abandons).sum::<u64>(), 1);
-    assert_eq!(days.iter().map(|d| d.reclaims).sum::<u64>(), 2, "the admin's and the deactivation's");
+    assert_eq!(
+        days.iter().map(|d| d.reclaims).sum::<u64>(),
+        2,
+        "the admin's and the deactivation's"
+    );
     assert_eq!(days.iter().map(|d| d.auto_reclaims).sum::<u64>(), 2);
     let bob = statistics
-        .daily(DailyQuery { pool_id: None, user: Some(BOB), from: claims_day, to: claims_day })
+        .daily(DailyQuery {
+            pool_id: None,
+            user: Some(BOB),
+            from: claims_day,
+            to: claims_day,
+        })
         .await
         .unwrap();
     assert_eq!(bob.iter().map(|d| d.claims).sum::<u64>(), 2);
@@ -511,11 +1025,20 @@ async fn statistics_count_states_and_daily_activity() {
 async fn status_reports_lag_and_wait_for_times_out_or_reports_a_halt() {
     let mut f = fixture().await;
     for status in f.projections.status() {
-        assert_eq!((status.checkpoint, status.lag_positions, status.lag_seconds), (f.tail, 0, 0.0));
+        assert_eq!(
+            (status.checkpoint, status.lag_positions, status.lag_seconds),
+            (f.tail, 0, 0.0)
+        );
         assert!(status.error.is_none() && !status.halted && status.rebuilding.is_none());
     }
-    match f.projections.wait_for(f.tail + 1, Duration::from_millis(50)).await {
-        Err(ProjectionError::Lagging { at, wanted, .. }) => assert_eq!((at, wanted), (f.tail, f.tail + 1)),
+    match f
+        .projections
+        .wait_for(f.tail + 1, Duration::from_millis(50))
+        .await
+    {
+        Err(ProjectionError::Lagging { at, wanted, .. }) => {
+            assert_eq!((at, wanted), (f.tail, f.tail + 1))
+        }
         other => panic!("{other:?}"),
     }
     // An event this build cannot decode halts every projection before it, visibly.
@@ -538,7 +1061,9 @@ async fn status_reports_lag_and_wait_for_times_out_or_reports_a_halt() {
     };
     let outcome = f.store.append(bad).await.unwrap();
     match f.projections.wait_for(outcome.last_position, WAIT).await {
-        Err(ProjectionError::Halted { position, reason, .. }) => {
+        Err(ProjectionError::Halted {
+            position, reason, ..
+        }) => {
             assert_eq!(position, outcome.last_position);
             assert!(reason.contains("customer.teleported"), "{reason}");
         }
@@ -547,11 +1072,26 @@ async fn status_reports_lag_and_wait_for_times_out_or_reports_a_halt() {
     for status in f.projections.status() {
         assert!(status.halted, "{status:?}");
         assert_eq!(status.checkpoint, f.tail);
-        assert!(status.error.as_deref().is_some_and(|e| e.contains("unknown event type")));
+        assert!(
+            status
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("unknown event type"))
+        );
     }
     // Reads still answer from the state before the bad event.
-    assert!(f.projections.pool_view().get(customer(1)).await.unwrap().is_some());
+    assert!(
+        f.projections
+            .pool_view()
+            .get(customer(1))
+            .await
+            .unwrap()
+            .is_some()
+    );
     f.runner.take().unwrap().shutdown().await;
-    assert!(Projections::open(f.projections.dir()).is_err(), "the directory is locked while open");
+    assert!(
+        Projections::open(f.projections.dir()).is_err(),
+        "the directory is locked while open"
+    );
     let _ = f.model;
 }

@@ -10,7 +10,9 @@ use poolkeeper_domain::event::{CustomerAutoReclaimed, EventBody};
 use poolkeeper_domain::{Actor, CustomerId, PoolId, UserId};
 use rusqlite::{Connection, params};
 
-pub use self::reader::{AuditEntry, AuditKind, AuditPeriod, AuditQuery, AuditReader, ReasonCount, UserCount};
+pub use self::reader::{
+    AuditEntry, AuditKind, AuditPeriod, AuditQuery, AuditReader, ReasonCount, UserCount,
+};
 use crate::codec::LoggedEvent;
 use crate::db::{Id, RowExt, micros};
 use crate::name::ProjectionName;

@@ -238,7 +238,10 @@ impl AuditReader {
     }
 
     /// Counts per kind, reason and rule in a period, most frequent first.
-    pub async fn counts_by_reason(&self, period: AuditPeriod) -> Result<Vec<ReasonCount>, ProjectionError> {
+    pub async fn counts_by_reason(
+        &self,
+        period: AuditPeriod,
+    ) -> Result<Vec<ReasonCount>, ProjectionError> {
         self.pool
             .run(move |conn| {
                 let mut conditions = Conditions::default();
@@ -268,7 +271,10 @@ impl AuditReader {
     }
 
     /// Losses per owner in a period, by owner id.
-    pub async fn counts_by_user(&self, period: AuditPeriod) -> Result<Vec<UserCount>, ProjectionError> {
+    pub async fn counts_by_user(
+        &self,
+        period: AuditPeriod,
+    ) -> Result<Vec<UserCount>, ProjectionError> {
         self.pool
             .run(move |conn| {
                 let mut conditions = Conditions::default();
@@ -301,7 +307,11 @@ impl AuditReader {
 }
 
 fn list(conn: &Connection, query: &AuditQuery) -> Result<Page<AuditEntry>, ProjectionError> {
-    let limit = page::limit(if query.limit == 0 { DEFAULT_LIMIT } else { query.limit })?;
+    let limit = page::limit(if query.limit == 0 {
+        DEFAULT_LIMIT
+    } else {
+        query.limit
+    })?;
     let tag = format!("au-{}", query.order.tag());
     let after = match query.cursor.as_deref() {
         Some(cursor) => match page::decode(&tag, cursor, &[Key::Int(0), Key::Int(0)])?.as_slice() {
@@ -352,6 +362,9 @@ fn list(conn: &Connection, query: &AuditQuery) -> Result<Page<AuditEntry>, Proje
         .query_map(rusqlite::params_from_iter(conditions.params), read_entry)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(page::page(rows, limit, |row| {
-        page::encode(&tag, &[Key::Int(micros(row.at)), Key::Int(row.position as i64)])
+        page::encode(
+            &tag,
+            &[Key::Int(micros(row.at)), Key::Int(row.position as i64)],
+        )
     }))
 }

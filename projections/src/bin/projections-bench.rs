@@ -56,7 +56,12 @@ fn cpu_seconds() -> f64 {
     let fields: Vec<&str> = stat
         .rsplit_once(')')
         .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command name.
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -75,17 +80,17 @@ fn peak_rss_mib() -> f64 {
 fn step(rng: &mut Rng) -> Step {
     let roll = rng.below(10_000);
     let action = match roll {
-        0..3_000 => 0,           // take an unclaimed customer, approve or reject
-        3_000..6_500 => 6,       // follow-up
-        6_500..7_300 => 9,       // abandon
-        7_300..7_600 => 10,      // transfer
-        7_600..7_900 => 11,      // manual reclaim
-        7_900..8_300 => 12,      // won
-        8_300..8_500 => 13,      // freeze / unfreeze
-        8_500..8_700 => 14,      // delete / restore
-        8_700..9_000 => 15,      // move, share, extend
-        9_000..9_998 => 18,      // take or assign
-        _ => 17,                 // organization change
+        0..3_000 => 0,      // take an unclaimed customer, approve or reject
+        3_000..6_500 => 6,  // follow-up
+        6_500..7_300 => 9,  // abandon
+        7_300..7_600 => 10, // transfer
+        7_600..7_900 => 11, // manual reclaim
+        7_900..8_300 => 12, // won
+        8_300..8_500 => 13, // freeze / unfreeze
+        8_500..8_700 => 14, // delete / restore
+        8_700..9_000 => 15, // move, share, extend
+        9_000..9_998 => 18, // take or assign
+        _ => 17,            // organization change
     };
     debug_assert!(action < ACTIONS);
     Step {
@@ -97,12 +102,18 @@ fn step(rng: &mut Rng) -> Step {
 }
 
 async fn generate(path: &PathBuf, sizes: &Sizes) -> Arc<SqliteEventStore> {
-    let store = Arc::new(SqliteEventStore::open(path, EventLogConfig::default()).expect("open log"));
+    let store =
+        Arc::new(SqliteEventStore::open(path, EventLogConfig::default()).expect("open log"));
     let tail = store.tail().await.expect("tail");
     if tail >= sizes.events {
         return store;
     }
-    assert_eq!(tail, 0, "a partial cached log at {}: remove it", path.display());
+    assert_eq!(
+        tail,
+        0,
+        "a partial cached log at {}: remove it",
+        path.display()
+    );
     let started = Instant::now();
     let (mut simulation, mut pending) = Simulation::new(42, sizes.users);
     for _ in 0..sizes.customers.div_ceil(3_000) {
@@ -156,12 +167,25 @@ async fn main() {
         .iter()
         .position(|a| a == "--dir")
         .and_then(|i| args.get(i + 1))
-        .map_or_else(|| std::env::temp_dir().join("poolkeeper-projections-bench"), PathBuf::from);
+        .map_or_else(
+            || std::env::temp_dir().join("poolkeeper-projections-bench"),
+            PathBuf::from,
+        );
     std::fs::create_dir_all(&base).expect("bench directory");
     let sizes = if quick {
-        Sizes { events: 100_000, customers: 10_000, users: 50, queries: 500 }
+        Sizes {
+            events: 100_000,
+            customers: 10_000,
+            users: 50,
+            queries: 500,
+        }
     } else {
-        Sizes { events: 1_000_000, customers: 100_000, users: 50, queries: 2_000 }
+        Sizes {
+            events: 1_000_000,
+            customers: 100_000,
+            users: 50,
+            queries: 2_000,
+        }
     };
     let log_path = base.join(format!(
         "log-{}-{}-{}-v1.db",
@@ -184,16 +208,29 @@ async fn main() {
     }
     let read = started.elapsed().as_secs_f64();
     metric("log_read_decode_seconds", read, "s");
-    metric("log_read_decode_events_per_s", tail as f64 / read, "events/s");
+    metric(
+        "log_read_decode_events_per_s",
+        tail as f64 / read,
+        "events/s",
+    );
 
     if args.iter().any(|a| a == "--each") {
         for name in ProjectionName::ALL {
             let dir = base.join(format!("projections-{}-{name}", sizes.events));
             let started = Instant::now();
-            Projections::rebuild_offline(&dir, &[name], store.clone() as Arc<dyn EventStore>, |_| {})
-                .await
-                .expect("rebuild");
-            metric(&format!("rebuild_{name}_seconds"), started.elapsed().as_secs_f64(), "s");
+            Projections::rebuild_offline(
+                &dir,
+                &[name],
+                store.clone() as Arc<dyn EventStore>,
+                |_| {},
+            )
+            .await
+            .expect("rebuild");
+            metric(
+                &format!("rebuild_{name}_seconds"),
+                started.elapsed().as_secs_f64(),
+                "s",
+            );
             let _ = std::fs::remove_dir_all(&dir);
         }
     }
@@ -226,7 +263,11 @@ async fn main() {
     assert!(built.iter().all(|(_, checkpoint)| *checkpoint == tail));
     metric("rebuild_all_seconds", elapsed, "s");
     metric("rebuild_all_cpu_seconds", cpu_seconds() - cpu_before, "s");
-    metric("rebuild_all_events_per_s", tail as f64 / elapsed, "events/s");
+    metric(
+        "rebuild_all_events_per_s",
+        tail as f64 / elapsed,
+        "events/s",
+    );
     metric("rebuild_peak_rss", peak_rss_mib(), "MiB");
     for name in ProjectionName::ALL {
         let size = std::fs::metadata(poolkeeper_projections::projection_path(&dir, name))
@@ -237,27 +278,30 @@ async fn main() {
     // Queries on the rebuilt files.
     let projections = Projections::open(&dir).expect("open projections");
     let pools = projections.pool_view().pools().await.expect("pools");
-    let first = store.read_all(1, 1).await.expect("first")[0].metadata.recorded_at;
-    let last = store.read_all(tail, 1).await.expect("last")[0].metadata.recorded_at;
-    let mut users = Vec::new();
-    let mut customers = Vec::new();
-    for event in store.read_all(1, 10_000).await.expect("head") {
-        match event.event_type.as_str() {
-            "user.created" => users.push(codec::decode(&event).expect("decode")),
-            _ => {}
-        }
-    }
-    let users: Vec<_> = users
+    let first = store.read_all(1, 1).await.expect("first")[0]
+        .metadata
+        .recorded_at;
+    let last = store.read_all(tail, 1).await.expect("last")[0]
+        .metadata
+        .recorded_at;
+    let users: Vec<_> = store
+        .read_by_type("user.created", 1, 10_000)
+        .await
+        .expect("users")
         .iter()
-        .filter_map(|e| match &e.body {
-            poolkeeper_domain::EventBody::UserCreated(u) => Some(u.user_id),
+        .filter_map(|event| match codec::decode(event).expect("decode").body {
+            poolkeeper_domain::EventBody::UserCreated(user) => Some(user.user_id),
             _ => None,
         })
         .collect();
+    let mut customers = Vec::new();
     for pool in &pools {
         let page = projections
             .pool_view()
-            .list(PoolQuery { limit: 1_000, ..PoolQuery::new(pool.pool_id, PoolFilter::All) })
+            .list(PoolQuery {
+                limit: 1_000,
+                ..PoolQuery::new(pool.pool_id, PoolFilter::All)
+            })
             .await
             .expect("customers");
         customers.extend(page.items.into_iter().map(|c| c.customer_id));
@@ -272,12 +316,20 @@ async fn main() {
     for i in 0..sizes.queries {
         let pool = pools[rng.below(pools.len() as u64) as usize].pool_id;
         let filter = [PoolFilter::Unclaimed, PoolFilter::Claimed, PoolFilter::All][i % 3];
-        let page = timed(&mut samples, projections.pool_view().list(PoolQuery::new(pool, filter)))
-            .await
-            .expect("pool view");
+        let page = timed(
+            &mut samples,
+            projections.pool_view().list(PoolQuery::new(pool, filter)),
+        )
+        .await
+        .expect("pool view");
         if let Some(cursor) = page.next_cursor {
-            let query = PoolQuery { cursor: Some(cursor), ..PoolQuery::new(pool, filter) };
-            timed(&mut samples, projections.pool_view().list(query)).await.expect("next page");
+            let query = PoolQuery {
+                cursor: Some(cursor),
+                ..PoolQuery::new(pool, filter)
+            };
+            timed(&mut samples, projections.pool_view().list(query))
+                .await
+                .expect("next page");
         }
     }
     percentiles("pool_view_page", samples);
@@ -285,10 +337,19 @@ async fn main() {
     let mut samples = Vec::new();
     for i in 0..sizes.queries {
         let user = users[rng.below(users.len() as u64) as usize];
-        let scope = if i % 2 == 0 { OwnerScope::Own } else { OwnerScope::OwnAndSubordinates };
-        timed(&mut samples, projections.owner_view().customers(OwnerQuery::new(user, scope)))
-            .await
-            .expect("owner view");
+        let scope = if i % 2 == 0 {
+            OwnerScope::Own
+        } else {
+            OwnerScope::OwnAndSubordinates
+        };
+        timed(
+            &mut samples,
+            projections
+                .owner_view()
+                .customers(OwnerQuery::new(user, scope)),
+        )
+        .await
+        .expect("owner view");
     }
     percentiles("owner_view_page", samples);
 
@@ -296,9 +357,12 @@ async fn main() {
     for _ in 0..sizes.queries {
         let customer = customers[rng.below(customers.len() as u64) as usize];
         let at = instant(&mut rng);
-        timed(&mut samples, projections.history().owner_at(customer, AsOf::Instant(at)))
-            .await
-            .expect("owner as of");
+        timed(
+            &mut samples,
+            projections.history().owner_at(customer, AsOf::Instant(at)),
+        )
+        .await
+        .expect("owner as of");
     }
     percentiles("owner_as_of", samples);
 
@@ -306,9 +370,14 @@ async fn main() {
     for _ in 0..sizes.queries {
         let user = users[rng.below(users.len() as u64) as usize];
         let at = instant(&mut rng);
-        timed(&mut samples, projections.history().holdings(user, AsOf::Instant(at), 50, None))
-            .await
-            .expect("holdings as of");
+        timed(
+            &mut samples,
+            projections
+                .history()
+                .holdings(user, AsOf::Instant(at), 50, None),
+        )
+        .await
+        .expect("holdings as of");
     }
     percentiles("holdings_as_of_page", samples);
 
@@ -322,7 +391,9 @@ async fn main() {
             limit: 50,
             ..AuditQuery::default()
         };
-        timed(&mut samples, projections.audit().list(query)).await.expect("audit");
+        timed(&mut samples, projections.audit().list(query))
+            .await
+            .expect("audit");
     }
     percentiles("audit_reason_month_page", samples);
 }

@@ -91,7 +91,11 @@ fn load_open(db: &Connection, id: CustomerId) -> rusqlite::Result<Option<PeriodR
 }
 
 /// Writes a period: appended when new, updated in place when written before.
-fn write_period(db: &Connection, customer: CustomerId, row: &mut PeriodRow) -> rusqlite::Result<()> {
+fn write_period(
+    db: &Connection,
+    customer: CustomerId,
+    row: &mut PeriodRow,
+) -> rusqlite::Result<()> {
     let end = row.end.as_ref();
     let values = params![
         row.from_position as i64,
@@ -115,7 +119,11 @@ fn write_period(db: &Connection, customer: CustomerId, row: &mut PeriodRow) -> r
                 "REPLACE INTO periods (rowid, {COLUMNS}) \
                  VALUES (?15, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
             ))?
-            .execute([values, &[&rowid as &dyn rusqlite::ToSql]].concat().as_slice())?;
+            .execute(
+                [values, &[&rowid as &dyn rusqlite::ToSql]]
+                    .concat()
+                    .as_slice(),
+            )?;
         }
         None => {
             db.prepare_cached(&format!(

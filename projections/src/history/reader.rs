@@ -112,14 +112,22 @@ impl std::fmt::Debug for HistoryReader {
 
 impl HistoryReader {
     /// The customer's state period as of a point (`None`: it did not exist yet).
-    pub async fn state_at(&self, customer: CustomerId, point: AsOf) -> Result<Option<Period>, ProjectionError> {
+    pub async fn state_at(
+        &self,
+        customer: CustomerId,
+        point: AsOf,
+    ) -> Result<Option<Period>, ProjectionError> {
         self.pool
             .run(move |conn| period_at(conn, customer, point, false))
             .await
     }
 
     /// The ownership interval covering a point (`None`: not owned then).
-    pub async fn owner_at(&self, customer: CustomerId, point: AsOf) -> Result<Option<Period>, ProjectionError> {
+    pub async fn owner_at(
+        &self,
+        customer: CustomerId,
+        point: AsOf,
+    ) -> Result<Option<Period>, ProjectionError> {
         self.pool
             .run(move |conn| period_at(conn, customer, point, true))
             .await
@@ -160,7 +168,11 @@ fn period_at(
     owned_only: bool,
 ) -> Result<Option<Period>, ProjectionError> {
     let (from, to, bound) = as_of(point);
-    let owned = if owned_only { " AND state = 'owned'" } else { "" };
+    let owned = if owned_only {
+        " AND state = 'owned'"
+    } else {
+        ""
+    };
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM periods WHERE customer_id = ?1{owned} \
@@ -171,8 +183,16 @@ fn period_at(
         .optional()?)
 }
 
-fn periods(conn: &Connection, customer: CustomerId, owned_only: bool) -> Result<Vec<Period>, ProjectionError> {
-    let owned = if owned_only { " AND state = 'owned'" } else { "" };
+fn periods(
+    conn: &Connection,
+    customer: CustomerId,
+    owned_only: bool,
+) -> Result<Vec<Period>, ProjectionError> {
+    let owned = if owned_only {
+        " AND state = 'owned'"
+    } else {
+        ""
+    };
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM periods WHERE customer_id = ?1{owned} ORDER BY from_position"
@@ -194,10 +214,12 @@ fn holdings(
         AsOf::Position(position) => format!("hp{position:x}"),
     };
     let after = match cursor {
-        Some(cursor) => match page::decode(&tag, &cursor, &[Key::Id(uuid::Uuid::nil())])?.as_slice() {
-            [Key::Id(id)] => *id,
-            _ => return Err(ProjectionError::invalid("cursor", "malformed")),
-        },
+        Some(cursor) => {
+            match page::decode(&tag, &cursor, &[Key::Id(uuid::Uuid::nil())])?.as_slice() {
+                [Key::Id(id)] => *id,
+                _ => return Err(ProjectionError::invalid("cursor", "malformed")),
+            }
+        }
         None => uuid::Uuid::nil(),
     };
     let (from, to, bound) = as_of(point);

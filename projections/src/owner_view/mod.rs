@@ -205,7 +205,8 @@ impl OwnerView {
                 self.related.push((e.former_owner, id, at, event.position));
             }
             EventBody::CustomerShared(e) => {
-                self.shares.push((e.department.clone(), id, at, event.position));
+                self.shares
+                    .push((e.department.clone(), id, at, event.position));
             }
             _ => {}
         }
@@ -286,9 +287,15 @@ impl Projector for OwnerView {
                 "INSERT OR IGNORE INTO related (user_id, customer_id, since_at, since_position) \
                  VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![Id::from(user), Id::from(customer), at, position as i64])?;
+            .execute(params![
+                Id::from(user),
+                Id::from(customer),
+                at,
+                position as i64
+            ])?;
         }
-        self.shares.sort_unstable_by(|a, b| (&a.0, a.1, a.3).cmp(&(&b.0, b.1, b.3)));
+        self.shares
+            .sort_unstable_by(|a, b| (&a.0, a.1, a.3).cmp(&(&b.0, b.1, b.3)));
         for (department, customer, at, position) in self.shares.drain(..) {
             db.prepare_cached(
                 "INSERT OR IGNORE INTO shares (department, customer_id, since_at, since_position) \

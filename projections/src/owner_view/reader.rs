@@ -172,7 +172,10 @@ impl std::fmt::Debug for OwnerViewReader {
 impl OwnerViewReader {
     /// One page of the customers owned by the user, their subordinates, or both, by last
     /// change. Subordinates' pages merge one index range per subordinate.
-    pub async fn customers(&self, query: OwnerQuery) -> Result<Page<OwnedCustomer>, ProjectionError> {
+    pub async fn customers(
+        &self,
+        query: OwnerQuery,
+    ) -> Result<Page<OwnedCustomer>, ProjectionError> {
         self.pool
             .run(move |conn| snapshot(conn, |conn| customers(conn, &query)))
             .await
@@ -273,7 +276,9 @@ fn access(
 ) -> Result<Vec<AccessReason>, ProjectionError> {
     let mut reasons = Vec::new();
     let Some(row) = conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM customers WHERE customer_id = ?1"))?
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM customers WHERE customer_id = ?1"
+        ))?
         .query_row([Id::from(customer)], read_customer)
         .optional()?
     else {
@@ -295,7 +300,9 @@ fn access(
     }
     let related: Option<i64> = conn
         .prepare_cached("SELECT 1 FROM related WHERE user_id = ?1 AND customer_id = ?2")?
-        .query_row(params![Id::from(user), Id::from(customer)], |row| row.get(0))
+        .query_row(params![Id::from(user), Id::from(customer)], |row| {
+            row.get(0)
+        })
         .optional()?;
     if related.is_some() {
         reasons.push(AccessReason::Related);
@@ -305,7 +312,9 @@ fn access(
             "SELECT 1 FROM shares JOIN users ON users.department = shares.department \
              WHERE users.user_id = ?1 AND shares.customer_id = ?2",
         )?
-        .query_row(params![Id::from(user), Id::from(customer)], |row| row.get(0))
+        .query_row(params![Id::from(user), Id::from(customer)], |row| {
+            row.get(0)
+        })
         .optional()?;
     if shared.is_some() {
         reasons.push(AccessReason::Shared);
@@ -313,7 +322,10 @@ fn access(
     Ok(reasons)
 }
 
-fn customers(conn: &Connection, query: &OwnerQuery) -> Result<Page<OwnedCustomer>, ProjectionError> {
+fn customers(
+    conn: &Connection,
+    query: &OwnerQuery,
+) -> Result<Page<OwnedCustomer>, ProjectionError> {
     let limit = page::limit(query.limit)?;
     let tag = format!("ov-{}", query.order.tag());
     let after = page::decode_time_id(&tag, query.cursor.as_deref())?;

@@ -126,7 +126,9 @@ impl CustomerRow {
         self.deleted = None;
         match core.state {
             OwnershipState::Owned => {
-                let owner = core.user.unwrap_or_else(|| unreachable!("owned has an owner"));
+                let owner = core
+                    .user
+                    .unwrap_or_else(|| unreachable!("owned has an owner"));
                 let mut ownership = Ownership::starting(owner, at);
                 if let EventBody::CustomerAssigned(e) = &event.event.body {
                     ownership.protection_start = e.protection_start;
@@ -376,9 +378,10 @@ impl PoolView {
             pools.insert(id, pool);
         }
         let mut customers = RowCache::default();
-        let empty: bool = db.query_row("SELECT NOT EXISTS (SELECT 1 FROM customers)", [], |row| {
-            row.get(0)
-        })?;
+        let empty: bool =
+            db.query_row("SELECT NOT EXISTS (SELECT 1 FROM customers)", [], |row| {
+                row.get(0)
+            })?;
         customers.set_complete(empty);
         Ok(Self {
             pools,

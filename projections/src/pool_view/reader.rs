@@ -362,7 +362,10 @@ impl PoolViewReader {
     }
 
     /// One customer, whatever its state.
-    pub async fn get(&self, customer_id: CustomerId) -> Result<Option<PoolCustomer>, ProjectionError> {
+    pub async fn get(
+        &self,
+        customer_id: CustomerId,
+    ) -> Result<Option<PoolCustomer>, ProjectionError> {
         self.pool
             .run(move |conn| {
                 Ok(conn
@@ -394,8 +397,9 @@ impl PoolViewReader {
     pub async fn pools(&self) -> Result<Vec<PoolSummary>, ProjectionError> {
         self.pool
             .run(move |conn| {
-                let mut statement = conn
-                    .prepare_cached(&format!("SELECT {POOL_COLUMNS} FROM pools ORDER BY name, pool_id"))?;
+                let mut statement = conn.prepare_cached(&format!(
+                    "SELECT {POOL_COLUMNS} FROM pools ORDER BY name, pool_id"
+                ))?;
                 let pools = statement
                     .query_map([], read_pool)?
                     .map(|pool| pool.map(|(id, pool)| summary(id, pool)))
@@ -437,7 +441,11 @@ fn list(conn: &Connection, query: &PoolQuery) -> Result<Page<PoolCustomer>, Proj
     };
     if let Some(prefix) = query.name_prefix.as_deref().filter(|p| !p.is_empty()) {
         sql.push_str(" INDEXED BY customers_by_name");
-        push("name >= ?".into(), Value::Text(prefix.to_owned()), &mut params);
+        push(
+            "name >= ?".into(),
+            Value::Text(prefix.to_owned()),
+            &mut params,
+        );
         if let Some(end) = prefix_end(prefix) {
             push("name < ?".into(), Value::Text(end), &mut params);
         }
@@ -451,13 +459,25 @@ fn list(conn: &Connection, query: &PoolQuery) -> Result<Page<PoolCustomer>, Proj
         PoolFilter::All => None,
     };
     if let Some(state) = state {
-        push("state = ?".into(), Value::Text(state.as_str().into()), &mut params);
+        push(
+            "state = ?".into(),
+            Value::Text(state.as_str().into()),
+            &mut params,
+        );
     }
     if let PoolFilter::Expired { now } = query.filter {
-        push("protection_end <= ?".into(), Value::Integer(micros(now)), &mut params);
+        push(
+            "protection_end <= ?".into(),
+            Value::Integer(micros(now)),
+            &mut params,
+        );
     }
     if let Some(owner) = query.owner {
-        push("owner = ?".into(), Value::Blob(owner.0.as_bytes().to_vec()), &mut params);
+        push(
+            "owner = ?".into(),
+            Value::Blob(owner.0.as_bytes().to_vec()),
+            &mut params,
+        );
     }
     if let Some((time, id)) = after {
         params.push(Value::Integer(time));

@@ -103,7 +103,9 @@ impl Projector for Statistics {
         let before = if matches!(body, EventBody::CustomerCreated(_)) {
             None
         } else {
-            self.customers.get(id, |id| load_customer(db, *id))?.copied()
+            self.customers
+                .get(id, |id| load_customer(db, *id))?
+                .copied()
         };
         let Transition::To(after) = transition(before.as_ref(), body) else {
             return Ok(());
@@ -174,7 +176,12 @@ impl Projector for Statistics {
                 "INSERT INTO user_states (user_id, pool_id, state, count) VALUES (?1, ?2, ?3, ?4) \
                  ON CONFLICT DO UPDATE SET count = count + excluded.count",
             )?
-            .execute(params![Id::from(user), Id::from(pool), state.as_str(), delta])?;
+            .execute(params![
+                Id::from(user),
+                Id::from(pool),
+                state.as_str(),
+                delta
+            ])?;
             db.prepare_cached(
                 "DELETE FROM user_states WHERE user_id = ?1 AND pool_id = ?2 AND state = ?3 \
                  AND count = 0",

@@ -6,7 +6,6 @@ use chrono::{DateTime, NaiveDate};
 use poolkeeper_domain::{PoolId, UserId};
 use rusqlite::types::Value;
 
-
 use crate::db::{self, Id, RowExt};
 use crate::error::ProjectionError;
 use crate::lifecycle::OwnershipState;
@@ -93,8 +92,7 @@ pub(crate) fn day_of(date: NaiveDate) -> i64 {
 
 /// The date of a day number.
 pub(crate) fn date_of(day: i64) -> NaiveDate {
-    DateTime::from_timestamp(day * 86_400, 0)
-        .map_or(NaiveDate::MIN, |at| at.date_naive())
+    DateTime::from_timestamp(day * 86_400, 0).map_or(NaiveDate::MIN, |at| at.date_naive())
 }
 
 /// Queries `statistics`. Cheap to clone.
@@ -134,8 +132,9 @@ impl StatisticsReader {
         self.pool
             .run(move |conn| {
                 let mut all: Vec<(PoolId, StateCounts)> = Vec::new();
-                let mut statement = conn
-                    .prepare_cached("SELECT pool_id, state, count FROM pool_states ORDER BY pool_id")?;
+                let mut statement = conn.prepare_cached(
+                    "SELECT pool_id, state, count FROM pool_states ORDER BY pool_id",
+                )?;
                 let rows = statement.query_map([], |row| {
                     Ok((
                         row.id::<PoolId>(0)?,
@@ -168,7 +167,11 @@ impl StatisticsReader {
                      WHERE user_id = ?1 GROUP BY pool_id ORDER BY pool_id",
                 )?;
                 let rows = statement.query_map([Id::from(user)], |row| {
-                    Ok((row.id::<PoolId>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+                    Ok((
+                        row.id::<PoolId>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, i64>(2)?,
+                    ))
                 })?;
                 for row in rows {
                     let (pool, owned, pending) = row?;
@@ -229,4 +232,3 @@ impl StatisticsReader {
             .await
     }
 }
-

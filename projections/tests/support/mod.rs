@@ -96,8 +96,18 @@ pub fn assert_same(
         for (a, b) in left.iter().zip(right) {
             assert_eq!(a.table, b.table, "{name}: tables differ");
             if a.rows != b.rows {
-                let only_left: Vec<_> = a.rows.iter().filter(|r| !b.rows.contains(r)).take(3).collect();
-                let only_right: Vec<_> = b.rows.iter().filter(|r| !a.rows.contains(r)).take(3).collect();
+                let only_left: Vec<_> = a
+                    .rows
+                    .iter()
+                    .filter(|r| !b.rows.contains(r))
+                    .take(3)
+                    .collect();
+                let only_right: Vec<_> = b
+                    .rows
+                    .iter()
+                    .filter(|r| !a.rows.contains(r))
+                    .take(3)
+                    .collect();
                 panic!(
                     "{name}.{}: {} vs {} rows\nonly left: {only_left:#?}\nonly right: {only_right:#?}",
                     a.table,
