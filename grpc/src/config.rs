@@ -37,6 +37,9 @@ pub struct Config {
     pub max_batch: usize,
     /// The longest the reclaim scheduler sleeps between checks, in seconds.
     pub scheduler_max_sleep_seconds: u64,
+    /// The longest a query waits for the projections to reach its `min_position`, in
+    /// seconds (the call's own deadline may be shorter).
+    pub max_read_wait_seconds: u64,
     /// Log lines as JSON instead of text.
     pub json_logs: bool,
 }
@@ -52,6 +55,7 @@ impl Default for Config {
             max_import: 50_000,
             max_batch: 1_024,
             scheduler_max_sleep_seconds: 30,
+            max_read_wait_seconds: 10,
             json_logs: false,
         }
     }

@@ -14,9 +14,11 @@ use poolkeeper_domain::{
     Actor, Clock, Command, CommandBody, CommandId, ManualClock, PoolId, PoolMode, PoolRules, UserId,
 };
 use poolkeeper_eventlog::{EventLogConfig, EventLogError, EventStore, SqliteEventStore};
+use poolkeeper_projections::{ProjectionError, Projections, RunnerHandle};
 use poolkeeper_proto::v1::admin_service_server::AdminServiceServer;
 use poolkeeper_proto::v1::audit_service_server::AuditServiceServer;
 use poolkeeper_proto::v1::command_service_server::CommandServiceServer;
+use poolkeeper_proto::v1::query_service_server::QueryServiceServer;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -31,6 +33,7 @@ use crate::scheduler::Scheduler;
 use crate::services::admin::AdminApi;
 use crate::services::audit::AuditApi;
 use crate::services::command::CommandApi;
+use crate::services::query::QueryApi;
 use crate::writer::{CommandWriter, WriteError, WriterConfig};
 
 /// Why the server could not start or stopped badly.
@@ -50,6 +53,9 @@ pub enum ServerError {
     /// The log failed.
     #[error("event log: {0}")]
     Log(#[from] EventLogError),
+    /// The projections could not be opened.
+    #[error("projections: {0}")]
+    Projections(#[from] ProjectionError),
     /// Bootstrapping a new organization failed.
     #[error("bootstrap: {0}")]
     Bootstrap(#[from] WriteError),
@@ -154,6 +160,8 @@ pub struct Runtime {
     data: DataDir,
     _lock: File,
     store: Arc<SqliteEventStore>,
+    projections: Projections,
+    runner: RunnerHandle,
     writer: CommandWriter,
     writer_task: JoinHandle<()>,
     scheduler: Scheduler,
@@ -194,6 +202,8 @@ impl Runtime {
         let (writer, writer_task) =
             CommandWriter::start(dyn_store, Arc::clone(&shared_clock), writer_config).await?;
         let bootstrap = bootstrap(&data, &writer).await?;
+        let projections = Projections::open(&data.projections())?;
+        let runner = projections.spawn_runner(store.clone());
         let tokens = tokens(&data, &config)?;
         let scheduler = Scheduler::new(writer.clone(), shared_clock);
         let (stop, stopped) = watch::channel(false);
@@ -203,6 +213,8 @@ impl Runtime {
             data,
             _lock: lock,
             store,
+            projections,
+            runner,
             writer,
             writer_task,
             scheduler,
@@ -236,6 +248,11 @@ impl Runtime {
         &self.writer
     }
 
+    /// The projections.
+    pub fn projections(&self) -> &Projections {
+        &self.projections
+    }
+
     /// Serves on `listener` until `shutdown` completes, then drains and closes.
     pub async fn serve(
         self,
@@ -247,6 +264,9 @@ impl Runtime {
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         health_reporter
             .set_serving::<CommandServiceServer<CommandApi>>()
+            .await;
+        health_reporter
+            .set_serving::<QueryServiceServer<QueryApi>>()
             .await;
         health_reporter
             .set_serving::<AuditServiceServer<AuditApi>>()
@@ -268,9 +288,21 @@ impl Runtime {
                 .max_decoding_message_size(max);
         let audit = AuditServiceServer::new(AuditApi::new(Arc::clone(&self.store)))
             .max_decoding_message_size(max);
-        let admin =
-            AdminServiceServer::new(AdminApi::new(self.clock.clone(), self.scheduler.clone()))
-                .max_decoding_message_size(max);
+        let query = QueryServiceServer::new(QueryApi::new(
+            self.projections.clone(),
+            self.writer.clone(),
+            self.clock.clone(),
+            Duration::from_secs(self.config.max_read_wait_seconds.max(1)),
+        ))
+        .max_decoding_message_size(max);
+        let dyn_store: Arc<dyn EventStore> = self.store.clone();
+        let admin = AdminServiceServer::new(AdminApi::new(
+            self.clock.clone(),
+            self.scheduler.clone(),
+            self.projections.clone(),
+            dyn_store,
+        ))
+        .max_decoding_message_size(max);
 
         let mut builder = Server::builder();
         if let Some(tls) = &self.config.tls {
@@ -290,6 +322,10 @@ impl Runtime {
                 auth.interceptor(Scope::Command),
             ))
             .add_service(tonic::service::interceptor::InterceptedService::new(
+                query,
+                auth.interceptor(Scope::Query),
+            ))
+            .add_service(tonic::service::interceptor::InterceptedService::new(
                 audit,
                 auth.interceptor(Scope::Audit),
             ))
@@ -303,12 +339,14 @@ impl Runtime {
         served.map_err(ServerError::from)
     }
 
-    /// Stops the scheduler, drains the writer and closes the log.
+    /// Stops the scheduler, drains the writer, stops the projections' runner and closes
+    /// the log.
     pub async fn shutdown(self) {
         self.stop.send_replace(true);
         let _ = self.scheduler_task.await;
         self.writer.shutdown();
         let _ = self.writer_task.await;
+        self.runner.shutdown().await;
         if let Err(error) = self.store.close().await {
             tracing::error!(%error, "closing the event log");
         }

@@ -2,16 +2,23 @@
 
 use std::pin::Pin;
 
+use std::sync::Arc;
+
 use chrono::Duration;
 use futures::Stream;
 use poolkeeper_domain::Clock;
+use poolkeeper_eventlog::EventStore;
+use poolkeeper_projections::{ProjectionName, Projections, RebuildPhase, RebuildProgress};
 use poolkeeper_proto::v1 as pb;
 use poolkeeper_proto::v1::admin_service_server::AdminService;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::clock::ServiceClock;
 use crate::convert::{instant, timestamp};
 use crate::scheduler::Scheduler;
+use crate::services::query::projection_status;
 use crate::status::invalid;
 
 /// The AdminService implementation.
@@ -19,12 +26,25 @@ use crate::status::invalid;
 pub struct AdminApi {
     clock: ServiceClock,
     scheduler: Scheduler,
+    projections: Projections,
+    store: Arc<dyn EventStore>,
 }
 
 impl AdminApi {
-    /// Administers the service running on `clock`, whose due actions `scheduler` runs.
-    pub fn new(clock: ServiceClock, scheduler: Scheduler) -> Self {
-        Self { clock, scheduler }
+    /// Administers the service running on `clock`, whose due actions `scheduler` runs,
+    /// and the `projections` folded from `store`.
+    pub fn new(
+        clock: ServiceClock,
+        scheduler: Scheduler,
+        projections: Projections,
+        store: Arc<dyn EventStore>,
+    ) -> Self {
+        Self {
+            clock,
+            scheduler,
+            projections,
+            store,
+        }
     }
 
     fn clock_state(&self, position: u64, actions_run: u32) -> pb::ClockState {
@@ -34,6 +54,28 @@ impl AdminApi {
             position,
             actions_run,
         }
+    }
+}
+
+/// A rebuild's progress as a message.
+fn progress_pb(name: ProjectionName, progress: &RebuildProgress) -> pb::RebuildProgress {
+    let (phase, error) = match &progress.phase {
+        RebuildPhase::Loading => ("loading", String::new()),
+        RebuildPhase::Indexing => ("indexing", String::new()),
+        RebuildPhase::CatchingUp => ("catching_up", String::new()),
+        RebuildPhase::Swapping => ("swapping", String::new()),
+        RebuildPhase::Done => ("done", String::new()),
+        RebuildPhase::Failed(reason) => ("failed", reason.clone()),
+    };
+    pb::RebuildProgress {
+        projection: name.as_str().to_owned(),
+        events_done: progress.events_done,
+        events_total: progress.events_total,
+        events_per_second: progress.events_per_second,
+        eta_seconds: progress.eta.map_or(0.0, |eta| eta.as_secs_f64()),
+        done: progress.phase == RebuildPhase::Done,
+        phase: phase.to_owned(),
+        error,
     }
 }
 
@@ -47,14 +89,72 @@ impl AdminService for AdminApi {
         &self,
         _request: Request<pb::GetProjectionStatusRequest>,
     ) -> Result<Response<pb::ProjectionStatusList>, Status> {
-        Err(Status::unimplemented("projections are not wired in yet"))
+        let projections = self
+            .projections
+            .status()
+            .into_iter()
+            .map(|status| pb::ProjectionStatus {
+                projection: status.name.as_str().to_owned(),
+                checkpoint: status.checkpoint,
+                tail: status.tail,
+                lag_positions: status.lag_positions,
+                lag_seconds: status.lag_seconds,
+                rebuilding: status.rebuilding.is_some(),
+                error: status.error.unwrap_or_default(),
+            })
+            .collect();
+        Ok(Response::new(pb::ProjectionStatusList { projections }))
     }
 
     async fn rebuild_projection(
         &self,
-        _request: Request<pb::RebuildProjectionRequest>,
+        request: Request<pb::RebuildProjectionRequest>,
     ) -> Result<Response<ProgressStream>, Status> {
-        Err(Status::unimplemented("projections are not wired in yet"))
+        let name = request.into_inner().projection;
+        let names: Vec<ProjectionName> = if name.trim().is_empty() {
+            ProjectionName::ALL.to_vec()
+        } else {
+            vec![ProjectionName::parse(name.trim()).ok_or_else(|| {
+                invalid(
+                    "projection",
+                    "must be pool_view, owner_view, abandon_audit, ownership_history or statistics",
+                )
+            })?]
+        };
+        let (sender, receiver) = mpsc::channel(16);
+        let projections = self.projections.clone();
+        let store = Arc::clone(&self.store);
+        tokio::spawn(async move {
+            for name in names {
+                let mut progress = match projections.rebuild_online(name, Arc::clone(&store)).await
+                {
+                    Ok(progress) => progress,
+                    Err(error) => {
+                        let _ = sender.send(Err(projection_status(&error))).await;
+                        return;
+                    }
+                };
+                loop {
+                    let report = {
+                        let current = progress.borrow_and_update();
+                        progress_pb(name, &current)
+                    };
+                    let finished = report.done || !report.error.is_empty();
+                    if sender.send(Ok(report)).await.is_err() || finished {
+                        break;
+                    }
+                    if progress.changed().await.is_err() {
+                        let last = {
+                            let current = progress.borrow();
+                            progress_pb(name, &current)
+                        };
+                        let _ = sender.send(Ok(last)).await;
+                        break;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
 
     async fn get_clock(
