@@ -11,6 +11,7 @@ use poolkeeper_proto::v1 as pb;
 use poolkeeper_proto::v1::admin_service_client::AdminServiceClient;
 use poolkeeper_proto::v1::audit_service_client::AuditServiceClient;
 use poolkeeper_proto::v1::command_service_client::CommandServiceClient;
+use poolkeeper_proto::v1::query_service_client::QueryServiceClient;
 use tonic::transport::Channel;
 
 /// 2026-01-01 09:00 UTC: where every test's manual clock starts.
@@ -90,6 +91,23 @@ impl Harness {
     /// CommandService acting as `user`.
     pub fn commands(&self, user: &str) -> CommandServiceClient<AuthedChannel> {
         CommandServiceClient::new(self.as_user(user))
+    }
+
+    /// QueryService acting as `user`.
+    pub fn queries(&self, user: &str) -> QueryServiceClient<AuthedChannel> {
+        QueryServiceClient::new(self.as_user(user))
+    }
+
+    /// One customer as `user` sees it, once the projections reached `position`.
+    pub async fn customer_as(&self, user: &str, customer: &str, position: u64) -> pb::Customer {
+        self.queries(user)
+            .get_customer(pb::GetCustomerRequest {
+                name: customer.into(),
+                min_position: position,
+            })
+            .await
+            .expect("get customer")
+            .into_inner()
     }
 
     /// AuditService.
