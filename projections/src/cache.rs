@@ -1,13 +1,18 @@
 //! A write-behind row cache: rows are loaded once, changed in memory by any number of
-//! events, and written once per flush (coalescing a batch's updates of one row).
+//! events, and written once per flush (coalescing a batch's updates of one row), in key
+//! order.
+//!
+//! Rows live in a slab (`Vec`) and the hash map only maps keys to slots, so lookups touch
+//! a small, dense table however large the rows are.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry as MapEntry;
 use std::hash::Hash;
 
 /// The crate's hash map: foldhash, as the domain's write model.
 pub(crate) type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-struct Entry<V> {
+struct Slot<V> {
     /// `None`: known not to exist in the database.
     row: Option<V>,
     dirty: bool,
@@ -15,8 +20,10 @@ struct Entry<V> {
 
 /// Rows keyed by `K`, loaded on demand and written back by [`RowCache::flush`].
 pub(crate) struct RowCache<K, V> {
-    rows: Map<K, Entry<V>>,
-    dirty: Vec<K>,
+    index: Map<K, u32>,
+    slots: Vec<Slot<V>>,
+    keys: Vec<K>,
+    dirty: Vec<u32>,
     /// Every row of the table is cached (it started empty and nothing was trimmed).
     complete: bool,
 }
@@ -24,7 +31,9 @@ pub(crate) struct RowCache<K, V> {
 impl<K: Copy + Ord + Hash, V> Default for RowCache<K, V> {
     fn default() -> Self {
         Self {
-            rows: Map::default(),
+            index: Map::default(),
+            slots: Vec::new(),
+            keys: Vec::new(),
             dirty: Vec::new(),
             complete: false,
         }
@@ -38,7 +47,8 @@ impl<K: Copy + Ord + Hash, V> RowCache<K, V> {
         key: K,
         load: impl FnOnce(&K) -> rusqlite::Result<Option<V>>,
     ) -> rusqlite::Result<Option<&V>> {
-        Ok(self.entry(key, load)?.row.as_ref())
+        let slot = self.slot(key, load)?;
+        Ok(self.slots[slot as usize].row.as_ref())
     }
 
     /// The row for changing, loading it when needed; marks it dirty when it exists.
@@ -47,28 +57,39 @@ impl<K: Copy + Ord + Hash, V> RowCache<K, V> {
         key: K,
         load: impl FnOnce(&K) -> rusqlite::Result<Option<V>>,
     ) -> rusqlite::Result<Option<&mut V>> {
-        let entry = self.entry(key, load)?;
+        let slot = self.slot(key, load)?;
+        let entry = &mut self.slots[slot as usize];
         if entry.row.is_some() && !entry.dirty {
             entry.dirty = true;
-            self.dirty.push(key);
+            self.dirty.push(slot);
         }
-        Ok(self.rows.get_mut(&key).and_then(|e| e.row.as_mut()))
+        Ok(entry.row.as_mut())
     }
 
     /// Replaces (or creates) a row and marks it dirty.
     pub fn put(&mut self, key: K, row: V) {
-        let entry = self.rows.entry(key).or_insert(Entry {
-            row: None,
-            dirty: false,
-        });
+        let slot = match self.index.entry(key) {
+            MapEntry::Occupied(entry) => *entry.get(),
+            MapEntry::Vacant(entry) => {
+                let slot = self.slots.len() as u32;
+                entry.insert(slot);
+                self.slots.push(Slot {
+                    row: None,
+                    dirty: false,
+                });
+                self.keys.push(key);
+                slot
+            }
+        };
+        let entry = &mut self.slots[slot as usize];
         entry.row = Some(row);
         if !entry.dirty {
             entry.dirty = true;
-            self.dirty.push(key);
+            self.dirty.push(slot);
         }
     }
 
-    /// Declares that the table is empty, so the cache holds every row until trimmed.
+    /// Declares whether the table was empty, so the cache holds every row until trimmed.
     pub fn set_complete(&mut self, complete: bool) {
         self.complete = complete;
     }
@@ -80,10 +101,10 @@ impl<K: Copy + Ord + Hash, V> RowCache<K, V> {
 
     /// Marks dirty every cached row matching `select`.
     pub fn touch_where(&mut self, select: impl Fn(&V) -> bool) {
-        for (key, entry) in &mut self.rows {
+        for (slot, entry) in self.slots.iter_mut().enumerate() {
             if !entry.dirty && entry.row.as_ref().is_some_and(&select) {
                 entry.dirty = true;
-                self.dirty.push(*key);
+                self.dirty.push(slot as u32);
             }
         }
     }
@@ -95,13 +116,12 @@ impl<K: Copy + Ord + Hash, V> RowCache<K, V> {
         mut write: impl FnMut(&K, &mut V) -> rusqlite::Result<()>,
     ) -> rusqlite::Result<()> {
         let mut dirty = std::mem::take(&mut self.dirty);
-        dirty.sort_unstable();
-        for key in dirty {
-            if let Some(entry) = self.rows.get_mut(&key) {
-                entry.dirty = false;
-                if let Some(row) = &mut entry.row {
-                    write(&key, row)?;
-                }
+        dirty.sort_unstable_by_key(|slot| self.keys[*slot as usize]);
+        for slot in dirty {
+            let entry = &mut self.slots[slot as usize];
+            entry.dirty = false;
+            if let Some(row) = &mut entry.row {
+                write(&self.keys[slot as usize], row)?;
             }
         }
         Ok(())
@@ -109,24 +129,29 @@ impl<K: Copy + Ord + Hash, V> RowCache<K, V> {
 
     /// Forgets every row when more than `keep` are cached (after a flush: nothing is dirty).
     pub fn trim(&mut self, keep: usize) {
-        if self.rows.len() > keep {
+        if self.slots.len() > keep {
             debug_assert!(self.dirty.is_empty());
-            self.rows = Map::default();
-            self.complete = false;
+            *self = Self::default();
         }
     }
 
-    fn entry(
+    fn slot(
         &mut self,
         key: K,
         load: impl FnOnce(&K) -> rusqlite::Result<Option<V>>,
-    ) -> rusqlite::Result<&mut Entry<V>> {
-        Ok(match self.rows.entry(key) {
-            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-            std::collections::hash_map::Entry::Vacant(entry) => entry.insert(Entry {
-                row: load(&key)?,
-                dirty: false,
-            }),
+    ) -> rusqlite::Result<u32> {
+        Ok(match self.index.entry(key) {
+            MapEntry::Occupied(entry) => *entry.get(),
+            MapEntry::Vacant(entry) => {
+                let slot = self.slots.len() as u32;
+                self.slots.push(Slot {
+                    row: load(&key)?,
+                    dirty: false,
+                });
+                self.keys.push(key);
+                entry.insert(slot);
+                slot
+            }
         })
     }
 }

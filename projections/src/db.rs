@@ -43,6 +43,41 @@ macro_rules! id_conversions {
 }
 id_conversions!(CustomerId, PoolId, UserId);
 
+/// An actor stored compactly: a user as its 16-byte id, `system` and `rule:<name>` as text
+/// (columns of type `ANY`).
+pub(crate) struct StoredActor(pub Actor);
+
+impl ToSql for StoredActor {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match &self.0 {
+            Actor::User(user) => ToSqlOutput::Borrowed(ValueRef::Blob(user.0.as_bytes())),
+            other => ToSqlOutput::Owned(rusqlite::types::Value::Text(other.to_string())),
+        })
+    }
+}
+
+fn actor_of(value: ValueRef<'_>, index: usize) -> rusqlite::Result<Option<Actor>> {
+    match value {
+        ValueRef::Null => Ok(None),
+        ValueRef::Blob(_) => Ok(Some(Actor::User(UserId::from(
+            Id::column_result(value).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    index,
+                    rusqlite::types::Type::Blob,
+                    Box::new(e),
+                )
+            })?,
+        )))),
+        ValueRef::Text(text) => {
+            let text = std::str::from_utf8(text).unwrap_or_default();
+            Actor::parse(text)
+                .map(Some)
+                .ok_or_else(|| bad_text(index, text))
+        }
+        _ => Err(bad_text(index, "a number")),
+    }
+}
+
 /// An instant stored as microseconds since the Unix epoch.
 pub(crate) fn micros(at: DateTime<Utc>) -> i64 {
     at.timestamp_micros()
@@ -91,10 +126,10 @@ impl RowExt for Row<'_> {
         Ok(self.get::<_, Option<i64>>(index)?.map(instant))
     }
     fn actor(&self, index: usize) -> rusqlite::Result<Actor> {
-        self.parsed(index, Actor::parse)
+        actor_of(self.get_ref(index)?, index)?.ok_or_else(|| bad_text(index, "NULL"))
     }
     fn opt_actor(&self, index: usize) -> rusqlite::Result<Option<Actor>> {
-        self.opt_parsed(index, Actor::parse)
+        actor_of(self.get_ref(index)?, index)
     }
     fn parsed<T>(&self, index: usize, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
         let text = self.get_ref(index)?.as_str()?;
@@ -145,7 +180,7 @@ pub(crate) fn open_writer(path: &Path, mode: WriteMode) -> rusqlite::Result<Conn
              PRAGMA journal_mode = OFF;
              PRAGMA synchronous = OFF;
              PRAGMA locking_mode = EXCLUSIVE;
-             PRAGMA cache_size = -65536;
+             PRAGMA cache_size = -32768;
              PRAGMA threads = 2;
              PRAGMA temp_store = MEMORY;",
         )?,

@@ -14,7 +14,7 @@ pub use self::reader::{
     AuditEntry, AuditKind, AuditPeriod, AuditQuery, AuditReader, ReasonCount, UserCount,
 };
 use crate::codec::LoggedEvent;
-use crate::db::{Id, RowExt, micros};
+use crate::db::{Id, RowExt, StoredActor, micros};
 use crate::name::ProjectionName;
 use crate::projector::{Kind, Projector};
 
@@ -73,7 +73,7 @@ fn insert(
         Id::from(pool_id),
         kind.as_str(),
         Id::from(from_user),
-        by.to_string(),
+        StoredActor(by),
         by.user().map(Id::from),
         automatic.map(|e| e.rule.as_str()),
         reason,

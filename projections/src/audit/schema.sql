@@ -8,7 +8,7 @@ CREATE TABLE IF NOT EXISTS audit (
     pool_id        BLOB    NOT NULL,
     kind           TEXT    NOT NULL,  -- abandoned | reclaimed | deactivation | auto_reclaimed
     from_user      BLOB    NOT NULL,  -- the owner who lost it
-    by_actor       TEXT    NOT NULL,  -- user:<uuid> | rule:<name> | system
+    by_actor       ANY     NOT NULL,  -- a user's 16-byte id, or rule:<name> | system
     by_user        BLOB,              -- the acting user, if a user acted
     rule           TEXT,              -- automatic reclaims: the rule
     reason         TEXT,

@@ -66,6 +66,17 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// A field of /proc/self/status in MiB (e.g. `RssAnon:`).
+fn status_mib(field: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|line| line.starts_with(field))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -240,6 +251,20 @@ async fn main() {
     let _ = std::fs::remove_dir_all(&dir);
     // Reset the peak resident set size so it measures the rebuild alone.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
+    // The eventlog's readers map the log file (mmap), which counts in VmHWM; sample the
+    // anonymous memory too, which is the rebuild's own.
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let sampling = Arc::clone(&sampling);
+        std::thread::spawn(move || {
+            let mut peak: f64 = 0.0;
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(status_mib("RssAnon:"));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            peak
+        })
+    };
     let cpu_before = cpu_seconds();
     let started = Instant::now();
     let mut loaded = None;
@@ -268,11 +293,26 @@ async fn main() {
         tail as f64 / elapsed,
         "events/s",
     );
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
     metric("rebuild_peak_rss", peak_rss_mib(), "MiB");
+    metric(
+        "rebuild_peak_rss_anon",
+        sampler.join().unwrap_or(0.0),
+        "MiB",
+    );
+    metric(
+        "log_file",
+        std::fs::metadata(&log_path).map_or(0.0, |m| m.len() as f64 / 1_048_576.0),
+        "MiB",
+    );
     for name in ProjectionName::ALL {
         let size = std::fs::metadata(poolkeeper_projections::projection_path(&dir, name))
             .map_or(0, |m| m.len());
         metric(&format!("{name}_file"), size as f64 / 1_048_576.0, "MiB");
+    }
+
+    if args.iter().any(|a| a == "--no-queries") {
+        return;
     }
 
     // Queries on the rebuilt files.

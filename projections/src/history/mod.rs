@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 pub use self::reader::{AsOf, HistoryReader, Mark, Period};
 use crate::cache::RowCache;
 use crate::codec::LoggedEvent;
-use crate::db::{Id, RowExt, micros};
+use crate::db::{Id, RowExt, StoredActor, micros};
 use crate::lifecycle::{
     Cause, Core, OwnershipState, Transition, changes_state, customer_of, transition,
 };
@@ -105,11 +105,11 @@ fn write_period(
         row.user.map(Id::from),
         row.from_at,
         row.began.as_str(),
-        row.began_by.to_string(),
+        StoredActor(row.began_by),
         end.map(|e| e.position as i64),
         end.map(|e| e.at),
         end.map(|e| e.cause.as_str()),
-        end.map(|e| e.by.to_string()),
+        end.map(|e| StoredActor(e.by)),
         end.and_then(|e| e.reason.as_deref()),
         end.and_then(|e| e.to.map(Id::from)),
     ];
@@ -183,53 +183,53 @@ impl Projector for History {
         let Some(id) = customer_of(body).filter(|_| changes_state(body)) else {
             return Ok(());
         };
-        let current = if matches!(body, EventBody::CustomerCreated(_)) {
-            None
-        } else {
-            self.open.get(id, |id| load_open(db, *id))?.cloned()
-        };
-        let core = current.as_ref().map(|p| Core {
-            pool: p.pool,
-            state: p.state,
-            user: p.user,
-        });
-        let Transition::To(next) = transition(core.as_ref(), body) else {
-            return Ok(());
-        };
+        let at = micros(event.event.at);
         let deactivated = &self.deactivated;
         let Some(cause) = Cause::of(body, |user| deactivated.contains(&user)) else {
             return Ok(());
         };
-        let at = micros(event.event.at);
-        if let Some(mut previous) = current {
-            previous.end = Some(End {
-                position: event.position,
-                at,
-                cause,
-                by: event.event.actor,
-                reason: reason_of(body),
-                to: match body {
-                    EventBody::CustomerTransferred(e) => Some(e.to),
-                    _ => None,
-                },
-            });
-            write_period(db, id, &mut previous)?;
+        let period = |next: Core| PeriodRow {
+            rowid: None,
+            from_position: event.position,
+            state: next.state,
+            pool: next.pool,
+            user: next.user,
+            from_at: at,
+            began: cause,
+            began_by: event.event.actor,
+            end: None,
+        };
+        if matches!(body, EventBody::CustomerCreated(_)) {
+            if let Transition::To(next) = transition(None, body) {
+                self.open.put(id, period(next));
+            }
+            return Ok(());
         }
-        self.open.put(
-            id,
-            PeriodRow {
-                rowid: None,
-                from_position: event.position,
-                state: next.state,
-                pool: next.pool,
-                user: next.user,
-                from_at: at,
-                began: cause,
-                began_by: event.event.actor,
-                end: None,
+        let Some(current) = self.open.get_mut(id, |id| load_open(db, *id))? else {
+            return Ok(());
+        };
+        let core = Core {
+            pool: current.pool,
+            state: current.state,
+            user: current.user,
+        };
+        let Transition::To(next) = transition(Some(&core), body) else {
+            return Ok(());
+        };
+        // The open period ends here and is written; the new one replaces it in the cache.
+        let mut previous = std::mem::replace(current, period(next));
+        previous.end = Some(End {
+            position: event.position,
+            at,
+            cause,
+            by: event.event.actor,
+            reason: reason_of(body),
+            to: match body {
+                EventBody::CustomerTransferred(e) => Some(e.to),
+                _ => None,
             },
-        );
-        Ok(())
+        });
+        write_period(db, id, &mut previous)
     }
 
     fn flush(&mut self, db: &Connection) -> rusqlite::Result<()> {

@@ -12,11 +12,11 @@ CREATE TABLE IF NOT EXISTS periods (
     user_id       BLOB,              -- the owner when owned, the applicant when pending
     from_at       INTEGER NOT NULL,
     began         TEXT    NOT NULL,  -- created | claimed | assigned | auto_assigned | approved | transferred | restored | moved | ...
-    began_by      TEXT    NOT NULL,  -- the actor of the beginning event
+    began_by      ANY     NOT NULL,  -- the actor of the beginning event: a user id, or system | rule:<name>
     to_position   INTEGER,
     to_at         INTEGER,
     ended         TEXT,              -- abandoned | reclaimed | auto_reclaimed | transferred | frozen | deleted | deactivation | moved | ...
-    ended_by      TEXT,              -- the actor of the ending event (rule:<name> for automatic reclaims)
+    ended_by      ANY,                -- the actor of the ending event (rule:<name> for automatic reclaims)
     end_reason    TEXT,
     ended_to      BLOB               -- a transfer's new owner
 ) STRICT;

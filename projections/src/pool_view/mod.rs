@@ -20,7 +20,7 @@ pub use self::reader::{
 };
 use crate::cache::{Map, RowCache};
 use crate::codec::LoggedEvent;
-use crate::db::{Id, RowExt, from_json, instant, json, micros};
+use crate::db::{Id, RowExt, StoredActor, from_json, instant, json, micros};
 use crate::lifecycle::{Core, OwnershipState, Transition, customer_of, transition};
 use crate::name::ProjectionName;
 use crate::projector::{Kind, Projector};
@@ -304,13 +304,13 @@ fn write_customer(
         row.abandon.as_ref().map(|a| Id::from(a.1)),
         row.abandon.as_ref().map(|a| a.2),
         row.reclaim.as_ref().map(|r| Id::from(r.from)),
-        row.reclaim.as_ref().map(|r| r.by.to_string()),
+        row.reclaim.as_ref().map(|r| StoredActor(r.by)),
         row.reclaim.as_ref().and_then(|r| r.reason.as_deref()),
         row.reclaim.as_ref().map(|r| r.at),
-        row.frozen.as_ref().map(|f| f.0.to_string()),
+        row.frozen.as_ref().map(|f| StoredActor(f.0)),
         row.frozen.as_ref().and_then(|f| f.1.as_deref()),
         row.frozen.as_ref().map(|f| f.2),
-        row.deleted.as_ref().map(|d| d.0.to_string()),
+        row.deleted.as_ref().map(|d| StoredActor(d.0)),
         row.deleted.as_ref().map(|d| d.1),
     ])?;
     Ok(())

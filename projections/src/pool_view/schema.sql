@@ -1,6 +1,6 @@
 -- pool_view: one row per pool and one per customer, by ownership state.
--- Ids are 16-byte blobs, instants microseconds since the Unix epoch, actors their
--- display form (`user:<uuid>`, `system`, `rule:<name>`).
+-- Ids are 16-byte blobs, instants microseconds since the Unix epoch; an actor is a user's
+-- 16-byte id, or `system` / `rule:<name>` as text.
 
 CREATE TABLE IF NOT EXISTS pools (
     pool_id       BLOB    PRIMARY KEY,
@@ -52,13 +52,13 @@ CREATE TABLE IF NOT EXISTS customers (
     abandoned_by     BLOB,
     abandoned_at     INTEGER,
     reclaimed_from   BLOB,
-    reclaimed_by     TEXT,
+    reclaimed_by     ANY,  
     reclaim_reason   TEXT,
     reclaimed_at     INTEGER,
-    -- frozen, deleted
-    frozen_by        TEXT,
+    -- frozen, deleted (actors: a user's 16-byte id, or `system` or `rule:<name>` as text)
+    frozen_by        ANY,  
     frozen_reason    TEXT,
     frozen_at        INTEGER,
-    deleted_by       TEXT,
+    deleted_by       ANY,  
     deleted_at       INTEGER
 ) STRICT, WITHOUT ROWID;
