@@ -3,8 +3,8 @@
 //!
 //! - `poolkeeper serve`: runs the service (defaults: `./poolkeeper-data`, 127.0.0.1:50051,
 //!   a development token created and printed at first start).
-//! - `poolkeeper verify | export`: against a running server (`--server`, `--token`) or,
-//!   when none runs, directly on the data directory.
+//! - `poolkeeper status | rebuild | verify | export | history`: against a running server
+//!   (`--server`, `--token`) or, when none runs, directly on the data directory.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,8 +15,11 @@ use crate::server::{DataDir, Runtime, ServeOptions};
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 use poolkeeper_eventlog::{EventLogConfig, EventStore, SqliteEventStore};
+use poolkeeper_projections::{ProjectionName, Projections};
 use poolkeeper_proto::v1 as pb;
+use poolkeeper_proto::v1::admin_service_client::AdminServiceClient;
 use poolkeeper_proto::v1::audit_service_client::AuditServiceClient;
+use poolkeeper_proto::v1::query_service_client::QueryServiceClient;
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +36,28 @@ struct Cli {
 enum Commands {
     /// Run the service.
     Serve(ServeArgs),
+    /// Each projection's checkpoint and lag behind the log.
+    Status(Target),
+    /// Rebuild projections from the log (all when none is named), with a progress bar.
+    Rebuild {
+        #[command(flatten)]
+        target: Target,
+        /// `pool_view`, `owner_view`, `abandon_audit`, `ownership_history` or `statistics`.
+        projection: Option<String>,
+        /// Rebuild beside the live projection on a running server and swap it in.
+        #[arg(long)]
+        online: bool,
+    },
+    /// A customer's ownership history, and its owner as of an instant.
+    History {
+        #[command(flatten)]
+        target: Target,
+        /// The customer, `customers/{uuid}` or a UUID.
+        customer: String,
+        /// Who owned it at this RFC 3339 instant.
+        #[arg(long)]
+        as_of: Option<DateTime<Utc>>,
+    },
     /// Re-walk the log's hash chain and report the first break.
     Verify(Target),
     /// Write the log as JSON lines with hashes (to stdout or --output).
@@ -154,6 +179,250 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: draining in-flight commands");
 }
 
+fn credentials(token: Option<&str>) -> Result<Credentials, Failure> {
+    Ok(Credentials::new(token.ok_or(
+        "--token (or POOLKEEPER_TOKEN) is needed with --server",
+    )?)?)
+}
+
+async fn admin_client(
+    server: &str,
+    token: Option<&str>,
+) -> Result<AdminServiceClient<AuthedChannel>, Failure> {
+    Ok(AdminServiceClient::new(
+        credentials(token)?.on(client::connect(server).await?),
+    ))
+}
+
+fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:>18} [{bar:40}] {pos}/{len} events, {per_sec}, eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+async fn status(target: Target) -> Result<(), Failure> {
+    println!(
+        "{:<18} {:>12} {:>12} {:>10} {:>10}  state",
+        "projection", "checkpoint", "tail", "lag", "lag_s"
+    );
+    if let Some(server) = &target.server {
+        let list = admin_client(server, target.token.as_deref())
+            .await?
+            .get_projection_status(pb::GetProjectionStatusRequest {})
+            .await?
+            .into_inner();
+        for p in list.projections {
+            let state = if !p.error.is_empty() {
+                p.error
+            } else if p.rebuilding {
+                "rebuilding".into()
+            } else {
+                "ok".into()
+            };
+            println!(
+                "{:<18} {:>12} {:>12} {:>10} {:>10.1}  {state}",
+                p.projection, p.checkpoint, p.tail, p.lag_positions, p.lag_seconds
+            );
+        }
+        return Ok(());
+    }
+    let (_lock, store) = open_local(&target.data_dir).await?;
+    let tail = store.tail().await?;
+    let projections = Projections::open(&DataDir::new(&target.data_dir).projections())?;
+    for p in projections.status() {
+        let lag = tail.saturating_sub(p.checkpoint);
+        let state = p.error.unwrap_or_else(|| "ok".into());
+        println!(
+            "{:<18} {:>12} {:>12} {:>10} {:>10}  {state}",
+            p.name.as_str(),
+            p.checkpoint,
+            tail,
+            lag,
+            "-"
+        );
+    }
+    store.close().await?;
+    Ok(())
+}
+
+fn projection_names(projection: Option<&str>) -> Result<Vec<ProjectionName>, Failure> {
+    match projection {
+        None => Ok(ProjectionName::ALL.to_vec()),
+        Some(name) => Ok(vec![ProjectionName::parse(name).ok_or_else(|| {
+            format!("unknown projection {name:?}: pool_view, owner_view, abandon_audit, ownership_history or statistics")
+        })?]),
+    }
+}
+
+async fn rebuild(target: Target, projection: Option<String>, online: bool) -> Result<(), Failure> {
+    let names = projection_names(projection.as_deref())?;
+    if online {
+        let server = target
+            .server
+            .as_deref()
+            .ok_or("--online rebuilds on a running server: pass --server")?;
+        let mut admin = admin_client(server, target.token.as_deref()).await?;
+        let mut stream = admin
+            .rebuild_projection(pb::RebuildProjectionRequest {
+                projection: projection.unwrap_or_default(),
+            })
+            .await?
+            .into_inner();
+        let bar = progress_bar(0);
+        while let Some(progress) = stream.message().await? {
+            bar.set_length(progress.events_total);
+            bar.set_position(progress.events_done);
+            bar.set_message(format!("{} {}", progress.projection, progress.phase));
+            if !progress.error.is_empty() {
+                bar.abandon();
+                return Err(format!(
+                    "rebuilding {} failed: {}",
+                    progress.projection, progress.error
+                )
+                .into());
+            }
+            if progress.done {
+                bar.suspend(|| {
+                    println!(
+                        "{} rebuilt to position {} and swapped in",
+                        progress.projection, progress.events_done
+                    )
+                });
+            }
+        }
+        bar.finish();
+        return Ok(());
+    }
+    if target.server.is_some() {
+        return Err("an offline rebuild works on the data directory of a stopped server; use --online with --server".into());
+    }
+    let (_lock, store) = open_local(&target.data_dir).await?;
+    let store = std::sync::Arc::new(store);
+    let bar = progress_bar(store.tail().await?);
+    let done = Projections::rebuild_offline(
+        &DataDir::new(&target.data_dir).projections(),
+        &names,
+        store.clone(),
+        |progress| {
+            bar.set_length(progress.events_total);
+            bar.set_position(progress.events_done);
+            bar.set_message(format!("{:?}", progress.phase).to_lowercase());
+        },
+    )
+    .await?;
+    bar.finish();
+    for (name, position) in done {
+        println!("{} rebuilt to position {position}", name.as_str());
+    }
+    store.close().await?;
+    Ok(())
+}
+
+async fn history(
+    target: Target,
+    customer: String,
+    as_of: Option<DateTime<Utc>>,
+) -> Result<(), Failure> {
+    let customer_id = crate::convert::customer("customer", &customer)
+        .map_err(|status| status.message().to_owned())?;
+    let intervals = if let Some(server) = &target.server {
+        let credentials = credentials(target.token.as_deref())?.acting_as("system")?;
+        let mut queries = QueryServiceClient::new(credentials.on(client::connect(server).await?));
+        let history = queries
+            .get_ownership_history(pb::GetOwnershipHistoryRequest {
+                customer: format!("customers/{customer_id}"),
+                as_of: as_of.map(crate::convert::timestamp),
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        if let Some(owner) = history.owner_as_of {
+            println!(
+                "owner as of {}: {}",
+                as_of.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                owner.owner
+            );
+        } else if as_of.is_some() {
+            println!(
+                "not owned as of {}",
+                as_of.map(|t| t.to_rfc3339()).unwrap_or_default()
+            );
+        }
+        history
+            .intervals
+            .into_iter()
+            .map(|i| {
+                let start = i.start_time.map(|t| t.seconds).unwrap_or_default();
+                let end = i.end_time.map(|t| t.seconds);
+                (
+                    i.owner,
+                    start,
+                    i.began_by,
+                    end,
+                    i.ended_by,
+                    i.end_reason,
+                    i.end_actor,
+                )
+            })
+            .collect::<Vec<_>>()
+    } else {
+        let projections = Projections::open(&DataDir::new(&target.data_dir).projections())?;
+        let reader = projections.history();
+        if let Some(at) = as_of {
+            match reader
+                .owner_at(customer_id, poolkeeper_projections::AsOf::Instant(at))
+                .await?
+            {
+                Some(period) => println!(
+                    "owner as of {}: users/{}",
+                    at.to_rfc3339(),
+                    period.user.map(|u| u.to_string()).unwrap_or_default()
+                ),
+                None => println!("not owned as of {}", at.to_rfc3339()),
+            }
+        }
+        reader
+            .ownership(customer_id)
+            .await?
+            .into_iter()
+            .map(|p| {
+                (
+                    p.user.map(|u| format!("users/{u}")).unwrap_or_default(),
+                    p.from.at.timestamp(),
+                    p.began.as_str().to_owned(),
+                    p.to.map(|m| m.at.timestamp()),
+                    p.ended.map(|c| c.as_str().to_owned()).unwrap_or_default(),
+                    p.end_reason.unwrap_or_default(),
+                    p.ended_by.map(|a| a.to_string()).unwrap_or_default(),
+                )
+            })
+            .collect()
+    };
+    println!(
+        "{:<44} {:<20} {:<14} {:<20} {:<14} reason / by",
+        "owner", "from", "began", "to", "ended"
+    );
+    let show = |seconds: i64| {
+        DateTime::from_timestamp(seconds, 0)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_default()
+    };
+    for (owner, start, began, end, ended, reason, by) in intervals {
+        println!(
+            "{owner:<44} {:<20} {began:<14} {:<20} {ended:<14} {reason} {by}",
+            show(start),
+            end.map(show).unwrap_or_else(|| "(now)".into())
+        );
+    }
+    Ok(())
+}
+
 async fn audit_client(
     server: &str,
     token: Option<&str>,
@@ -236,6 +505,26 @@ async fn export(target: Target, output: Option<PathBuf>) -> Result<(), Failure> 
     Ok(())
 }
 
+/// A reader of our output went away (e.g. `poolkeeper export | head`): not a failure.
+fn is_broken_pipe(error: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if current
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+        {
+            return true;
+        }
+        if let Some(poolkeeper_eventlog::EventLogError::Io(inner)) = current.downcast_ref()
+            && inner.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            return true;
+        }
+        source = current.source();
+    }
+    false
+}
+
 /// Parses the command line and runs the chosen command.
 pub fn main() -> std::process::ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -254,6 +543,26 @@ pub fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> std::process::ExitCode {
     let result = match cli.command {
         Commands::Serve(args) => serve(args).await.map(|()| true),
+        Commands::Status(target) => {
+            init_logs(false);
+            status(target).await.map(|()| true)
+        }
+        Commands::Rebuild {
+            target,
+            projection,
+            online,
+        } => {
+            init_logs(false);
+            rebuild(target, projection, online).await.map(|()| true)
+        }
+        Commands::History {
+            target,
+            customer,
+            as_of,
+        } => {
+            init_logs(false);
+            history(target, customer, as_of).await.map(|()| true)
+        }
         Commands::Verify(target) => {
             init_logs(false);
             verify(target).await
@@ -266,6 +575,7 @@ async fn run(cli: Cli) -> std::process::ExitCode {
     match result {
         Ok(true) => std::process::ExitCode::SUCCESS,
         Ok(false) => std::process::ExitCode::from(2),
+        Err(error) if is_broken_pipe(error.as_ref()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("poolkeeper: {error}");
             std::process::ExitCode::FAILURE

@@ -911,10 +911,11 @@ impl QueryService for QueryApi {
     }
 }
 
+/// The ends of a time range; either may be open.
+type Bounds = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// A time range's ends.
-fn period(
-    range: &Option<pb::TimeRange>,
-) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), Status> {
+fn period(range: &Option<pb::TimeRange>) -> Result<Bounds, Status> {
     let Some(range) = range else {
         return Ok((None, None));
     };
