@@ -31,8 +31,6 @@ pub(crate) static KIND: Kind = Kind {
 
 #[derive(Clone, Debug)]
 struct PeriodRow {
-    /// The row's rowid once written (an open period written by an earlier batch).
-    rowid: Option<i64>,
     from_position: u64,
     state: OwnershipState,
     pool: PoolId,
@@ -69,7 +67,6 @@ fn read_period(row: &Row<'_>) -> rusqlite::Result<PeriodRow> {
         None => None,
     };
     Ok(PeriodRow {
-        rowid: Some(row.get(14)?),
         from_position: row.get::<_, i64>(0)? as u64,
         state: row.parsed(2, OwnershipState::parse)?,
         pool: row.id(3)?,
@@ -83,21 +80,21 @@ fn read_period(row: &Row<'_>) -> rusqlite::Result<PeriodRow> {
 
 fn load_open(db: &Connection, id: CustomerId) -> rusqlite::Result<Option<PeriodRow>> {
     db.prepare_cached(&format!(
-        "SELECT {COLUMNS}, rowid FROM periods WHERE customer_id = ?1 \
+        "SELECT {COLUMNS} FROM periods WHERE customer_id = ?1 \
          ORDER BY from_position DESC LIMIT 1"
     ))?
     .query_row([Id::from(id)], read_period)
     .optional()
 }
 
-/// Writes a period: appended when new, updated in place when written before.
-fn write_period(
-    db: &Connection,
-    customer: CustomerId,
-    row: &mut PeriodRow,
-) -> rusqlite::Result<()> {
+/// Writes (or rewrites) a period.
+fn write_period(db: &Connection, customer: CustomerId, row: &PeriodRow) -> rusqlite::Result<()> {
     let end = row.end.as_ref();
-    let values = params![
+    db.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO periods ({COLUMNS}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+    ))?
+    .execute(params![
         row.from_position as i64,
         Id::from(customer),
         row.state.as_str(),
@@ -112,28 +109,7 @@ fn write_period(
         end.map(|e| StoredActor(e.by)),
         end.and_then(|e| e.reason.as_deref()),
         end.and_then(|e| e.to.map(Id::from)),
-    ];
-    match row.rowid {
-        Some(rowid) => {
-            db.prepare_cached(&format!(
-                "REPLACE INTO periods (rowid, {COLUMNS}) \
-                 VALUES (?15, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-            ))?
-            .execute(
-                [values, &[&rowid as &dyn rusqlite::ToSql]]
-                    .concat()
-                    .as_slice(),
-            )?;
-        }
-        None => {
-            db.prepare_cached(&format!(
-                "INSERT INTO periods ({COLUMNS}) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-            ))?
-            .execute(values)?;
-            row.rowid = Some(db.last_insert_rowid());
-        }
-    }
+    ])?;
     Ok(())
 }
 
@@ -153,8 +129,10 @@ fn reason_of(body: &EventBody) -> Option<String> {
 struct History {
     deactivated: BTreeSet<UserId>,
     newly_deactivated: Vec<UserId>,
-    /// Each customer's open period; closed ones are written as they close.
+    /// Each customer's open period.
     open: RowCache<CustomerId, PeriodRow>,
+    /// Periods closed since the last flush, written with the open ones in key order.
+    closed: Vec<(CustomerId, PeriodRow)>,
 }
 
 impl History {
@@ -167,6 +145,7 @@ impl History {
             deactivated,
             newly_deactivated: Vec::new(),
             open: RowCache::default(),
+            closed: Vec::new(),
         })
     }
 }
@@ -189,7 +168,6 @@ impl Projector for History {
             return Ok(());
         };
         let period = |next: Core| PeriodRow {
-            rowid: None,
             from_position: event.position,
             state: next.state,
             pool: next.pool,
@@ -216,7 +194,7 @@ impl Projector for History {
         let Transition::To(next) = transition(Some(&core), body) else {
             return Ok(());
         };
-        // The open period ends here and is written; the new one replaces it in the cache.
+        // The open period ends here; the new one replaces it in the cache.
         let mut previous = std::mem::replace(current, period(next));
         previous.end = Some(End {
             position: event.position,
@@ -229,7 +207,8 @@ impl Projector for History {
                 _ => None,
             },
         });
-        write_period(db, id, &mut previous)
+        self.closed.push((id, previous));
+        Ok(())
     }
 
     fn flush(&mut self, db: &Connection) -> rusqlite::Result<()> {
@@ -237,8 +216,22 @@ impl Projector for History {
             db.prepare_cached("INSERT OR IGNORE INTO deactivated (user_id) VALUES (?1)")?
                 .execute([Id::from(user)])?;
         }
-        self.open
-            .flush(|customer, period| write_period(db, *customer, period))
+        // Closed and open periods merged in (customer, position) order (a customer's open
+        // period comes after its closed ones): on a fresh table, as a rebuild flushes once,
+        // every write appends to the clustered b-tree.
+        let mut closed = std::mem::take(&mut self.closed);
+        closed.sort_unstable_by_key(|(customer, period)| (*customer, period.from_position));
+        let mut closed = closed.into_iter().peekable();
+        self.open.flush(|customer, period| {
+            while let Some((earlier, done)) = closed.next_if(|(c, _)| c <= customer) {
+                write_period(db, earlier, &done)?;
+            }
+            write_period(db, *customer, period)
+        })?;
+        for (customer, period) in closed {
+            write_period(db, customer, &period)?;
+        }
+        Ok(())
     }
 
     fn trim(&mut self, keep: usize) {

@@ -1,8 +1,7 @@
--- ownership_history: every customer's state periods, one row each, identified by the
--- position of the event that began it. Owned periods are the ownership intervals. A period
--- is half-open: it holds from `from_*` (inclusive) until `to_*` (exclusive); the open one
--- has no end. Rows are appended as periods close (their rowid is not part of the data), so
--- a bulk load only ever appends.
+-- ownership_history: every customer's state periods, one row each, clustered by customer
+-- and the position of the event that began it. Owned periods are the ownership intervals.
+-- A period is half-open: it holds from `from_*` (inclusive) until `to_*` (exclusive); the
+-- open one has no end.
 
 CREATE TABLE IF NOT EXISTS periods (
     from_position INTEGER NOT NULL,
@@ -16,10 +15,11 @@ CREATE TABLE IF NOT EXISTS periods (
     to_position   INTEGER,
     to_at         INTEGER,
     ended         TEXT,              -- abandoned | reclaimed | auto_reclaimed | transferred | frozen | deleted | deactivation | moved | ...
-    ended_by      ANY,                -- the actor of the ending event (rule:<name> for automatic reclaims)
+    ended_by      ANY,               -- the actor of the ending event (rule:<name> for automatic reclaims)
     end_reason    TEXT,
-    ended_to      BLOB               -- a transfer's new owner
-) STRICT;
+    ended_to      BLOB,              -- a transfer's new owner
+    PRIMARY KEY (customer_id, from_position)
+) STRICT, WITHOUT ROWID;
 
 -- Users deactivated so far: losses they cause are `deactivation`.
 CREATE TABLE IF NOT EXISTS deactivated (
