@@ -223,17 +223,26 @@ fn holdings(
         None => uuid::Uuid::nil(),
     };
     let (from, to, bound) = as_of(point);
-    let rows = conn
+    // Keys first, from the index alone (a WITHOUT ROWID table cannot defer the row
+    // lookup), then the rows of the page.
+    let keys = conn
         .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM periods INDEXED BY periods_by_owner \
+            "SELECT customer_id, from_position FROM periods INDEXED BY periods_by_owner \
              WHERE user_id = ?1 AND state = 'owned' AND customer_id > ?2 \
              AND {from} <= ?3 AND ({to} IS NULL OR {to} > ?3) \
              ORDER BY customer_id LIMIT ?4"
         ))?
         .query_map(
             params![Id::from(user), Id(after), bound, limit as i64 + 1],
-            read,
+            |row| Ok((row.get::<_, Id>(0)?, row.get::<_, i64>(1)?)),
         )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut fetch = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM periods WHERE customer_id = ?1 AND from_position = ?2"
+    ))?;
+    let rows = keys
+        .into_iter()
+        .map(|(customer, position)| fetch.query_row(params![customer, position], read))
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(page::page(rows, limit, |row| {
         page::encode(&tag, &[Key::Id(row.customer_id.0)])
