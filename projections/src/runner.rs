@@ -120,13 +120,21 @@ async fn run(shared: Arc<Shared>, store: Arc<dyn EventStore>, mut stop: watch::R
                 Some(Trouble::Closed) => break 'subscribe,
                 Some(Trouble::Halt(position, reason)) => {
                     tracing::error!(position, %reason, "projections halted");
-                    for slot in &shared.slots {
-                        if slot.checkpoint.borrow().position < position {
-                            slot.set_failure(Some(Failure {
-                                message: format!("halted before position {position}: {reason}"),
-                                halted_at: Some(position),
-                            }));
-                        }
+                    // Record every halt before waking any waiter, so whoever sees one
+                    // sees them all.
+                    let halted: Vec<_> = shared
+                        .slots
+                        .iter()
+                        .filter(|slot| slot.checkpoint.borrow().position < position)
+                        .collect();
+                    for slot in &halted {
+                        slot.record_failure(Some(Failure {
+                            message: format!("halted before position {position}: {reason}"),
+                            halted_at: Some(position),
+                        }));
+                    }
+                    for slot in &halted {
+                        slot.checkpoint.send_modify(|c| c.halted = true);
                     }
                     let _ = stop.changed().await;
                     break 'subscribe;

@@ -123,8 +123,13 @@ impl Slot {
 
     pub fn set_failure(&self, failure: Option<Failure>) {
         let halted = failure.as_ref().is_some_and(|f| f.halted_at.is_some());
-        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = failure;
+        self.record_failure(failure);
         self.checkpoint.send_modify(|c| c.halted = halted);
+    }
+
+    /// Records a failure without waking waiters (see [`Slot::set_failure`]).
+    pub fn record_failure(&self, failure: Option<Failure>) {
+        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = failure;
     }
 
     fn set_progress(&self, progress: Option<RebuildProgress>) {
