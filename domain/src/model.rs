@@ -524,6 +524,10 @@ impl WriteModel {
     /// Ends any current ownership and starts `ownership`.
     fn start_ownership(&mut self, customer_id: CustomerId, ownership: Ownership) {
         let owner = ownership.owner;
+        // A reminder belongs to one ownership: the new owner is reminded of their own deadline.
+        if let Some(customer) = self.customers.get_mut(&customer_id) {
+            customer.reminded_for = None;
+        }
         self.set_state(customer_id, CustomerState::Owned(ownership));
         if let Some(pool) = self.customers.get(&customer_id).map(|c| c.pool) {
             self.count(owner, pool, 1);

@@ -4797,3 +4797,54 @@ fn the_nil_uuid_is_not_a_user_id() {
     );
     assert!(matches!(refused, DomainError::Invalid { ref field, .. } if field == "user_id"));
 }
+
+#[test]
+fn a_new_owner_is_reminded_even_of_a_deadline_the_previous_owner_was_reminded_of() {
+    let mut world = World::standard();
+    let rules = PoolRules {
+        protection: Some(ProtectionRule {
+            default_days: Limit::uniform(30),
+            max_days: 60,
+            extension: None,
+        }),
+        reminder_hours: Some(24),
+        ..no_rules()
+    };
+    let pool = world.pool(PoolMode::AssignOnly, rules);
+    let customer = world.customer_in(pool);
+    let window = ProtectionWindow {
+        start: t0(),
+        end: t0() + Duration::days(10),
+    };
+    world.ok(
+        as_user(KEEPER),
+        CommandBody::Assign {
+            customer_id: customer,
+            assignee: ALICE,
+            protection: Some(window),
+        },
+    );
+    world.advance(Duration::days(9));
+    assert_eq!(types(&world.run_scheduler()), ["customer.reclaim_reminded"]);
+    // Reassigned with the very same window end: Bob must be reminded too.
+    world.ok(
+        as_user(KEEPER),
+        CommandBody::Reclaim {
+            customer_id: customer,
+            reason: None,
+        },
+    );
+    world.ok(
+        as_user(KEEPER),
+        CommandBody::Assign {
+            customer_id: customer,
+            assignee: BOB,
+            protection: Some(window),
+        },
+    );
+    let reminded = world.run_scheduler();
+    assert!(
+        matches!(&reminded[..], [event] if matches!(&event.body, EventBody::ReclaimReminded(r) if r.owner == BOB)),
+        "{reminded:?}"
+    );
+}
