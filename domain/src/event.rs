@@ -110,9 +110,6 @@ pub enum DecodeError {
     /// The payload does not match the type's current schema.
     #[error("payload does not match its schema: {0}")]
     Json(serde_json::Error),
-    /// The actor column is not `user:<uuid>`, `system` or `rule:<name>`.
-    #[error("unknown actor {0:?}")]
-    UnknownActor(String),
 }
 
 impl EventBody {
@@ -144,27 +141,6 @@ impl Event {
     /// The stream the event belongs to.
     pub fn stream(&self) -> StreamRef {
         self.body.stream()
-    }
-
-    /// Rebuilds an event from its stored parts: the envelope columns of the log and the
-    /// payload produced by [`EventBody::to_payload`].
-    pub fn from_stored(
-        event_id: uuid::Uuid,
-        command_id: uuid::Uuid,
-        actor: &str,
-        at: DateTime<Utc>,
-        event_type: &str,
-        payload: &str,
-    ) -> Result<Self, DecodeError> {
-        let actor =
-            Actor::parse(actor).ok_or_else(|| DecodeError::UnknownActor(actor.to_owned()))?;
-        Ok(Self {
-            event_id: EventId(event_id),
-            command_id: CommandId(command_id),
-            at,
-            actor,
-            body: EventBody::decode(event_type, payload)?,
-        })
     }
 }
 

@@ -1,13 +1,10 @@
-//! Between domain events and the log's records: one command's events become one atomic
-//! [`AppendRequest`], grouped by stream with the expected version of each stream taken
-//! from the write model; stored records become domain events again.
+//! Between domain events and the log's records, for the writer: one command's events
+//! become one atomic append request whose streams are guarded by the versions the write
+//! model had before the command. Decoding is [`poolkeeper_projections::codec::decode`].
 
-use chrono::{DateTime, Utc};
-use poolkeeper_domain::event::DecodeError;
-use poolkeeper_domain::{Actor, CommandId, Event, StreamRef, WriteModel};
-use poolkeeper_eventlog::{
-    AppendRequest, ExpectedVersion, NewEvent, RecordedEvent, StreamAppend, StreamId,
-};
+use poolkeeper_domain::{Event, StreamRef, WriteModel};
+use poolkeeper_eventlog::{AppendRequest, ExpectedVersion};
+use poolkeeper_projections::codec::{self, CodecError};
 use uuid::Uuid;
 
 /// The version of a stream's target in the write model (0 when it does not exist yet).
@@ -20,75 +17,18 @@ pub fn stream_version(model: &WriteModel, stream: StreamRef) -> u64 {
     }
 }
 
-/// The log's id of a domain stream.
-pub fn stream_id(stream: StreamRef) -> StreamId {
-    StreamId::new(stream.to_string())
-        .unwrap_or_else(|_| unreachable!("domain stream ids are never empty"))
-}
-
-/// One command's events as an append request. `model` must be the write model *before*
-/// the events are applied: it supplies each stream's expected version, so a write that
-/// races this one is refused by the log instead of silently interleaving.
-///
-/// A command's events never interleave streams (each stream's events are consecutive),
-/// so grouping them by stream keeps the order in which they were decided.
+/// One command's (non-empty) events as an append request. `model` must be the write
+/// model *before* the events are applied: each stream's expected version comes from it,
+/// so a write that raced this one is refused by the log instead of interleaving.
 pub fn append_request(
     model: &WriteModel,
-    command_id: CommandId,
     correlation_id: Uuid,
-    actor: Actor,
-    at: DateTime<Utc>,
     events: &[Event],
-) -> AppendRequest {
-    let mut streams: Vec<(StreamRef, StreamAppend)> = Vec::new();
-    for event in events {
-        let stream = event.stream();
-        let new_event = NewEvent {
-            event_id: event.event_id.0,
-            event_type: event.body.event_type().to_owned(),
-            schema_version: event.body.schema_version(),
-            payload: event.body.to_payload(),
-        };
-        match streams.last_mut() {
-            Some((last, append)) if *last == stream => append.events.push(new_event),
-            _ => {
-                debug_assert!(
-                    streams.iter().all(|(seen, _)| *seen != stream),
-                    "a command's events interleave streams"
-                );
-                let expected = match stream_version(model, stream) {
-                    0 => ExpectedVersion::NoStream,
-                    version => ExpectedVersion::Exact(version),
-                };
-                streams.push((
-                    stream,
-                    StreamAppend {
-                        stream_id: stream_id(stream),
-                        expected,
-                        events: vec![new_event],
-                    },
-                ));
-            }
+) -> Result<AppendRequest, CodecError> {
+    codec::encode_with(events, correlation_id, |stream| {
+        match stream_version(model, stream) {
+            0 => ExpectedVersion::NoStream,
+            version => ExpectedVersion::Exact(version),
         }
-    }
-    AppendRequest {
-        command_id: command_id.0,
-        correlation_id,
-        causation_id: None,
-        actor: actor.to_string(),
-        recorded_at: at,
-        streams: streams.into_iter().map(|(_, append)| append).collect(),
-    }
-}
-
-/// A stored record as a domain event.
-pub fn decode(recorded: &RecordedEvent) -> Result<Event, DecodeError> {
-    Event::from_stored(
-        recorded.event_id,
-        recorded.metadata.command_id,
-        &recorded.metadata.actor,
-        recorded.metadata.recorded_at,
-        &recorded.event_type,
-        &recorded.payload,
-    )
+    })
 }

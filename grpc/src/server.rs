@@ -53,6 +53,9 @@ pub enum ServerError {
     /// The log failed.
     #[error("event log: {0}")]
     Log(#[from] EventLogError),
+    /// The write model could not be restored from the log.
+    #[error("restoring the write model: {0}")]
+    Restore(#[from] crate::writer::RestoreError),
     /// The projections could not be opened.
     #[error("projections: {0}")]
     Projections(#[from] ProjectionError),

@@ -150,6 +150,7 @@ pub fn write_status(error: &WriteError) -> Status {
         WriteError::Domain(error) => domain_status(error),
         WriteError::Log(error) => log_status(error),
         WriteError::ShuttingDown => Status::unavailable("the service is shutting down"),
+        WriteError::Internal(_) => Status::internal("the command could not be recorded"),
     }
 }
 

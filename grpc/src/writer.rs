@@ -22,7 +22,8 @@ use poolkeeper_eventlog::{AppendOutcome, AppendRequest, EventLogError, EventStor
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
-use crate::codec;
+use crate::codec::append_request;
+use poolkeeper_projections::codec::{self, CodecError};
 
 /// What an accepted command did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -62,6 +63,9 @@ pub enum WriteError {
     /// The service is shutting down and takes no more commands.
     #[error("the service is shutting down")]
     ShuttingDown,
+    /// A decided command could not be encoded (a broken invariant, never the caller's fault).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 /// Tuning of the writer.
@@ -104,22 +108,25 @@ pub struct CommandWriter {
     stop: Arc<watch::Sender<bool>>,
 }
 
+/// Why the write model could not be restored from the log.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The log could not be read.
+    #[error(transparent)]
+    Log(#[from] EventLogError),
+    /// A stored event cannot be read by this build (an unknown type or schema version).
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+}
+
 /// Folds the whole log into a fresh write model; returns it with the log position it reflects.
-pub async fn restore(store: &dyn EventStore) -> Result<(WriteModel, Position), EventLogError> {
+pub async fn restore(store: &dyn EventStore) -> Result<(WriteModel, Position), RestoreError> {
     let mut model = WriteModel::new();
     let mut position = 0;
     let mut events = store.read_all_stream(1);
     while let Some(recorded) = events.next().await {
         let recorded = recorded?;
-        match codec::decode(&recorded) {
-            Ok(event) => model.apply(&event),
-            Err(error) => {
-                return Err(EventLogError::InvalidInput {
-                    field: format!("position {}", recorded.position),
-                    reason: format!("stored event cannot be read: {error}"),
-                });
-            }
-        }
+        model.apply(&codec::decode(&recorded)?);
         position = recorded.position;
     }
     Ok((model, position))
@@ -131,7 +138,7 @@ impl CommandWriter {
         store: Arc<dyn EventStore>,
         clock: Arc<dyn Clock>,
         config: WriterConfig,
-    ) -> Result<(Self, tokio::task::JoinHandle<()>), EventLogError> {
+    ) -> Result<(Self, tokio::task::JoinHandle<()>), RestoreError> {
         let (model, last_position) = restore(store.as_ref()).await?;
         let shared = Arc::new(Shared {
             model: RwLock::new(model),
@@ -305,14 +312,15 @@ impl WriterTask {
                     entries.push(Entry::Unchanged(reply));
                     continue;
                 }
-                let request = codec::append_request(
-                    &model,
-                    command.command_id,
-                    correlation_id,
-                    command.actor,
-                    now,
-                    &events,
-                );
+                let request = match append_request(&model, correlation_id, &events) {
+                    Ok(request) => request,
+                    Err(error) => {
+                        tracing::error!(%error, "a decided command could not be encoded");
+                        let _ = reply.send(Err(WriteError::Internal(error.to_string())));
+                        entries.push(Entry::Done);
+                        continue;
+                    }
+                };
                 if let Err(error) = request.validate(self.config.max_payload_bytes) {
                     let _ = reply.send(Err(WriteError::Log(Arc::new(error))));
                     entries.push(Entry::Done);

@@ -146,10 +146,22 @@ fn stream_matches(stream_id: &str, stream: StreamRef) -> bool {
         == Some(id)
 }
 
-/// The append of one command's events, by the writer's convention. Events of one stream
-/// stay in order; streams are appended in the order they first appear (every command of
-/// the domain emits each stream's events contiguously, so the log keeps the command's order).
+/// One command's events as one append request, with `Any` expected versions and the
+/// command id as correlation id (tests, benchmarks and simulations). The writer uses
+/// [`encode_with`].
 pub fn encode(events: &[Event]) -> Result<AppendRequest, CodecError> {
+    let correlation_id = events.first().map_or(uuid::Uuid::nil(), |e| e.command_id.0);
+    encode_with(events, correlation_id, |_| ExpectedVersion::Any)
+}
+
+/// One command's events as one append request: grouped by stream in order of first
+/// appearance (a command's events never interleave streams, so this keeps the order in
+/// which they were decided), each stream guarded by `expected(stream)`.
+pub fn encode_with(
+    events: &[Event],
+    correlation_id: uuid::Uuid,
+    mut expected: impl FnMut(StreamRef) -> ExpectedVersion,
+) -> Result<AppendRequest, CodecError> {
     let first = events.first().ok_or(CodecError::NotOneCommand)?;
     if events.iter().any(|e| e.command_id != first.command_id) {
         return Err(CodecError::NotOneCommand);
@@ -170,7 +182,7 @@ pub fn encode(events: &[Event]) -> Result<AppendRequest, CodecError> {
     }
     Ok(AppendRequest {
         command_id: first.command_id.0,
-        correlation_id: first.command_id.0,
+        correlation_id,
         causation_id: None,
         actor: first.actor.to_string(),
         recorded_at: first.at,
@@ -179,7 +191,7 @@ pub fn encode(events: &[Event]) -> Result<AppendRequest, CodecError> {
             .map(|(stream, events)| StreamAppend {
                 stream_id: StreamId::new(stream.to_string())
                     .unwrap_or_else(|_| unreachable!("stream ids of the domain are short")),
-                expected: ExpectedVersion::Any,
+                expected: expected(stream),
                 events,
             })
             .collect(),
