@@ -26,8 +26,13 @@ pub struct EventLogConfig {
     /// Append jobs that may wait for the writer before appenders are backpressured.
     pub queue_capacity: usize,
     /// WAL size (in pages) after which the writer checkpoints, once it has
-    /// acknowledged the group that crossed it.
+    /// acknowledged the group that crossed it. Larger values checkpoint less
+    /// often and copy each hot page once for more commits.
     pub checkpoint_pages: u32,
+    /// On open, replace a missing WAL by one preallocated for
+    /// `checkpoint_pages * 1.25` frames (zeros), so commits overwrite allocated
+    /// space instead of growing the file (about 16 MiB with the defaults).
+    pub preallocate_wal: bool,
 }
 
 impl Default for EventLogConfig {
@@ -41,6 +46,7 @@ impl Default for EventLogConfig {
             max_group_events: 16 * 1024,
             queue_capacity: 4096,
             checkpoint_pages: 4000,
+            preallocate_wal: true,
         }
     }
 }

@@ -449,3 +449,33 @@ async fn recorded_at_is_stored_with_microsecond_precision() {
         1_700_000_000_123_456
     );
 }
+
+#[tokio::test]
+async fn a_missing_wal_is_preallocated_and_a_live_one_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.db");
+    let wal = dir.path().join("log.db-wal");
+    let config = EventLogConfig {
+        checkpoint_pages: 100,
+        ..EventLogConfig::default()
+    };
+    let store = SqliteEventStore::open(&path, config.clone()).unwrap();
+    // 125 frames of 4 KiB pages plus headers.
+    let expected = 32 + 125 * (24 + 4096);
+    assert_eq!(std::fs::metadata(&wal).unwrap().len(), expected);
+    for n in 0..300 {
+        store
+            .append(one("w", ExpectedVersion::Any, n))
+            .await
+            .unwrap();
+    }
+    // Checkpoints restarted the WAL instead of growing it past the limit.
+    assert!(std::fs::metadata(&wal).unwrap().len() <= expected + 8 * (24 + 4096));
+    // A connection that stays open (here: a leaked store, as after a crash of
+    // its owner) keeps the WAL with its committed frames: reopening must not
+    // preallocate over them.
+    std::mem::forget(store);
+    let store = SqliteEventStore::open(&path, config).unwrap();
+    assert_eq!(store.tail().await.unwrap(), 300);
+    assert!(store.verify().await.unwrap().is_intact());
+}

@@ -354,8 +354,10 @@ impl Model {
 fn open(path: &Path) -> SqliteEventStore {
     let config = EventLogConfig {
         max_payload_bytes: MAX_PAYLOAD,
-        // Small pages exercise the paging of catch-up and streams.
+        // Small pages exercise the paging of catch-up and streams, and a tiny
+        // WAL limit exercises checkpoints (and the WAL preallocation on reopen).
         page_size: 3,
+        checkpoint_pages: 16,
         ..EventLogConfig::default()
     };
     SqliteEventStore::open(path, config).unwrap()

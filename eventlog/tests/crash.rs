@@ -25,6 +25,14 @@ const CHILD_RUN: &str = "POOLKEEPER_EVENTLOG_CRASH_RUN";
 const KILLS: u64 = 24;
 const CHILD_TASKS: u64 = 4;
 
+/// A small WAL limit so kills also land during checkpoints.
+fn config() -> EventLogConfig {
+    EventLogConfig {
+        checkpoint_pages: 64,
+        ..EventLogConfig::default()
+    }
+}
+
 /// The payload of event `part` of command (`run`, `task`, `seq`).
 fn payload(run: u64, task: u64, seq: u64, part: usize, parts: usize) -> String {
     format!(
@@ -84,7 +92,7 @@ fn crash_child_appender() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let store = SqliteEventStore::open(&path, EventLogConfig::default()).unwrap();
+        let store = SqliteEventStore::open(&path, config()).unwrap();
         let tasks: Vec<_> = (0..CHILD_TASKS)
             .map(|task| {
                 let store = store.clone();
@@ -209,7 +217,7 @@ async fn check(path: &Path, acks: &HashMap<(u64, u64, u64), Ack>) -> u64 {
         assert!(acks.is_empty());
         return 0;
     }
-    let store = SqliteEventStore::open(path, EventLogConfig::default()).unwrap();
+    let store = SqliteEventStore::open(path, config()).unwrap();
     let report = store.verify().await.unwrap();
     assert!(report.is_intact(), "chain broken after a kill: {report:?}");
     let events = store.read_all(0, usize::MAX).await.unwrap();

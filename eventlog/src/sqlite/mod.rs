@@ -90,16 +90,17 @@ impl SqliteEventStore {
         config: EventLogConfig,
         temporary: bool,
     ) -> Result<Self, EventLogError> {
-        let mut conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        // Refuse a newer file before changing anything in it.
-        schema::check_version(&conn)?;
-        schema::configure_writer(&conn)?;
+        let mut conn = open_write_connection(&path)?;
         schema::migrate(&mut conn)?;
+        if config.preallocate_wal {
+            let page_size: u32 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+            // Closing the only connection checkpoints the WAL into the database
+            // file and deletes it; a fresh, preallocated one replaces it.
+            drop(conn);
+            let frames = u64::from(config.checkpoint_pages) * 5 / 4;
+            schema::preallocate_wal(&path, 32 + frames * (24 + u64::from(page_size)))?;
+            conn = open_write_connection(&path)?;
+        }
 
         let (committed, _) = broadcast::channel(config.subscription_capacity.max(1));
         let stats = Arc::new(StatCounters::default());
@@ -215,6 +216,20 @@ impl SqliteEventStore {
         drop(sender);
         response.await.map_err(|_| EventLogError::Closed)
     }
+}
+
+/// Opens and configures the write connection, refusing a newer schema before
+/// anything in the file changes.
+fn open_write_connection(path: &Path) -> Result<Connection, EventLogError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    schema::check_version(&conn)?;
+    schema::configure_writer(&conn)?;
+    Ok(conn)
 }
 
 impl Inner {

@@ -5,6 +5,8 @@
 //! whose version is newer than [`SCHEMA_VERSION`] fails with
 //! [`SchemaTooNew`](crate::EventLogError::SchemaTooNew) before anything is written.
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior};
@@ -45,7 +47,8 @@ pub(crate) fn configure_writer(conn: &Connection) -> Result<(), EventLogError> {
         ));
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
-    // After a checkpoint, truncate a WAL file that grew beyond this many bytes.
+    // After a checkpoint, truncate a WAL file that grew beyond this many bytes
+    // (above the preallocated size of the default configuration).
     conn.pragma_update(None, "journal_size_limit", 64i64 << 20)?;
     conn.pragma_update(None, "cache_size", -32 * 1024)?;
     conn.set_prepared_statement_cache_capacity(32);
@@ -57,6 +60,40 @@ pub(crate) fn configure_reader(conn: &Connection) -> Result<(), EventLogError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "cache_size", -16 * 1024)?;
     conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
+    Ok(())
+}
+
+/// Creates `<db>-wal` filled with `bytes` zeros when it does not exist (or is
+/// empty), with no connection open.
+///
+/// SQLite treats a WAL whose header is invalid (all zeros) as empty and writes
+/// a fresh header and frames over it, so the commits of the first checkpoint
+/// cycle overwrite allocated blocks instead of growing the file: growing a file
+/// costs an extra metadata write in every fsync. Never touches an existing WAL,
+/// which may hold committed transactions to recover.
+pub(crate) fn preallocate_wal(db: &Path, bytes: u64) -> Result<(), EventLogError> {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal = PathBuf::from(wal);
+    match std::fs::metadata(&wal) {
+        Ok(m) if m.len() > 0 => return Ok(()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&wal)?;
+    let zeros = vec![0u8; 1 << 20];
+    let mut left = bytes;
+    while left > 0 {
+        let n = usize::try_from(left).unwrap_or(usize::MAX).min(zeros.len());
+        file.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    file.sync_all()?;
     Ok(())
 }
 
