@@ -132,12 +132,14 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     }
     config.json_logs |= args.json_logs;
     init_logs(config.json_logs);
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    // Listen only once the service can answer: the log is folded and the token written.
+    let listen = config.listen;
     let runtime = Runtime::open(ServeOptions {
         config,
         manual_clock: args.manual_clock,
     })
     .await?;
+    let listener = tokio::net::TcpListener::bind(listen).await?;
     let address = listener.local_addr()?;
     if runtime.tokens().iter().any(|t| t.name == "development") {
         let token = &runtime.tokens()[0].token;

@@ -11,6 +11,7 @@ pub mod codec;
 pub mod config;
 pub mod convert;
 pub mod scheduler;
+pub mod seen;
 pub mod server;
 pub mod services;
 pub mod status;

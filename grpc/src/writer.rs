@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use crate::codec::append_request;
+use crate::seen::SeenCommands;
 use poolkeeper_projections::codec::{self, CodecError};
 
 /// What an accepted command did.
@@ -119,17 +120,38 @@ pub enum RestoreError {
     Codec(#[from] CodecError),
 }
 
-/// Folds the whole log into a fresh write model; returns it with the log position it reflects.
-pub async fn restore(store: &dyn EventStore) -> Result<(WriteModel, Position), RestoreError> {
+/// What folding the log gives the writer.
+pub struct Restored {
+    /// The write model.
+    pub model: WriteModel,
+    /// The log position it reflects.
+    pub position: Position,
+    /// The command ids in the log.
+    pub seen: SeenCommands,
+}
+
+/// Folds the whole log into a fresh write model and collects its command ids.
+pub async fn restore(store: &dyn EventStore) -> Result<Restored, RestoreError> {
     let mut model = WriteModel::new();
+    let mut seen = SeenCommands::default();
     let mut position = 0;
+    let mut last_command = None;
     let mut events = store.read_all_stream(1);
     while let Some(recorded) = events.next().await {
         let recorded = recorded?;
-        model.apply(&codec::decode(&recorded)?);
+        let event = codec::decode(&recorded)?;
+        if last_command != Some(event.command_id) {
+            seen.insert(event.command_id.0);
+            last_command = Some(event.command_id);
+        }
+        model.apply(&event);
         position = recorded.position;
     }
-    Ok((model, position))
+    Ok(Restored {
+        model,
+        position,
+        seen,
+    })
 }
 
 impl CommandWriter {
@@ -139,10 +161,10 @@ impl CommandWriter {
         clock: Arc<dyn Clock>,
         config: WriterConfig,
     ) -> Result<(Self, tokio::task::JoinHandle<()>), RestoreError> {
-        let (model, last_position) = restore(store.as_ref()).await?;
+        let restored = restore(store.as_ref()).await?;
         let shared = Arc::new(Shared {
-            model: RwLock::new(model),
-            last_position: AtomicU64::new(last_position),
+            model: RwLock::new(restored.model),
+            last_position: AtomicU64::new(restored.position),
         });
         let (queue, receiver) = mpsc::channel(config.queue.max(1));
         let (stop, stopped) = watch::channel(false);
@@ -151,6 +173,7 @@ impl CommandWriter {
             clock,
             config,
             shared: Arc::clone(&shared),
+            seen: restored.seen,
         };
         let handle = tokio::spawn(task.run(receiver, stopped));
         Ok((
@@ -207,6 +230,8 @@ struct WriterTask {
     clock: Arc<dyn Clock>,
     config: WriterConfig,
     shared: Arc<Shared>,
+    /// The command ids the log may hold (owned by the task: only it appends).
+    seen: SeenCommands,
 }
 
 /// One submission's fate within a batch.
@@ -224,7 +249,11 @@ enum Entry {
 }
 
 impl WriterTask {
-    async fn run(self, mut queue: mpsc::Receiver<Submission>, mut stopped: watch::Receiver<bool>) {
+    async fn run(
+        mut self,
+        mut queue: mpsc::Receiver<Submission>,
+        mut stopped: watch::Receiver<bool>,
+    ) {
         loop {
             let stop_requested = async {
                 let _ = stopped.wait_for(|stop| *stop).await;
@@ -250,19 +279,28 @@ impl WriterTask {
         tracing::info!("command writer drained and stopped");
     }
 
-    async fn process(&self, batch: Vec<Submission>) {
-        // Commands retried after a crash or a lost reply: answer from the log.
-        let known = futures::future::join_all(
-            batch
-                .iter()
-                .map(|submission| self.store.command_outcome(submission.command.command_id.0)),
-        )
+    async fn process(&mut self, batch: Vec<Submission>) {
+        // Commands retried after a crash or a lost reply are answered from the log. Only ids
+        // the filter may have seen are looked up; every other command is certainly new.
+        let known = futures::future::join_all(batch.iter().map(|submission| {
+            let id = submission.command.command_id.0;
+            let maybe_seen = self.seen.may_contain(id);
+            let store = &self.store;
+            async move {
+                if maybe_seen {
+                    store.command_outcome(id).await
+                } else {
+                    Ok(None)
+                }
+            }
+        }))
         .await;
 
         let mut requests: Vec<AppendRequest> = Vec::new();
         let mut entries: Vec<Entry> = Vec::with_capacity(batch.len());
         let mut event_types: Vec<Vec<String>> = Vec::new();
         let mut in_batch: HashMap<CommandId, usize> = HashMap::new();
+        let mut request_commands: Vec<uuid::Uuid> = Vec::new();
         {
             let mut model = self
                 .shared
@@ -341,6 +379,7 @@ impl WriterTask {
                     duplicate: false,
                     reply,
                 });
+                request_commands.push(command.command_id.0);
                 requests.push(request);
             }
         }
@@ -359,9 +398,10 @@ impl WriterTask {
             }
         };
         let mut refused = false;
-        for result in &results {
+        for (result, command) in results.iter().zip(&request_commands) {
             match result {
                 Ok(outcome) => {
+                    self.seen.insert(*command);
                     self.shared
                         .last_position
                         .fetch_max(outcome.last_position, Ordering::AcqRel);
@@ -444,15 +484,18 @@ impl WriterTask {
         }
     }
 
-    async fn restore_model(&self) {
+    async fn restore_model(&mut self) {
         match restore(self.store.as_ref()).await {
-            Ok((model, position)) => {
+            Ok(restored) => {
                 *self
                     .shared
                     .model
                     .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = model;
-                self.shared.last_position.store(position, Ordering::Release);
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = restored.model;
+                self.shared
+                    .last_position
+                    .store(restored.position, Ordering::Release);
+                self.seen = restored.seen;
             }
             Err(error) => tracing::error!(%error, "could not restore the write model from the log"),
         }

@@ -68,8 +68,10 @@ fn command_id() -> String {
 struct Worker {
     commands: CommandServiceClient<AuthedChannel>,
     queries: QueryServiceClient<AuthedChannel>,
+    user: String,
     next_user: String,
-    customers: Vec<String>,
+    /// Customers it may claim (believed unowned).
+    unowned: Vec<String>,
     owned: Vec<String>,
     rng: u64,
 }
@@ -80,6 +82,18 @@ struct Tally {
     command_micros: Vec<u32>,
     query_micros: Vec<u32>,
     refused: u64,
+    /// Refusals by status code, to tell expected races from errors.
+    refused_by_code: std::collections::BTreeMap<String, u64>,
+}
+
+impl Tally {
+    fn refuse(&mut self, status: &tonic::Status) {
+        self.refused += 1;
+        *self
+            .refused_by_code
+            .entry(format!("{:?}", status.code()))
+            .or_insert(0) += 1;
+    }
 }
 
 impl Worker {
@@ -96,22 +110,18 @@ impl Worker {
         if roll < 20 {
             let ok = if roll < 10 && !self.owned.is_empty() {
                 let index = self.roll(self.owned.len());
-                let customer = self.owned[index].clone();
-                self.queries
-                    .get_customer(pb::GetCustomerRequest {
-                        name: customer,
-                        min_position: 0,
-                    })
-                    .await
-                    .is_ok()
+                let name = self.owned[index].clone();
+                let request = pb::GetCustomerRequest {
+                    name,
+                    min_position: 0,
+                };
+                self.queries.get_customer(request).await.is_ok()
             } else {
-                self.queries
-                    .list_owner_customers(pb::ListOwnerCustomersRequest {
-                        page_size: 20,
-                        ..Default::default()
-                    })
-                    .await
-                    .is_ok()
+                let request = pb::ListOwnerCustomersRequest {
+                    page_size: 20,
+                    ..Default::default()
+                };
+                self.queries.list_owner_customers(request).await.is_ok()
             };
             if ok {
                 tally.query_micros.push(micros(started));
@@ -120,63 +130,61 @@ impl Worker {
             }
             return;
         }
-        let result = if self.owned.is_empty() || roll < 45 {
-            let index = self.roll(self.customers.len());
-            let customer = self.customers[index].clone();
-            let claimed = self
-                .commands
-                .claim_customer(pb::ClaimCustomerRequest {
-                    command_id: command_id(),
-                    customer: customer.clone(),
-                    ..Default::default()
-                })
-                .await;
+        let result = if !self.unowned.is_empty() && (self.owned.is_empty() || roll < 45) {
+            let index = self.roll(self.unowned.len());
+            let customer = self.unowned.swap_remove(index);
+            let request = pb::ClaimCustomerRequest {
+                command_id: command_id(),
+                customer: customer.clone(),
+                ..Default::default()
+            };
+            let claimed = self.commands.claim_customer(request).await;
             if claimed.is_ok() {
                 self.owned.push(customer);
+            } else {
+                self.unowned.push(customer);
             }
             claimed.map(|_| ())
+        } else if self.owned.is_empty() {
+            return;
         } else {
             let index = self.roll(self.owned.len());
             let customer = self.owned[index].clone();
-            if roll < 80 {
-                self.commands
-                    .log_follow_up(pb::LogFollowUpRequest {
-                        command_id: command_id(),
-                        customer,
-                        kind: pb::FollowUpKind::Call as i32,
-                        note: "电话沟通，客户有意向，下周拜访".into(),
-                        ..Default::default()
-                    })
-                    .await
-                    .map(|_| ())
+            if roll < 80 || self.next_user == self.user {
+                let request = pb::LogFollowUpRequest {
+                    command_id: command_id(),
+                    customer,
+                    kind: pb::FollowUpKind::Call as i32,
+                    note: "电话沟通，客户有意向，下周拜访".into(),
+                    ..Default::default()
+                };
+                self.commands.log_follow_up(request).await.map(|_| ())
             } else if roll < 92 {
                 self.owned.swap_remove(index);
-                self.commands
-                    .abandon_customer(pb::AbandonCustomerRequest {
-                        command_id: command_id(),
-                        customer,
-                        reason: "客户无意向".into(),
-                        ..Default::default()
-                    })
-                    .await
-                    .map(|_| ())
+                self.unowned.push(customer.clone());
+                let request = pb::AbandonCustomerRequest {
+                    command_id: command_id(),
+                    customer,
+                    reason: "客户无意向".into(),
+                    ..Default::default()
+                };
+                self.commands.abandon_customer(request).await.map(|_| ())
             } else {
+                // The customer leaves this worker for good: the next worker now owns it.
                 self.owned.swap_remove(index);
-                self.commands
-                    .transfer_customer(pb::TransferCustomerRequest {
-                        command_id: command_id(),
-                        customer,
-                        new_owner: self.next_user.clone(),
-                        reason: "工作调整".into(),
-                        ..Default::default()
-                    })
-                    .await
-                    .map(|_| ())
+                let request = pb::TransferCustomerRequest {
+                    command_id: command_id(),
+                    customer,
+                    new_owner: self.next_user.clone(),
+                    reason: "工作调整".into(),
+                    ..Default::default()
+                };
+                self.commands.transfer_customer(request).await.map(|_| ())
             }
         };
         match result {
             Ok(()) => tally.command_micros.push(micros(started)),
-            Err(_) => tally.refused += 1,
+            Err(status) => tally.refuse(&status),
         }
     }
 }
@@ -216,6 +224,9 @@ async fn phase(name: &str, workers: Vec<Worker>, duration: Duration) -> Vec<Work
             all.command_micros.extend(tally.command_micros);
             all.query_micros.extend(tally.query_micros);
             all.refused += tally.refused;
+            for (code, count) in tally.refused_by_code {
+                *all.refused_by_code.entry(code).or_insert(0) += count;
+            }
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
@@ -252,6 +263,13 @@ async fn phase(name: &str, workers: Vec<Worker>, duration: Duration) -> Vec<Work
         "ms",
     );
     metric(&format!("{name}_refused"), all.refused, "calls");
+    for (code, count) in &all.refused_by_code {
+        metric(
+            &format!("{name}_refused_{}", code.to_lowercase()),
+            count,
+            "calls",
+        );
+    }
     workers
 }
 
@@ -370,8 +388,9 @@ async fn run(args: Args) -> Result<(), Failure> {
                 Ok(Worker {
                     commands: CommandServiceClient::new(acting.on(channel.clone())),
                     queries: QueryServiceClient::new(acting.on(channel.clone())),
+                    user: users[n].clone(),
                     next_user: users[(n + 1) % count.max(1)].clone(),
-                    customers: customers[n * per_client..(n + 1) * per_client].to_vec(),
+                    unowned: customers[n * per_client..(n + 1) * per_client].to_vec(),
                     owned: Vec::new(),
                     rng: 0x9E37_79B9_7F4A_7C15 ^ (n as u64 + 1),
                 })
