@@ -40,7 +40,7 @@ impl Default for EventLogConfig {
         Self {
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
             upcasters: Upcasters::new(),
-            subscription_capacity: 1024,
+            subscription_capacity: 256,
             page_size: 2048,
             read_connections: 4,
             max_group_events: 16 * 1024,

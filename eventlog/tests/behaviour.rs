@@ -334,6 +334,19 @@ async fn upcasters_chain_on_read_and_never_rewrite_rows() {
     assert_eq!(stored[0].payload, r#"{"name":"Ada"}"#);
     assert!(store.verify().await.unwrap().is_intact());
 
+    // Live delivery upcasts too.
+    let mut live = store.subscribe(4);
+    let mut v1 = event("customer.claimed", r#"{"name":"Dee"}"#);
+    v1.schema_version = 1;
+    store
+        .append(request("c", ExpectedVersion::Any, vec![v1]))
+        .await
+        .unwrap();
+    let e = live.next().await.unwrap().unwrap();
+    assert_eq!((e.position, e.schema_version), (4, 3));
+
+    // A failing upcaster: reads fail with a typed error naming the position,
+    // and a subscription yields the error, then ends.
     store
         .append(request(
             "d",
@@ -343,9 +356,14 @@ async fn upcasters_chain_on_read_and_never_rewrite_rows() {
         .await
         .unwrap();
     assert!(matches!(
-        store.read_all(4, 1).await,
+        live.next().await,
+        Some(Err(EventLogError::Upcast { position: 5, .. }))
+    ));
+    assert!(live.next().await.is_none());
+    assert!(matches!(
+        store.read_all(5, 1).await,
         Err(EventLogError::Upcast {
-            position: 4,
+            position: 5,
             from_version: 1,
             ..
         })
@@ -427,6 +445,10 @@ async fn the_events_table_is_append_only() {
     assert!(update.unwrap_err().to_string().contains("append-only"));
     let delete = conn.execute("DELETE FROM events", []);
     assert!(delete.unwrap_err().to_string().contains("append-only"));
+    let page_size: u32 = conn
+        .pragma_query_value(None, "page_size", |r| r.get(0))
+        .unwrap();
+    assert_eq!(page_size, 8192);
     let strict: String = conn
         .query_row(
             "SELECT sql FROM sqlite_schema WHERE name = 'events'",
@@ -460,8 +482,9 @@ async fn a_missing_wal_is_preallocated_and_a_live_one_is_kept() {
         ..EventLogConfig::default()
     };
     let store = SqliteEventStore::open(&path, config.clone()).unwrap();
-    // 125 frames of 4 KiB pages plus headers.
-    let expected = 32 + 125 * (24 + 4096);
+    // 125 frames of 8 KiB pages plus headers.
+    let frame = 24 + 8192;
+    let expected = 32 + 125 * frame;
     assert_eq!(std::fs::metadata(&wal).unwrap().len(), expected);
     for n in 0..300 {
         store
@@ -470,7 +493,7 @@ async fn a_missing_wal_is_preallocated_and_a_live_one_is_kept() {
             .unwrap();
     }
     // Checkpoints restarted the WAL instead of growing it past the limit.
-    assert!(std::fs::metadata(&wal).unwrap().len() <= expected + 8 * (24 + 4096));
+    assert!(std::fs::metadata(&wal).unwrap().len() <= expected + 8 * frame);
     // A connection that stays open (here: a leaked store, as after a crash of
     // its owner) keeps the WAL with its committed frames: reopening must not
     // preallocate over them.

@@ -22,6 +22,11 @@ pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 /// How long a connection waits for a lock held by another connection.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Page size of new databases. 8 KiB measured best here: fewer frames per
+/// group commit than 4 KiB for the sequential parts (events, type index) and
+/// faster full reads, while a random index leaf costs less than with 16 KiB.
+const PAGE_SIZE: i64 = 8192;
+
 /// Reads the file's schema version and refuses one newer than this build's.
 pub(crate) fn check_version(conn: &Connection) -> Result<u32, EventLogError> {
     let found: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -38,6 +43,8 @@ pub(crate) fn check_version(conn: &Connection) -> Result<u32, EventLogError> {
 /// is durable when it returns), a busy timeout and a larger page cache.
 pub(crate) fn configure_writer(conn: &Connection) -> Result<(), EventLogError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Only takes effect while the file is new (before WAL mode and the first table).
+    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
 
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {

@@ -64,21 +64,21 @@ struct SubState {
 }
 
 impl SubState {
-    /// Upcasts and buffers stored events at or after `next`.
-    fn accept<'a>(&mut self, events: impl IntoIterator<Item = &'a RecordedEvent>) {
-        let mut expect = self.next;
-        for e in events {
-            if e.position < expect {
-                continue;
-            }
-            let mut e = e.clone();
+    /// Upcasts and buffers events at or after `next`, in order. Stops at the
+    /// first upcast failure (remembered in `failed`).
+    fn accept(&mut self, events: impl IntoIterator<Item = RecordedEvent>) {
+        for mut e in events {
             if let Err(err) = self.read.upcasters.apply(&mut e) {
                 self.failed = Some(err);
                 return;
             }
-            expect = e.position + 1;
             self.buf.push_back(e);
         }
+    }
+
+    /// The position after the last buffered event (or `next` when none is).
+    fn expected(&self) -> Position {
+        self.buf.back().map_or(self.next, |e| e.position + 1)
     }
 }
 
@@ -114,7 +114,8 @@ async fn step(mut s: SubState) -> Option<(Result<RecordedEvent, EventLogError>, 
                                 Mode::Done
                             };
                         }
-                        s.accept(page.iter());
+                        let from = s.expected();
+                        s.accept(page.into_iter().filter(|e| e.position >= from));
                     }
                 }
             }
@@ -127,7 +128,10 @@ async fn step(mut s: SubState) -> Option<(Result<RecordedEvent, EventLogError>, 
                     Ok(batch) => match batch.first() {
                         // A commit we never saw: read it from the store.
                         Some(first) if first.position > s.next => s.mode = Mode::CatchUp,
-                        Some(_) => s.accept(batch.iter()),
+                        Some(_) => {
+                            let from = s.expected();
+                            s.accept(batch.iter().filter(|e| e.position >= from).cloned());
+                        }
                         None => {}
                     },
                     Err(RecvError::Lagged(_)) => s.mode = Mode::CatchUp,
