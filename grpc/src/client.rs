@@ -74,6 +74,7 @@ pub enum ConnectError {
 /// Connects to `endpoint` (e.g. `http://127.0.0.1:50051`).
 pub async fn connect(endpoint: &str) -> Result<Channel, ConnectError> {
     let endpoint = Channel::from_shared(endpoint.to_owned())
-        .map_err(|_| ConnectError::InvalidEndpoint(endpoint.to_owned()))?;
+        .map_err(|_| ConnectError::InvalidEndpoint(endpoint.to_owned()))?
+        .tcp_nodelay(true);
     Ok(endpoint.connect().await?)
 }

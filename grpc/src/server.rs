@@ -14,7 +14,7 @@ use poolkeeper_domain::{
     Actor, Clock, Command, CommandBody, CommandId, ManualClock, PoolId, PoolMode, PoolRules, UserId,
 };
 use poolkeeper_eventlog::{EventLogConfig, EventLogError, EventStore, SqliteEventStore};
-use poolkeeper_projections::{ProjectionError, Projections, RunnerHandle};
+use poolkeeper_projections::{ProjectionError, ProjectionName, Projections, RunnerHandle};
 use poolkeeper_proto::v1::admin_service_server::AdminServiceServer;
 use poolkeeper_proto::v1::audit_service_server::AuditServiceServer;
 use poolkeeper_proto::v1::command_service_server::CommandServiceServer;
@@ -205,7 +205,7 @@ impl Runtime {
         let (writer, writer_task) =
             CommandWriter::start(dyn_store, Arc::clone(&shared_clock), writer_config).await?;
         let bootstrap = bootstrap(&data, &writer).await?;
-        let projections = Projections::open(&data.projections())?;
+        let projections = open_projections(&data, &store).await?;
         let runner = projections.spawn_runner(store.clone());
         let tokens = tokens(&data, &config)?;
         let scheduler = Scheduler::new(writer.clone(), shared_clock);
@@ -350,11 +350,51 @@ impl Runtime {
         self.writer.shutdown();
         let _ = self.writer_task.await;
         self.runner.shutdown().await;
+        if let Err(error) = self.projections.close().await {
+            tracing::error!(%error, "closing the projections");
+        }
+        let stats = self.store.writer_stats();
+        tracing::info!(
+            groups = stats.groups,
+            commands = stats.commands,
+            events = stats.events,
+            busy_ms = stats.busy_micros / 1000,
+            "event log writer"
+        );
         if let Err(error) = self.store.close().await {
             tracing::error!(%error, "closing the event log");
         }
         tracing::info!("poolkeeper stopped");
     }
+}
+
+/// How far behind the log a projection may be and still catch up live at start; further
+/// behind (a new schema, files discarded after a machine crash) it is rebuilt in bulk first.
+const LIVE_CATCH_UP_LIMIT: u64 = 50_000;
+
+/// Opens the projections, first rebuilding in bulk those too far behind the log.
+async fn open_projections(
+    data: &DataDir,
+    store: &Arc<SqliteEventStore>,
+) -> Result<Projections, ServerError> {
+    let dir = data.projections();
+    let tail = store.tail().await?;
+    let behind: Vec<ProjectionName> = Projections::open(&dir)?
+        .status()
+        .into_iter()
+        .filter(|status| tail.saturating_sub(status.checkpoint) > LIVE_CATCH_UP_LIMIT)
+        .map(|status| status.name)
+        .collect();
+    if !behind.is_empty() {
+        tracing::warn!(
+            ?behind,
+            tail,
+            "projections far behind the log: rebuilding them before serving"
+        );
+        let dyn_store: Arc<dyn EventStore> = store.clone();
+        Projections::rebuild_offline(&dir, &behind, dyn_store, |_| {}).await?;
+    }
+    Ok(Projections::open(&dir)?)
 }
 
 /// Accepted connections with `TCP_NODELAY` (a reply is never held back waiting for an

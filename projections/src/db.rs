@@ -150,9 +150,9 @@ impl RowExt for Row<'_> {
 /// How a writer connection is tuned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum WriteMode {
-    /// Serving: WAL, `synchronous=NORMAL` (a commit is atomic; after a power loss the
-    /// last commits may be lost together with their checkpoint, and are re-applied from
-    /// the log), readers alongside.
+    /// Serving: WAL, `synchronous=OFF` (a commit is atomic and survives a process crash;
+    /// an OS crash or power loss while open discards the files, see [`crate::marker`]),
+    /// readers alongside.
     Live,
     /// Building a fresh file nobody reads: no journal, no fsync until the end.
     Bulk,
@@ -170,7 +170,9 @@ pub(crate) fn open_writer(path: &Path, mode: WriteMode) -> rusqlite::Result<Conn
     match mode {
         WriteMode::Live => conn.execute_batch(
             "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
+             PRAGMA synchronous = OFF;
+             PRAGMA wal_autocheckpoint = 20000;
+             PRAGMA journal_size_limit = 134217728;
              PRAGMA cache_size = -16000;
              PRAGMA temp_store = MEMORY;
              PRAGMA busy_timeout = 5000;",

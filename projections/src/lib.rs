@@ -31,6 +31,7 @@ pub mod dump;
 pub mod error;
 pub mod history;
 pub mod lifecycle;
+mod marker;
 pub mod name;
 pub mod owner_view;
 pub mod page;

@@ -280,15 +280,17 @@ impl WriteSide {
         Ok(checkpoint)
     }
 
-    /// Before the file is swapped out: commit, checkpoint the WAL into the file and close.
+    /// Before the file is swapped out or the service stops: commit, checkpoint the WAL
+    /// into the file, close, and fsync the file.
     pub fn close(mut self) -> Result<(), ProjectionError> {
         self.commit()?;
         if self.mode == WriteMode::Live {
             self.conn
                 .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         }
-        let Self { conn, .. } = self;
+        let Self { conn, path, .. } = self;
         conn.close().map_err(|(_, error)| error)?;
+        db::sync_file_and_dir(&path)?;
         Ok(())
     }
 }

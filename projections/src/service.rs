@@ -234,10 +234,17 @@ impl Projections {
     /// Opens the projections in `dir` with `config`.
     pub fn open_with(dir: &Path, config: ProjectionsConfig) -> Result<Self, ProjectionError> {
         let lock = lock_dir(dir)?;
+        let discard = crate::marker::mark_open(dir)?;
+        if discard {
+            tracing::warn!(dir = %dir.display(), "the machine went down while the projections were open: rebuilding them from the log");
+        }
         let mut slots = Vec::new();
         for name in ProjectionName::ALL {
             let path = projection_path(dir, name);
             db::remove_database(&shadow_path(dir, name))?;
+            if discard {
+                db::remove_database(&path)?;
+            }
             let side = match WriteSide::open_live(name, &path, config.cache_rows) {
                 Err(ProjectionError::SchemaMismatch {
                     found, expected, ..
@@ -273,6 +280,25 @@ impl Projections {
                 _lock: lock,
             }),
         })
+    }
+
+    /// Closes every projection cleanly: commits, checkpoints and fsyncs each file and marks
+    /// the directory closed, so a later restart of the machine keeps the files. Stop the
+    /// runner first; afterwards the projections still answer reads but apply nothing.
+    pub async fn close(&self) -> Result<(), ProjectionError> {
+        for slot in &self.shared.slots {
+            let side = slot.write.lock().await.take();
+            if let Some(side) = side {
+                tokio::task::spawn_blocking(move || side.close())
+                    .await
+                    .map_err(|_| ProjectionError::Closed)??;
+            }
+        }
+        let dir = self.shared.dir.clone();
+        tokio::task::spawn_blocking(move || crate::marker::mark_closed(&dir))
+            .await
+            .map_err(|_| ProjectionError::Closed)??;
+        Ok(())
     }
 
     /// The directory.

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use poolkeeper_grpc::client::{self, AuthedChannel, Credentials};
 use poolkeeper_proto::v1 as pb;
+use poolkeeper_proto::v1::admin_service_client::AdminServiceClient;
 use poolkeeper_proto::v1::command_service_client::CommandServiceClient;
 use poolkeeper_proto::v1::query_service_client::QueryServiceClient;
 use tonic::transport::Channel;
@@ -381,29 +382,67 @@ async fn run(args: Args) -> Result<(), Failure> {
         users.push(user);
     }
     let customers = Arc::new(customers);
-    let make_workers = |count: usize| -> Result<Vec<Worker>, Failure> {
-        (0..count)
-            .map(|n| {
-                let acting = credentials.acting_as(&users[n])?;
-                Ok(Worker {
-                    commands: CommandServiceClient::new(acting.on(channel.clone())),
-                    queries: QueryServiceClient::new(acting.on(channel.clone())),
-                    user: users[n].clone(),
-                    next_user: users[(n + 1) % count.max(1)].clone(),
-                    unowned: customers[n * per_client..(n + 1) * per_client].to_vec(),
-                    owned: Vec::new(),
-                    rng: 0x9E37_79B9_7F4A_7C15 ^ (n as u64 + 1),
-                })
-            })
-            .collect()
+    // Each client has its own connection, as separate services would.
+    let make_workers = async |count: usize| -> Result<Vec<Worker>, Failure> {
+        let mut workers = Vec::with_capacity(count);
+        for n in 0..count {
+            let connection = client::connect(&args.server).await?;
+            let acting = credentials.acting_as(&users[n])?;
+            workers.push(Worker {
+                commands: CommandServiceClient::new(acting.on(connection.clone())),
+                queries: QueryServiceClient::new(acting.on(connection)),
+                user: users[n].clone(),
+                next_user: users[(n + 1) % count.max(1)].clone(),
+                unowned: customers[n * per_client..(n + 1) * per_client].to_vec(),
+                owned: Vec::new(),
+                rng: 0x9E37_79B9_7F4A_7C15 ^ (n as u64 + 1),
+            });
+        }
+        Ok(workers)
     };
-    let _ = phase("one_client", make_workers(1)?, Duration::from_secs(seconds)).await;
-    let workers = phase(
-        &format!("clients_{clients}"),
-        make_workers(clients)?,
+    let _ = phase(
+        "one_client",
+        make_workers(1).await?,
         Duration::from_secs(seconds),
     )
     .await;
+    let workers = phase(
+        &format!("clients_{clients}"),
+        make_workers(clients).await?,
+        Duration::from_secs(seconds),
+    )
+    .await;
+    // How far behind the log the projections were when the load stopped, and how long
+    // they took to reach the tail.
+    let mut admin = AdminServiceClient::new(credentials.on(channel.clone()));
+    let stopped = Instant::now();
+    let status = admin
+        .get_projection_status(pb::GetProjectionStatusRequest {})
+        .await?
+        .into_inner();
+    let tail = status.projections.iter().map(|p| p.tail).max().unwrap_or(0);
+    let lag = status
+        .projections
+        .iter()
+        .map(|p| p.lag_positions)
+        .max()
+        .unwrap_or(0);
+    metric("projection_lag_when_load_stopped", lag, "events");
+    loop {
+        let status = admin
+            .get_projection_status(pb::GetProjectionStatusRequest {})
+            .await?
+            .into_inner();
+        if status.projections.iter().all(|p| p.checkpoint >= tail) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    metric(
+        "projections_caught_up_after",
+        format!("{:.3}", stopped.elapsed().as_secs_f64()),
+        "s",
+    );
     let owned: usize = workers.iter().map(|w| w.owned.len()).sum();
     metric("customers_owned_at_end", owned, "customers");
     metric("clients", clients, "clients");
