@@ -1,10 +1,11 @@
 //! The single writer thread and its group commit.
 //!
 //! One std thread owns the write connection. Appenders send jobs over a
-//! bounded channel; the writer takes the first waiting job, folds every other
-//! job already queued (up to `max_group_events`) into the same transaction,
-//! commits once (one fsync), and only then replies to each job and broadcasts
-//! the committed events to live subscribers. Inside the transaction each
+//! bounded channel; the writer takes the first waiting job, opens a
+//! transaction, applies every other job already queued (and, after a group of
+//! several jobs, those arriving for up to [`GATHER_WAIT`]), up to
+//! `max_group_events`, commits once (one fsync), and only then replies to each
+//! job and broadcasts the committed events to live subscribers. Inside the transaction each
 //! request is checked (idempotency, expected versions) before any of its rows
 //! is written, so a conflict fails only that request. A storage error fails
 //! the whole group, which is rolled back and the chain state reloaded.
@@ -118,25 +119,30 @@ impl Writer {
 
     /// Serves jobs until every sender is gone, then returns (closing the connection).
     pub(crate) fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
-        let mut group: Vec<Job> = Vec::new();
         // Jobs in the previous group: roughly how many appenders are active.
         let mut previous_jobs = 0usize;
         while let Some(first) = next_job(&mut jobs) {
-            gather_more(&jobs, previous_jobs);
             let started = Instant::now();
-            let mut events = job_events(&first);
-            group.push(first);
-            while events < self.max_group_events {
+            let mut group = self.begin_group();
+            self.add_job(&mut group, first);
+            // Fold in every queued job; after a group of several jobs, keep
+            // applying jobs as they arrive until as many as last time are in
+            // (or GATHER_WAIT passed), so their appenders' next commands share
+            // this commit instead of forming a half-size group of their own.
+            let deadline = started + GATHER_WAIT;
+            while group.events < self.max_group_events {
                 match jobs.try_recv() {
-                    Ok(job) => {
-                        events += job_events(&job);
-                        group.push(job);
+                    Ok(job) => self.add_job(&mut group, job),
+                    Err(TryRecvError::Empty)
+                        if group.replies.len() < previous_jobs && Instant::now() < deadline =>
+                    {
+                        std::thread::yield_now();
                     }
                     Err(_) => break,
                 }
             }
-            previous_jobs = group.len();
-            self.commit_group(&mut group);
+            previous_jobs = group.replies.len();
+            self.finish_group(group);
             self.checkpoint_if_due();
             let busy = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
             self.stats.busy_micros.fetch_add(busy, Ordering::Relaxed);
@@ -160,37 +166,62 @@ impl Writer {
         }
     }
 
-    /// Appends every job of the group in one transaction, then replies.
-    fn commit_group(&mut self, group: &mut Vec<Job>) {
-        let publish = self.committed.receiver_count() > 0;
-        let tail_before = self.tail;
-        let mut published: Vec<RecordedEvent> = Vec::new();
-        // (reply, number of requests, results so far) per job.
-        let mut replies: Vec<(oneshot::Sender<JobResults>, usize, JobResults)> =
-            Vec::with_capacity(group.len());
-        let mut fatal = self
+    /// Opens the group's transaction.
+    fn begin_group(&mut self) -> Group {
+        let fatal = self
             .conn
             .prepare_cached("BEGIN IMMEDIATE")
             .and_then(|mut s| s.execute([]))
             .err()
             .map(EventLogError::from);
-        for Job { requests, reply } in group.drain(..) {
-            let n = requests.len();
-            let mut results = Vec::with_capacity(n);
-            if fatal.is_none() {
-                for request in requests {
-                    let sink = if publish { Some(&mut published) } else { None };
-                    match self.apply(request, sink) {
-                        Ok(result) => results.push(result),
-                        Err(e) => {
-                            fatal = Some(e);
-                            break;
-                        }
+        Group {
+            replies: Vec::new(),
+            published: Vec::new(),
+            publish: self.committed.receiver_count() > 0,
+            tail_before: self.tail,
+            events: 0,
+            fatal,
+        }
+    }
+
+    /// Applies a job's requests inside the group's transaction (unless the
+    /// group already failed); the replies wait for the commit.
+    fn add_job(&mut self, group: &mut Group, Job { requests, reply }: Job) {
+        let n = requests.len();
+        group.events += requests
+            .iter()
+            .map(AppendRequest::event_count)
+            .sum::<usize>();
+        let mut results = Vec::with_capacity(n);
+        if group.fatal.is_none() {
+            for request in requests {
+                let sink = if group.publish {
+                    Some(&mut group.published)
+                } else {
+                    None
+                };
+                match self.apply(request, sink) {
+                    Ok(result) => results.push(result),
+                    Err(e) => {
+                        group.fatal = Some(e);
+                        break;
                     }
                 }
             }
-            replies.push((reply, n, results));
         }
+        group.replies.push((reply, n, results));
+    }
+
+    /// Commits the group (one fsync), then replies to every job and publishes
+    /// the events; on a storage error rolls back and fails every job.
+    fn finish_group(&mut self, group: Group) {
+        let Group {
+            replies,
+            published,
+            tail_before,
+            mut fatal,
+            ..
+        } = group;
         if fatal.is_none() {
             fatal = self
                 .conn
@@ -418,10 +449,10 @@ impl Writer {
 /// thread wake-up on the critical path.
 const IDLE_SPIN: Duration = Duration::from_micros(100);
 
-/// How long the writer waits, once a group has started, for the appenders of
-/// the previous group to send their next jobs. Without it, many concurrent
-/// appenders split into two cohorts that commit alternately, halving the
-/// group size.
+/// How long a group stays open (applying jobs as they arrive) for the
+/// appenders of the previous group to send their next jobs. Without it, many
+/// concurrent appenders split into two cohorts that commit alternately,
+/// halving the group size. Only after a group of more than one job.
 const GATHER_WAIT: Duration = Duration::from_micros(200);
 
 /// The next job: polls briefly, then parks. `None` when every sender is gone.
@@ -437,19 +468,6 @@ fn next_job(jobs: &mut mpsc::Receiver<Job>) -> Option<Job> {
     jobs.blocking_recv()
 }
 
-/// Waits (up to [`GATHER_WAIT`]) until as many jobs are queued as the previous
-/// group held; returns at once after a group of one.
-fn gather_more(jobs: &mpsc::Receiver<Job>, previous_jobs: usize) {
-    if previous_jobs <= 1 {
-        return;
-    }
-    let started = Instant::now();
-    // `1 +`: the group's first job is already taken.
-    while 1 + jobs.len() < previous_jobs && started.elapsed() < GATHER_WAIT {
-        std::thread::yield_now();
-    }
-}
-
 thread_local! {
     /// Pages in the WAL after the last commit on this thread (the writer's).
     static WAL_PAGES: Cell<i32> = const { Cell::new(0) };
@@ -461,6 +479,15 @@ fn record_wal_pages(_: &rusqlite::hooks::Wal, pages: c_int) -> rusqlite::Result<
     Ok(())
 }
 
-fn job_events(job: &Job) -> usize {
-    job.requests.iter().map(AppendRequest::event_count).sum()
+/// A group commit in progress.
+struct Group {
+    /// Per job: where to reply, its number of requests, the results so far.
+    replies: Vec<(oneshot::Sender<JobResults>, usize, JobResults)>,
+    /// Events to broadcast after the commit (only when someone subscribes).
+    published: Vec<RecordedEvent>,
+    publish: bool,
+    tail_before: Position,
+    events: usize,
+    /// A storage error: the group will be rolled back.
+    fatal: Option<EventLogError>,
 }
