@@ -67,6 +67,14 @@ fn required_text(field: &str, value: &str, max: usize) -> Result<String> {
     Ok(trimmed.to_owned())
 }
 
+/// A user profile's trimmed name (required) and department (optional).
+fn profile(name: &str, department: Option<&str>) -> Result<(String, Option<String>)> {
+    Ok((
+        required_text("name", name, limits::NAME)?,
+        optional_text("department", department, limits::SHORT_TEXT)?,
+    ))
+}
+
 /// Like [`required_text`], but blank becomes `None`.
 fn optional_text(field: &str, value: Option<&str>, max: usize) -> Result<Option<String>> {
     match value.map(str::trim) {
@@ -544,9 +552,7 @@ impl<'a> Decision<'a> {
                 admin,
             } => {
                 self.require_admin()?;
-                let name = required_text("name", name, limits::NAME)?;
-                let department =
-                    optional_text("department", department.as_deref(), limits::SHORT_TEXT)?;
+                let (name, department) = profile(name, department.as_deref())?;
                 if user_id.0.is_nil() {
                     return Err(DomainError::invalid("user_id", "must not be the nil UUID"));
                 }
@@ -575,9 +581,7 @@ impl<'a> Decision<'a> {
                 admin,
             } => {
                 self.require_admin()?;
-                let name = required_text("name", name, limits::NAME)?;
-                let department =
-                    optional_text("department", department.as_deref(), limits::SHORT_TEXT)?;
+                let (name, department) = profile(name, department.as_deref())?;
                 let user = self.user(*user_id)?;
                 if let Some(superior) = superior {
                     self.user(*superior)?;

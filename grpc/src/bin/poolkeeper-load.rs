@@ -202,6 +202,24 @@ fn percentile(sorted: &[u32], fraction: f64) -> f64 {
     f64::from(sorted[index]) / 1000.0
 }
 
+/// Prints the rate and p50/p99 of one kind of call (`samples` sorted, in microseconds).
+fn latencies(phase: &str, kind: &str, plural: &str, samples: &[u32], elapsed: f64) {
+    let rate = samples.len() as f64 / elapsed;
+    metric(
+        &format!("{phase}_{plural}_per_s"),
+        format!("{rate:.0}"),
+        &format!("{plural}/s"),
+    );
+    for (label, fraction) in [("p50", 0.50), ("p99", 0.99)] {
+        let value = percentile(samples, fraction);
+        metric(
+            &format!("{phase}_{kind}_{label}"),
+            format!("{value:.2}"),
+            "ms",
+        );
+    }
+}
+
 async fn phase(name: &str, workers: Vec<Worker>, duration: Duration) -> Vec<Worker> {
     let deadline = Instant::now() + duration;
     let started = Instant::now();
@@ -233,36 +251,8 @@ async fn phase(name: &str, workers: Vec<Worker>, duration: Duration) -> Vec<Work
     let elapsed = started.elapsed().as_secs_f64();
     all.command_micros.sort_unstable();
     all.query_micros.sort_unstable();
-    metric(
-        &format!("{name}_commands_per_s"),
-        format!("{:.0}", all.command_micros.len() as f64 / elapsed),
-        "commands/s",
-    );
-    metric(
-        &format!("{name}_command_p50"),
-        format!("{:.2}", percentile(&all.command_micros, 0.50)),
-        "ms",
-    );
-    metric(
-        &format!("{name}_command_p99"),
-        format!("{:.2}", percentile(&all.command_micros, 0.99)),
-        "ms",
-    );
-    metric(
-        &format!("{name}_queries_per_s"),
-        format!("{:.0}", all.query_micros.len() as f64 / elapsed),
-        "queries/s",
-    );
-    metric(
-        &format!("{name}_query_p50"),
-        format!("{:.2}", percentile(&all.query_micros, 0.50)),
-        "ms",
-    );
-    metric(
-        &format!("{name}_query_p99"),
-        format!("{:.2}", percentile(&all.query_micros, 0.99)),
-        "ms",
-    );
+    latencies(name, "command", "commands", &all.command_micros, elapsed);
+    latencies(name, "query", "queries", &all.query_micros, elapsed);
     metric(&format!("{name}_refused"), all.refused, "calls");
     for (code, count) in &all.refused_by_code {
         metric(

@@ -77,6 +77,28 @@ impl CommandApi {
         }
     }
 
+    /// Runs a command on the request's customer; `body` builds it from the message and
+    /// the customer's id.
+    async fn on_customer<M: CustomerRequest>(
+        &self,
+        request: Request<M>,
+        body: impl FnOnce(M, CustomerId) -> Result<CommandBody, Status>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let (meta, message) = split(request);
+        let (command_id, expected_version) =
+            (message.command_id().to_owned(), message.expected_version());
+        let customer_id = convert::customer("customer", message.customer())?;
+        let body = body(message, customer_id)?;
+        self.run(
+            &meta,
+            &command_id,
+            expected_version,
+            StreamRef::Customer(customer_id),
+            body,
+        )
+        .await
+    }
+
     async fn import(
         &self,
         request: &Request<()>,
@@ -153,6 +175,53 @@ fn new_customer(
     })
 }
 
+/// A request that changes one customer.
+trait CustomerRequest {
+    /// The command id.
+    fn command_id(&self) -> &str;
+    /// The expected version of the customer, if any.
+    fn expected_version(&self) -> Option<u64>;
+    /// The customer's name.
+    fn customer(&self) -> &str;
+}
+
+macro_rules! customer_requests {
+    ($($message:ident),* $(,)?) => {$(
+        impl CustomerRequest for pb::$message {
+            fn command_id(&self) -> &str {
+                &self.command_id
+            }
+            fn expected_version(&self) -> Option<u64> {
+                self.expected_version
+            }
+            fn customer(&self) -> &str {
+                &self.customer
+            }
+        }
+    )*};
+}
+
+customer_requests!(
+    AssignCustomerRequest,
+    ClaimCustomerRequest,
+    RequestClaimRequest,
+    ApproveClaimRequest,
+    RejectClaimRequest,
+    AbandonCustomerRequest,
+    ReclaimCustomerRequest,
+    TransferCustomerRequest,
+    FreezeCustomerRequest,
+    UnfreezeCustomerRequest,
+    MoveCustomerRequest,
+    DeleteCustomerRequest,
+    RestoreCustomerRequest,
+    LogFollowUpRequest,
+    CommentFollowUpRequest,
+    MarkWonRequest,
+    ExtendProtectionRequest,
+    ShareCustomerRequest,
+);
+
 fn optional_text(value: String) -> Option<String> {
     (!value.trim().is_empty()).then_some(value)
 }
@@ -225,34 +294,27 @@ impl CommandService for CommandApi {
         &self,
         request: Request<pb::AssignCustomerRequest>,
     ) -> Result<Response<pb::CommandResult>, Status> {
-        let (meta, m) = split(request);
-        let customer_id = convert::customer("customer", &m.customer)?;
-        let assignee = convert::user("assignee", &m.assignee)?;
-        let protection = match (
-            convert::optional_instant("protection_start", &m.protection_start)?,
-            convert::optional_instant("protection_end", &m.protection_end)?,
-        ) {
-            (None, None) => None,
-            (Some(start), Some(end)) => Some(ProtectionWindow { start, end }),
-            _ => {
-                return Err(invalid(
-                    "protection_end",
-                    "protection_start and protection_end go together",
-                ));
-            }
-        };
-        let body = CommandBody::Assign {
-            customer_id,
-            assignee,
-            protection,
-        };
-        self.run(
-            &meta,
-            &m.command_id,
-            m.expected_version,
-            StreamRef::Customer(customer_id),
-            body,
-        )
+        self.on_customer(request, |m, customer_id| {
+            let assignee = convert::user("assignee", &m.assignee)?;
+            let protection = match (
+                convert::optional_instant("protection_start", &m.protection_start)?,
+                convert::optional_instant("protection_end", &m.protection_end)?,
+            ) {
+                (None, None) => None,
+                (Some(start), Some(end)) => Some(ProtectionWindow { start, end }),
+                _ => {
+                    return Err(invalid(
+                        "protection_end",
+                        "protection_start and protection_end go together",
+                    ));
+                }
+            };
+            Ok(CommandBody::Assign {
+                customer_id,
+                assignee,
+                protection,
+            })
+        })
         .await
     }
 
@@ -260,16 +322,9 @@ impl CommandService for CommandApi {
         &self,
         request: Request<pb::ClaimCustomerRequest>,
     ) -> Result<Response<pb::CommandResult>, Status> {
-        let (meta, m) = split(request);
-        let customer_id = convert::customer("customer", &m.customer)?;
-        let body = CommandBody::Claim { customer_id };
-        self.run(
-            &meta,
-            &m.command_id,
-            m.expected_version,
-            StreamRef::Customer(customer_id),
-            body,
-        )
+        self.on_customer(request, |_, customer_id| {
+            Ok(CommandBody::Claim { customer_id })
+        })
         .await
     }
 
@@ -277,16 +332,9 @@ impl CommandService for CommandApi {
         &self,
         request: Request<pb::RequestClaimRequest>,
     ) -> Result<Response<pb::CommandResult>, Status> {
-        let (meta, m) = split(request);
-        let customer_id = convert::customer("customer", &m.customer)?;
-        let body = CommandBody::RequestClaim { customer_id };
-        self.run(
-            &meta,
-            &m.command_id,
-            m.expected_version,
-            StreamRef::Customer(customer_id),
-            body,
-        )
+        self.on_customer(request, |_, customer_id| {
+            Ok(CommandBody::RequestClaim { customer_id })
+        })
         .await
     }
 
@@ -294,16 +342,9 @@ impl CommandService for CommandApi {
         &self,
         request: Request<pb::ApproveClaimRequest>,
     ) -> Result<Response<pb::CommandResult>, Status> {
-        let (meta, m) = split(request);
-        let customer_id = convert::customer("customer", &m.customer)?;
-        let body = CommandBody::ApproveClaim { customer_id };
-        self.run(
-            &meta,
-            &m.command_id,
-            m.expected_version,
-            StreamRef::Customer(customer_id),
-            body,
-        )
+        self.on_customer(request, |_, customer_id| {
+            Ok(CommandBody::ApproveClaim { customer_id })
+        })
         .await
     }
 
@@ -311,19 +352,12 @@ impl CommandService for CommandApi {
         &self,
         request: Request<pb::RejectClaimRequest>,
     ) -> Result<Response<pb::CommandResult>, Status> {
-        let (meta, m) = split(request);
-        let customer_id = convert::customer("customer", &m.customer)?;
-        let body = CommandBody::RejectClaim {
-            customer_id,
-            reason: optional_text(m.reason),
-        };
-        self.run(
-            &meta,
-            &m.command_id,
-            m.expected_version,
-            StreamRef::Customer(customer_id),
-            body,
-        )
+        self.on_customer(request, |m, customer_id| {
+            Ok(CommandBody::RejectClaim {
+                customer_id,
+                reason: optional_text(m.reason),
+            })
+        })
         .await
     }
 
@@ -331,24 +365,17 @@ impl CommandService for CommandApi {
         &self,
         request: Request<pb::AbandonCustomerRequest>,
     ) -> Result<Response<pb::CommandResult>, Status> {
-        let (meta, m) = split(request);
-        let customer_id = convert::customer("customer", &m.customer)?;
-        if m.reason.trim().is_empty() {
-            return Err(invalid("reason", "an abandon needs a reason"));
-        }
-        let to_pool = convert::optional_pool("return_to", &m.return_to)?;
-        let body = CommandBody::Abandon {
-            customer_id,
-            reason: m.reason,
-            to_pool,
-        };
-        self.run(
-            &meta,
-            &m.command_id,
-            m.expected_version,
-            StreamRef::Customer(customer_id),
-            body,
-        )
+        self.on_customer(request, |m, customer_id| {
+            if m.reason.trim().is_empty() {
+                return Err(invalid("reason", "an abandon needs a reason"));
+            }
+            let to_pool = convert::optional_pool("return_to", &m.return_to)?;
+            Ok(CommandBody::Abandon {
+                customer_id,
+                reason: m.reason,
+                to_pool,
+            })
+        })
         .await
     }
 
@@ -356,19 +383,12 @@ impl CommandService for CommandApi {
         &self,
         request: Request<pb::ReclaimCustomerRequest>,
     ) -> Result<Response<pb::CommandResult>, Status> {
-        let (meta, m) = split(request);
-        let customer_id = convert::customer("customer", &m.customer)?;
-        let body = CommandBody::Reclaim {
-            customer_id,
-            reason: optional_text(m.reason),
-        };
-        self.run(
-            &meta,
-            &m.command_id,
-            m.expected_version,
-            StreamRef::Customer(customer_id),
-            body,
-        )
+        self.on_customer(request, |m, customer_id| {
+            Ok(CommandBody::Reclaim {
+                customer_id,
+                reason: optional_text(m.reason),
+            })
+        })
         .await
     }
 
@@ -376,21 +396,14 @@ impl CommandService for CommandApi {
         &self,
         request: Request<pb::TransferCustomerRequest>,
     ) -> Result<Response<pb::CommandResult>, Status> {
-        let (meta, m) = split(request);
-        let customer_id = convert::customer("customer", &m.customer)?;
-        let to = convert::user("new_owner", &m.new_owner)?;
-        let body = CommandBody::Transfer {
-            customer_id,
-            to,
-            reason: optional_text(m.reason),
-        };
-        self.run(
-            &meta,
-            &m.command_id,
-            m.expected_version,
-            StreamRef::Customer(customer_id),
-            body,
-        )
+        self.on_customer(request, |m, customer_id| {
+            let to = convert::user("new_owner", &m.new_owner)?;
+            Ok(CommandBody::Transfer {
+                customer_id,
+                to,
+                reason: optional_text(m.reason),
+            })
+        })
         .await
     }
 
@@ -398,19 +411,12 @@ impl CommandService for CommandApi {
         &self,
         request: Request<pb::FreezeCustomerRequest>,
     ) -> Result<Response<pb::CommandResult>, Status> {
-        let (meta, m) = split(request);
-        let customer_id = convert::customer("customer", &m.customer)?;
-        let body = CommandBody::Freeze {
-            customer_id,
-            reason: optional_text(m.reason),
-        };
-        self.run(
-            &meta,
-            &m.command_id,
-            m.expected_version,
-            StreamRef::Customer(customer_id),
-            body,
-        )
+        self.on_customer(request, |m, customer_id| {
+            Ok(CommandBody::Freeze {
+                customer_id,
+                reason: optional_text(m.reason),
+            })
+        })
         .await
     }
 
@@ -418,16 +424,9 @@ impl CommandService for CommandApi {
         &self,
         request: Request<pb::UnfreezeCustomerRequest>,
     ) -> Result<Response<pb::CommandResult>, Status> {
-        let (meta, m) = split(request);
-        let customer_id = convert::customer("customer", &m.customer)?;
-        let body = CommandBody::Unfreeze { customer_id };
-        self.run(
-            &meta,
-            &m.command_id,
-            m.expected_version,
-            StreamRef::Customer(customer_id),
-            body,
-        )
+        self.on_customer(request, |_, customer_id| {
+            Ok(CommandBody::Unfreeze { customer_id })
+        })
         .await
     }
 
@@ -435,20 +434,13 @@ impl CommandService for CommandApi {
         &self,
         request: Request<pb::MoveCustomerRequest>,
     ) -> Result<Response<pb::CommandResult>, Status> {
-        let (meta, m) = split(request);
-        let customer_id = convert::customer("customer", &m.customer)?;
-        let to_pool = convert::pool("destination_pool", &m.destination_pool)?;
-        let body = CommandBody::MovePool {
-            customer_id,
-            to_pool,
-        };
-        self.run(
-            &meta,
-            &m.command_id,
-            m.expected_version,
-            StreamRef::Customer(customer_id),
-            body,
-        )
+        self.on_customer(request, |m, customer_id| {
+            let to_pool = convert::pool("destination_pool", &m.destination_pool)?;
+            Ok(CommandBody::MovePool {
+                customer_id,
+                to_pool,
+            })
+        })
         .await
     }
 
@@ -456,16 +448,9 @@ impl CommandService for CommandApi {
         &self,
         request: Request<pb::DeleteCustomerRequest>,
     ) -> Result<Response<pb::CommandResult>, Status> {
-        let (meta, m) = split(request);
-        let customer_id = convert::customer("customer", &m.customer)?;
-        let body = CommandBody::Delete { customer_id };
-        self.run(
-            &meta,
-            &m.command_id,
-            m.expected_version,
-            StreamRef::Customer(customer_id),
-            body,
-        )
+        self.on_customer(request, |_, customer_id| {
+            Ok(CommandBody::Delete { customer_id })
+        })
         .await
     }
 
@@ -473,16 +458,9 @@ impl CommandService for CommandApi {
         &self,
         request: Request<pb::RestoreCustomerRequest>,
     ) -> Result<Response<pb::CommandResult>, Status> {
-        let (meta, m) = split(request);
-        let customer_id = convert::customer("customer", &m.customer)?;
-        let body = CommandBody::Restore { customer_id };
-        self.run(
-            &meta,
-            &m.command_id,
-            m.expected_version,
-            StreamRef::Customer(customer_id),
-            body,
-        )
+        self.on_customer(request, |_, customer_id| {
+            Ok(CommandBody::Restore { customer_id })
+        })
         .await
     }
 
@@ -490,23 +468,16 @@ impl CommandService for CommandApi {
         &self,
         request: Request<pb::LogFollowUpRequest>,
     ) -> Result<Response<pb::CommandResult>, Status> {
-        let (meta, m) = split(request);
-        let customer_id = convert::customer("customer", &m.customer)?;
-        let follow_up_id = convert::follow_up_id(&m.follow_up_id)?;
-        let kind = convert::follow_up_kind(m.kind)?;
-        let body = CommandBody::LogFollowUp {
-            customer_id,
-            follow_up_id,
-            kind,
-            note: m.note,
-        };
-        self.run(
-            &meta,
-            &m.command_id,
-            m.expected_version,
-            StreamRef::Customer(customer_id),
-            body,
-        )
+        self.on_customer(request, |m, customer_id| {
+            let follow_up_id = convert::follow_up_id(&m.follow_up_id)?;
+            let kind = convert::follow_up_kind(m.kind)?;
+            Ok(CommandBody::LogFollowUp {
+                customer_id,
+                follow_up_id,
+                kind,
+                note: m.note,
+            })
+        })
         .await
     }
 
@@ -514,25 +485,18 @@ impl CommandService for CommandApi {
         &self,
         request: Request<pb::CommentFollowUpRequest>,
     ) -> Result<Response<pb::CommandResult>, Status> {
-        let (meta, m) = split(request);
-        let customer_id = convert::customer("customer", &m.customer)?;
-        let follow_up_id = poolkeeper_domain::FollowUpId(convert::parse_uuid(
-            "follow_up_id",
-            &m.follow_up_id,
-            "followUps",
-        )?);
-        let body = CommandBody::CommentFollowUp {
-            customer_id,
-            follow_up_id,
-            comment: m.comment,
-        };
-        self.run(
-            &meta,
-            &m.command_id,
-            m.expected_version,
-            StreamRef::Customer(customer_id),
-            body,
-        )
+        self.on_customer(request, |m, customer_id| {
+            let follow_up_id = poolkeeper_domain::FollowUpId(convert::parse_uuid(
+                "follow_up_id",
+                &m.follow_up_id,
+                "followUps",
+            )?);
+            Ok(CommandBody::CommentFollowUp {
+                customer_id,
+                follow_up_id,
+                comment: m.comment,
+            })
+        })
         .await
     }
 
@@ -540,16 +504,9 @@ impl CommandService for CommandApi {
         &self,
         request: Request<pb::MarkWonRequest>,
     ) -> Result<Response<pb::CommandResult>, Status> {
-        let (meta, m) = split(request);
-        let customer_id = convert::customer("customer", &m.customer)?;
-        let body = CommandBody::MarkWon { customer_id };
-        self.run(
-            &meta,
-            &m.command_id,
-            m.expected_version,
-            StreamRef::Customer(customer_id),
-            body,
-        )
+        self.on_customer(request, |_, customer_id| {
+            Ok(CommandBody::MarkWon { customer_id })
+        })
         .await
     }
 
@@ -557,18 +514,11 @@ impl CommandService for CommandApi {
         &self,
         request: Request<pb::ExtendProtectionRequest>,
     ) -> Result<Response<pb::CommandResult>, Status> {
-        let (meta, m) = split(request);
-        let customer_id = convert::customer("customer", &m.customer)?;
-        let until = convert::optional_instant("protection_end", &m.protection_end)?
-            .ok_or_else(|| invalid("protection_end", "is required"))?;
-        let body = CommandBody::ExtendProtection { customer_id, until };
-        self.run(
-            &meta,
-            &m.command_id,
-            m.expected_version,
-            StreamRef::Customer(customer_id),
-            body,
-        )
+        self.on_customer(request, |m, customer_id| {
+            let until = convert::optional_instant("protection_end", &m.protection_end)?
+                .ok_or_else(|| invalid("protection_end", "is required"))?;
+            Ok(CommandBody::ExtendProtection { customer_id, until })
+        })
         .await
     }
 
@@ -576,19 +526,12 @@ impl CommandService for CommandApi {
         &self,
         request: Request<pb::ShareCustomerRequest>,
     ) -> Result<Response<pb::CommandResult>, Status> {
-        let (meta, m) = split(request);
-        let customer_id = convert::customer("customer", &m.customer)?;
-        let body = CommandBody::Share {
-            customer_id,
-            department: m.department,
-        };
-        self.run(
-            &meta,
-            &m.command_id,
-            m.expected_version,
-            StreamRef::Customer(customer_id),
-            body,
-        )
+        self.on_customer(request, |m, customer_id| {
+            Ok(CommandBody::Share {
+                customer_id,
+                department: m.department,
+            })
+        })
         .await
     }
 
