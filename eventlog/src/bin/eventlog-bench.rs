@@ -109,6 +109,15 @@ struct Payload {
 }
 
 fn command(stream: StreamId, expected: ExpectedVersion, seq: u64) -> AppendRequest {
+    command_with(stream, expected, seq, payload(seq))
+}
+
+fn command_with(
+    stream: StreamId,
+    expected: ExpectedVersion,
+    seq: u64,
+    payload: String,
+) -> AppendRequest {
     AppendRequest {
         command_id: id(),
         correlation_id: id(),
@@ -122,7 +131,7 @@ fn command(stream: StreamId, expected: ExpectedVersion, seq: u64) -> AppendReque
                 event_id: id(),
                 event_type: EVENT_TYPES[(seq % 4) as usize].into(),
                 schema_version: 1,
-                payload: payload(seq),
+                payload,
             }],
         }],
     }
@@ -189,23 +198,26 @@ fn raw_inserts(dir: &Path, name: &str, rows: usize, per_tx: usize) -> Duration {
 async fn appends(dir: &Path, name: &str, appenders: usize, total: usize) -> Duration {
     let store = open(&dir.join(name));
     let per_task = total / appenders;
+    // Payloads are generated before the clock starts, as for the raw baseline.
+    let mut payloads: Vec<Vec<String>> = (0..appenders)
+        .map(|_| (0..per_task as u64).map(payload).collect())
+        .collect();
     let start = Instant::now();
     let mut tasks = Vec::new();
     for t in 0..appenders {
         let store = store.clone();
+        let payloads = std::mem::take(&mut payloads[t]);
         tasks.push(tokio::spawn(async move {
             // Each task owns 100 customer streams and tracks their versions.
             let streams: Vec<StreamId> = (0..100)
                 .map(|k| StreamId::new(format!("customer-{t}-{k}")).expect("valid"))
                 .collect();
             let mut versions = [0u64; 100];
-            for seq in 0..per_task {
+            for (seq, payload) in payloads.into_iter().enumerate() {
                 let k = seq % 100;
                 let expected = ExpectedVersion::Exact(versions[k]);
-                let out = store
-                    .append(command(streams[k].clone(), expected, seq as u64))
-                    .await
-                    .expect("append");
+                let request = command_with(streams[k].clone(), expected, seq as u64, payload);
+                let out = store.append(request).await.expect("append");
                 versions[k] = out.stream_versions[0].1;
             }
         }));
