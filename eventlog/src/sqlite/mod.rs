@@ -396,3 +396,77 @@ impl EventStore for SqliteEventStore {
         self.inner.read.run(|r, c| r.verify(c)).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+
+    use super::*;
+    use crate::types::{ExpectedVersion, NewEvent, StreamAppend};
+
+    fn request(n: u64) -> AppendRequest {
+        AppendRequest {
+            command_id: Uuid::now_v7(),
+            correlation_id: Uuid::now_v7(),
+            causation_id: None,
+            actor: "user:test".into(),
+            recorded_at: chrono::DateTime::from_timestamp_micros(1).unwrap(),
+            streams: vec![StreamAppend {
+                stream_id: StreamId::new("s").unwrap(),
+                expected: ExpectedVersion::Any,
+                events: vec![NewEvent {
+                    event_id: Uuid::now_v7(),
+                    event_type: "t".into(),
+                    schema_version: 1,
+                    payload: n.to_string(),
+                }],
+            }],
+        }
+    }
+
+    /// A group that started before anyone subscribed is announced by positions
+    /// only; a live subscriber must read those events from the store.
+    #[tokio::test]
+    async fn a_positions_only_announcement_is_read_from_the_store() {
+        let dir = std::env::temp_dir().join(format!("eventlog-unit-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log.db");
+        let store = SqliteEventStore::open(&path, EventLogConfig::default()).unwrap();
+        for n in 1..=3 {
+            store.append(request(n)).await.unwrap();
+        }
+        let mut sub = store.subscribe(1);
+        for n in 1..=3 {
+            assert_eq!(sub.next().await.unwrap().unwrap().position, n);
+        }
+        // Events 4 and 5 are committed without being published (through a
+        // second handle), then announced by positions only.
+        let other = SqliteEventStore::open(&path, EventLogConfig::default()).unwrap();
+        other.append(request(4)).await.unwrap();
+        other.append(request(5)).await.unwrap();
+        other.close().await.unwrap();
+        let sender = store.inner.committed.lock().unwrap().clone().unwrap();
+        sender
+            .send(Arc::new(writer::Committed {
+                first: 4,
+                last: 5,
+                events: Vec::new(),
+            }))
+            .unwrap();
+        for n in 4..=5 {
+            let next = tokio::time::timeout(std::time::Duration::from_secs(30), sub.next());
+            let e = next
+                .await
+                .expect("the announced events never came")
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                (e.position, e.payload.as_str()),
+                (n, n.to_string().as_str())
+            );
+        }
+        drop(store);
+        drop(sub);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -5,7 +5,9 @@
 //! When a page comes back short it switches to the broadcast, skipping events
 //! it already delivered (by position). Every commit after registration is in
 //! the broadcast and every commit before it is visible to the catch-up reads,
-//! so there is no gap and no duplicate at the switch. The broadcast never
+//! so there is no gap and no duplicate at the switch. (A group that started
+//! before anyone subscribed is announced by its positions only; the subscriber
+//! reads it from the store.) The broadcast never
 //! blocks the writer: a subscriber that lags past its capacity (or sees a
 //! position gap) falls back to reading the store from the last position it
 //! delivered, then goes live again.
@@ -125,15 +127,19 @@ async fn step(mut s: SubState) -> Option<(Result<RecordedEvent, EventLogError>, 
                     continue;
                 };
                 match rx.recv().await {
-                    Ok(batch) => match batch.first() {
-                        // A commit we never saw: read it from the store.
-                        Some(first) if first.position > s.next => s.mode = Mode::CatchUp,
-                        Some(_) => {
+                    Ok(batch) => {
+                        if batch.last < s.next {
+                            // Already delivered (read during catch-up).
+                        } else if batch.first > s.next || batch.events.is_empty() {
+                            // A commit we never saw, or one published without its
+                            // events: read from the store.
+                            s.mode = Mode::CatchUp;
+                        } else {
                             let from = s.expected();
-                            s.accept(batch.iter().filter(|e| e.position >= from).cloned());
+                            let events = batch.events.iter().filter(|e| e.position >= from);
+                            s.accept(events.cloned());
                         }
-                        None => {}
-                    },
+                    }
                     Err(RecvError::Lagged(_)) => s.mode = Mode::CatchUp,
                     Err(RecvError::Closed) => {
                         // The store closed: deliver what was committed, then end.

@@ -30,8 +30,21 @@ use crate::types::{
     AppendOutcome, AppendRequest, EventMetadata, Position, RecordedEvent, StreamId, StreamVersion,
 };
 
-/// Events committed together, as broadcast to subscribers (stored, not upcast).
-pub(crate) type CommittedBatch = Arc<[RecordedEvent]>;
+/// A committed group, as broadcast to subscribers.
+#[derive(Debug)]
+pub(crate) struct Committed {
+    /// First position committed.
+    pub(crate) first: Position,
+    /// Last position committed.
+    pub(crate) last: Position,
+    /// The events (stored, not upcast), or empty when nobody subscribed as the
+    /// group started: a subscriber that registered meanwhile reads them from
+    /// the store.
+    pub(crate) events: Vec<RecordedEvent>,
+}
+
+/// What the writer broadcasts after each commit.
+pub(crate) type CommittedBatch = Arc<Committed>;
 
 /// Per-request results of one job.
 pub(crate) type JobResults = Vec<Result<AppendOutcome, EventLogError>>;
@@ -248,9 +261,15 @@ impl Writer {
                     // The appender may have stopped waiting; its events are committed anyway.
                     let _ = reply.send(results);
                 }
-                if !published.is_empty() {
+                // Checked again after the commit: a subscriber may have
+                // registered while the group was open.
+                if self.tail > tail_before && self.committed.receiver_count() > 0 {
                     // No receiver left is fine: subscribers catch up from the store.
-                    let _ = self.committed.send(published.into());
+                    let _ = self.committed.send(Arc::new(Committed {
+                        first: tail_before + 1,
+                        last: self.tail,
+                        events: published,
+                    }));
                 }
             }
             Some(error) => {
