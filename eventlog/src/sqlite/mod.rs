@@ -149,14 +149,17 @@ impl SqliteEventStore {
     /// Stops accepting appends, lets the writer commit what is already queued,
     /// and waits for it to stop. Later calls return
     /// [`Closed`](EventLogError::Closed); subscriptions deliver everything
-    /// committed, then end. Idempotent.
+    /// committed, then end. Idempotent. Re-raises a panic of the writer thread.
     pub async fn close(&self) -> Result<(), EventLogError> {
         let handle = self.inner.shut_down();
         if let Some(handle) = handle {
-            tokio::task::spawn_blocking(move || handle.join())
+            let joined = tokio::task::spawn_blocking(move || handle.join())
                 .await
-                .map_err(|_| EventLogError::Closed)?
-                .map_err(|_| EventLogError::invalid("writer", "the writer thread panicked"))?;
+                .map_err(|_| EventLogError::Closed)?;
+            if let Err(panic) = joined {
+                // A bug in the writer: surface it rather than hide it.
+                std::panic::resume_unwind(panic);
+            }
         }
         Ok(())
     }
