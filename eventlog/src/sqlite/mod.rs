@@ -79,9 +79,14 @@ impl SqliteEventStore {
     }
 
     /// Opens a fresh log in a new file under the system temp directory, removed
-    /// when the last clone is dropped. Meant for tests.
+    /// when the last clone is dropped. Meant for tests: it does not preallocate
+    /// the WAL (`preallocate_wal` is ignored).
     pub fn open_temporary(config: EventLogConfig) -> Result<Self, EventLogError> {
         let path = std::env::temp_dir().join(format!("poolkeeper-eventlog-{}.db", Uuid::new_v4()));
+        let config = EventLogConfig {
+            preallocate_wal: false,
+            ..config
+        };
         Self::open_inner(path, config, true)
     }
 
