@@ -97,6 +97,16 @@ fn state_error(
     }
 }
 
+/// Refuses `action` on a customer in the recycle bin.
+fn not_deleted(customer_id: CustomerId, customer: &Customer, action: &'static str) -> Result<()> {
+    match customer.state {
+        CustomerState::Deleted { .. } => {
+            Err(state_error(customer_id, customer, action, "not deleted"))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn validate_limit(
     field: &str,
     limit: &Option<Limit>,
@@ -953,14 +963,7 @@ impl<'a> Decision<'a> {
                 }
                 self.require_pool_admin(customer.pool)?;
                 self.require_pool_admin(*to_pool)?;
-                if let CustomerState::Deleted { .. } = customer.state {
-                    return Err(state_error(
-                        *customer_id,
-                        customer,
-                        "move_pool",
-                        "not deleted",
-                    ));
-                }
+                not_deleted(*customer_id, customer, "move_pool")?;
                 self.emit(EventBody::CustomerMoved(CustomerMoved {
                     customer_id: *customer_id,
                     from_pool: customer.pool,
@@ -981,9 +984,7 @@ impl<'a> Decision<'a> {
                         });
                     }
                 }
-                if let CustomerState::Deleted { .. } = customer.state {
-                    return Err(state_error(*customer_id, customer, "delete", "not deleted"));
-                }
+                not_deleted(*customer_id, customer, "delete")?;
                 self.emit(EventBody::CustomerDeleted(CustomerDeleted {
                     customer_id: *customer_id,
                     pool_id: customer.pool,
@@ -1036,14 +1037,7 @@ impl<'a> Decision<'a> {
                         follow_up: *follow_up_id,
                     });
                 }
-                if let CustomerState::Deleted { .. } = customer.state {
-                    return Err(state_error(
-                        *customer_id,
-                        customer,
-                        "comment_follow_up",
-                        "not deleted",
-                    ));
-                }
+                not_deleted(*customer_id, customer, "comment_follow_up")?;
                 self.emit(EventBody::FollowUpCommented(FollowUpCommented {
                     customer_id: *customer_id,
                     follow_up_id: *follow_up_id,
@@ -1110,9 +1104,7 @@ impl<'a> Decision<'a> {
                         customer: *customer_id,
                     });
                 }
-                if let CustomerState::Deleted { .. } = customer.state {
-                    return Err(state_error(*customer_id, customer, "share", "not deleted"));
-                }
+                not_deleted(*customer_id, customer, "share")?;
                 if !customer.shared_with.contains(&department) {
                     self.emit(EventBody::CustomerShared(CustomerShared {
                         customer_id: *customer_id,
