@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use poolkeeper_domain::{Actor, UserId};
+use poolkeeper_domain::Actor;
 use serde::{Deserialize, Serialize};
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Status};
@@ -175,11 +175,6 @@ pub fn actor<T>(request: &Request<T>) -> Result<Actor, Status> {
         };
     }
     crate::convert::user(USER_HEADER, value).map(Actor::User)
-}
-
-/// The acting user, who must be a user (not `system`).
-pub fn acting_user<T>(request: &Request<T>) -> Result<Option<UserId>, Status> {
-    actor(request).map(Actor::user)
 }
 
 /// The request's correlation id, when the caller sent one.

@@ -142,13 +142,6 @@ pub struct Bootstrap {
     pub default_pool: String,
 }
 
-impl Bootstrap {
-    /// The admin's id.
-    pub fn admin(&self) -> UserId {
-        crate::convert::user("admin_user", &self.admin_user).unwrap_or(UserId::from_u128(0))
-    }
-}
-
 /// How the server is started.
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
