@@ -372,21 +372,25 @@ async fn open_projections(
 ) -> Result<Projections, ServerError> {
     let dir = data.projections();
     let tail = store.tail().await?;
-    let behind: Vec<ProjectionName> = Projections::open(&dir)?
+    let projections = Projections::open(&dir)?;
+    let behind: Vec<ProjectionName> = projections
         .status()
         .into_iter()
         .filter(|status| tail.saturating_sub(status.checkpoint) > LIVE_CATCH_UP_LIMIT)
         .map(|status| status.name)
         .collect();
-    if !behind.is_empty() {
-        tracing::warn!(
-            ?behind,
-            tail,
-            "projections far behind the log: rebuilding them before serving"
-        );
-        let dyn_store: Arc<dyn EventStore> = store.clone();
-        Projections::rebuild_offline(&dir, &behind, dyn_store, |_| {}).await?;
+    if behind.is_empty() {
+        return Ok(projections);
     }
+    // The offline rebuild takes the directory's lock: release it, rebuild, reopen.
+    drop(projections);
+    tracing::warn!(
+        ?behind,
+        tail,
+        "projections far behind the log: rebuilding them before serving"
+    );
+    let dyn_store: Arc<dyn EventStore> = store.clone();
+    Projections::rebuild_offline(&dir, &behind, dyn_store, |_| {}).await?;
     Ok(Projections::open(&dir)?)
 }
 
