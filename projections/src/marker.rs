@@ -21,21 +21,29 @@ fn boot_id() -> Option<String> {
         .filter(|id| !id.is_empty())
 }
 
-/// Marks `dir` open. Returns true when the files must be discarded: an earlier boot left
-/// them open (or the boot cannot be told, so a clean close cannot be assumed).
-pub(crate) fn mark_open(dir: &Path) -> std::io::Result<bool> {
-    let path = dir.join(MARKER);
-    let current = boot_id();
-    let discard = match std::fs::read_to_string(&path) {
-        Ok(previous) => current.as_deref() != Some(previous.trim()) || current.is_none(),
-        Err(error) if error.kind() == ErrorKind::NotFound => false,
-        Err(error) => return Err(error),
-    };
-    let mut file = std::fs::File::create(&path)?;
-    file.write_all(current.as_deref().unwrap_or("unknown").as_bytes())?;
+/// Whether the files in `dir` must be discarded: an earlier boot left them open (or the
+/// boot cannot be told, so a clean close cannot be assumed). Reads only; call
+/// [`mark_open`] after discarding, so a crash in between discards again.
+pub(crate) fn must_discard(dir: &Path) -> std::io::Result<bool> {
+    match std::fs::read_to_string(dir.join(MARKER)) {
+        Ok(previous) => {
+            let current = boot_id();
+            Ok(current.is_none() || current.as_deref() != Some(previous.trim()))
+        }
+        Err(error) if error.kind() == ErrorKind::NotFound => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+/// Marks `dir` open by this boot. The marker is replaced atomically (written beside it,
+/// synced, renamed), so a crash at any moment leaves the old marker or the new one.
+pub(crate) fn mark_open(dir: &Path) -> std::io::Result<()> {
+    let staged = dir.join(format!("{MARKER}.new"));
+    let mut file = std::fs::File::create(&staged)?;
+    file.write_all(boot_id().as_deref().unwrap_or("unknown").as_bytes())?;
     file.sync_all()?;
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(discard)
+    std::fs::rename(&staged, dir.join(MARKER))?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Marks `dir` cleanly closed (every file must already be synced).
@@ -55,20 +63,26 @@ mod tests {
     fn a_marker_from_this_boot_keeps_the_files_and_one_from_another_boot_discards_them() {
         let dir = tempfile::tempdir().unwrap();
         assert!(
-            !mark_open(dir.path()).unwrap(),
+            !must_discard(dir.path()).unwrap(),
             "a first open keeps the files"
         );
+        mark_open(dir.path()).unwrap();
         // Left open by a crashed process of this boot: the OS kept every write.
-        assert_eq!(mark_open(dir.path()).unwrap(), boot_id().is_none());
+        assert_eq!(must_discard(dir.path()).unwrap(), boot_id().is_none());
         mark_closed(dir.path()).unwrap();
         assert!(
-            !mark_open(dir.path()).unwrap(),
+            !must_discard(dir.path()).unwrap(),
             "a clean close keeps the files"
         );
         std::fs::write(dir.path().join(MARKER), "another-boot").unwrap();
         assert!(
-            mark_open(dir.path()).unwrap(),
+            must_discard(dir.path()).unwrap(),
             "left open across a reboot: discard"
         );
+        // A crash while staging the new marker leaves the old one in force.
+        std::fs::write(dir.path().join(format!("{MARKER}.new")), "").unwrap();
+        assert!(must_discard(dir.path()).unwrap());
+        mark_open(dir.path()).unwrap();
+        assert_eq!(must_discard(dir.path()).unwrap(), boot_id().is_none());
     }
 }

@@ -234,7 +234,7 @@ impl Projections {
     /// Opens the projections in `dir` with `config`.
     pub fn open_with(dir: &Path, config: ProjectionsConfig) -> Result<Self, ProjectionError> {
         let lock = lock_dir(dir)?;
-        let discard = crate::marker::mark_open(dir)?;
+        let discard = crate::marker::must_discard(dir)?;
         if discard {
             tracing::warn!(dir = %dir.display(), "the machine went down while the projections were open: rebuilding them from the log");
         }
@@ -271,6 +271,9 @@ impl Projections {
                 rebuild_running: AtomicBool::new(false),
             });
         }
+        // Only now, with every file opened (and discarded ones removed), is the directory
+        // marked open by this boot.
+        crate::marker::mark_open(dir)?;
         Ok(Self {
             shared: Arc::new(Shared {
                 dir: dir.to_path_buf(),
