@@ -33,6 +33,12 @@ pub struct EventLogConfig {
     /// `checkpoint_pages * 1.25` frames (zeros), so commits overwrite allocated
     /// space instead of growing the file (about 16 MiB with the defaults).
     pub preallocate_wal: bool,
+    /// Recently committed events are indexed (by command id and by stream) in
+    /// memory, and moved to the index tables in sorted batches once this many
+    /// accumulate: indexing each event as it commits would dirty a random
+    /// index page per event and stream. Bounds the memory and the events
+    /// re-read on open.
+    pub index_after: usize,
 }
 
 impl Default for EventLogConfig {
@@ -47,6 +53,7 @@ impl Default for EventLogConfig {
             queue_capacity: 4096,
             checkpoint_pages: 4000,
             preallocate_wal: true,
+            index_after: 16 * 1024,
         }
     }
 }

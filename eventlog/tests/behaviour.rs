@@ -173,6 +173,149 @@ async fn idempotency_by_command_id() {
     assert_eq!(store.command_outcome(Uuid::now_v7()).await.unwrap(), None);
 }
 
+/// Commands reach the `commands` index lazily, in chunks; before, during and
+/// after that, and across a reopen, a retry is still recognised.
+#[tokio::test]
+async fn commands_are_indexed_lazily_and_never_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.db");
+    let config = EventLogConfig {
+        index_after: 8,
+        ..EventLogConfig::default()
+    };
+    let indexed = |path: &std::path::Path| -> (i64, i64) {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM commands", [], |r| r.get(0))
+            .unwrap();
+        let below: i64 = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'indexed_below'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (rows, below)
+    };
+    let store = SqliteEventStore::open(&path, config.clone()).unwrap();
+    let mut sent = Vec::new();
+    for n in 0..200u64 {
+        // Random (v4) ids spread over every chunk of the index.
+        let mut req = one(&format!("s{}", n % 7), ExpectedVersion::Any, n);
+        req.command_id = Uuid::new_v4();
+        let outcome = store.append(req.clone()).await.unwrap();
+        sent.push((req, outcome));
+    }
+    let (rows, below) = indexed(&path);
+    assert!(rows >= 150, "only {rows} commands indexed");
+    assert!(below > 150, "indexed below {below}");
+    // Stream reads join the indexed part and the recent part.
+    let streams_read = |store: SqliteEventStore| async move {
+        for k in 0..7u64 {
+            let stream = sid(&format!("s{k}"));
+            let expected: Vec<String> = (0..200u64)
+                .filter(|n| n % 7 == k)
+                .map(|n| format!("{{\"n\":{n}}}"))
+                .collect();
+            let version = store.stream_version(&stream).await.unwrap();
+            assert_eq!(version, Some(expected.len() as u64));
+            let read = store.read_stream(&stream, 1, 1000).await.unwrap();
+            let payloads: Vec<String> = read.iter().map(|e| e.payload.clone()).collect();
+            assert_eq!(payloads, expected, "stream s{k}");
+            let versions: Vec<u64> = read.iter().map(|e| e.stream_version).collect();
+            assert_eq!(versions, (1..=expected.len() as u64).collect::<Vec<_>>());
+            let tail = store.read_stream(&stream, 20, 3).await.unwrap();
+            let tail: Vec<u64> = tail.iter().map(|e| e.stream_version).collect();
+            assert_eq!(tail, [20, 21, 22]);
+        }
+        store
+    };
+    let store = streams_read(store).await;
+    for (req, first) in &sent {
+        let again = store.append(req.clone()).await.unwrap();
+        assert!(again.duplicate);
+        assert_eq!(again.first_position, first.first_position);
+        assert_eq!(
+            store
+                .command_outcome(req.command_id)
+                .await
+                .unwrap()
+                .as_ref(),
+            Some(first)
+        );
+    }
+    assert_eq!(store.tail().await.unwrap(), 200);
+    // Leak the store as a crash would: the commands not yet indexed are found
+    // again from the events on reopen.
+    std::mem::forget(store);
+    let store = SqliteEventStore::open(&path, config).unwrap();
+    for (req, first) in &sent {
+        let again = store.append(req.clone()).await.unwrap();
+        assert!(again.duplicate, "{} forgotten", req.command_id);
+        assert_eq!(again.first_position, first.first_position);
+    }
+    assert_eq!(store.tail().await.unwrap(), 200);
+    let store = streams_read(store).await;
+    store.close().await.unwrap();
+}
+
+/// A log written before the lazy indexes (schema 1: every command in
+/// `commands`, streams indexed on `events`) is migrated with everything indexed.
+#[tokio::test]
+async fn a_schema_1_log_is_migrated_with_everything_indexed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.db");
+    let store = SqliteEventStore::open(&path, EventLogConfig::default()).unwrap();
+    let first = one("m", ExpectedVersion::Any, 1);
+    let first_outcome = store.append(first.clone()).await.unwrap();
+    store
+        .append(one("m", ExpectedVersion::Any, 2))
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+    drop(store);
+    {
+        // Back to what schema 1 stored: every command in `commands`, the
+        // stream index on `events`, no `stream_events` and no `meta`.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "INSERT OR IGNORE INTO commands (command_id, first_position, last_position) \
+               SELECT command_id, min(position), max(position) FROM events GROUP BY command_id; \
+             DROP TABLE stream_events; DROP TABLE meta; \
+             CREATE UNIQUE INDEX events_by_stream ON events (stream_id, stream_version); \
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let store = SqliteEventStore::open(&path, EventLogConfig::default()).unwrap();
+    let again = store.append(first).await.unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.first_position, first_outcome.first_position);
+    assert_eq!(store.stream_version(&sid("m")).await.unwrap(), Some(2));
+    store
+        .append(one("m", ExpectedVersion::Exact(2), 3))
+        .await
+        .unwrap();
+    let payloads: Vec<String> = store
+        .read_stream(&sid("m"), 1, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.payload)
+        .collect();
+    assert_eq!(payloads, [r#"{"n":1}"#, r#"{"n":2}"#, r#"{"n":3}"#]);
+    store.close().await.unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let below: i64 = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'indexed_below'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(below, 3);
+}
+
 #[tokio::test]
 async fn duplicates_and_conflicts_inside_one_batch() {
     let store = temp();
@@ -418,7 +561,7 @@ async fn a_newer_schema_is_refused_without_touching_the_file() {
             err,
             EventLogError::SchemaTooNew {
                 found: 99,
-                supported: 1
+                supported: poolkeeper_eventlog::sqlite::schema::SCHEMA_VERSION
             }
         ),
         "{err:?}"

@@ -358,6 +358,8 @@ fn open(path: &Path) -> SqliteEventStore {
         // WAL limit exercises checkpoints (and the WAL preallocation on reopen).
         page_size: 3,
         checkpoint_pages: 16,
+        // Commands reach the command index every few appends, in chunks.
+        index_after: 2,
         ..EventLogConfig::default()
     };
     SqliteEventStore::open(path, config).unwrap()

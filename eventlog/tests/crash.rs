@@ -25,10 +25,12 @@ const CHILD_RUN: &str = "POOLKEEPER_EVENTLOG_CRASH_RUN";
 const KILLS: u64 = 24;
 const CHILD_TASKS: u64 = 4;
 
-/// A small WAL limit so kills also land during checkpoints.
+/// A small WAL limit so kills also land during checkpoints, and a small
+/// command-index batch so they also land while commands are being indexed.
 fn config() -> EventLogConfig {
     EventLogConfig {
         checkpoint_pages: 64,
+        index_after: 5,
         ..EventLogConfig::default()
     }
 }
@@ -259,6 +261,14 @@ async fn check(path: &Path, acks: &HashMap<(u64, u64, u64), Ack>) -> u64 {
                 "at {pos}"
             );
         }
+        // Its command id is still known, with the acknowledged positions.
+        let id = events[a.first as usize - 1].metadata.command_id;
+        let outcome = store.command_outcome(id).await.unwrap();
+        let outcome = outcome.unwrap_or_else(|| panic!("command {id} at {} forgotten", a.first));
+        assert_eq!(
+            (outcome.first_position, outcome.last_position),
+            (a.first, a.last)
+        );
     }
     store.close().await.unwrap();
     report.tail

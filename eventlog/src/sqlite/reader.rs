@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags, Params};
 
+use super::index::{self, RecentIndex};
 use super::rows::{self, EVENT_COLUMNS, corrupt, sql_int, sql_limit};
 use super::schema;
 use crate::error::EventLogError;
@@ -146,6 +147,7 @@ impl ReadSide {
     pub(crate) fn read_stream(
         &self,
         conn: &Connection,
+        recent: &RecentIndex,
         stream: &str,
         from: u64,
         max: usize,
@@ -153,17 +155,18 @@ impl ReadSide {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = ?1 AND stream_version >= ?2 \
-             ORDER BY stream_version LIMIT ?3"
-        );
-        self.query_events(
-            conn,
-            &sql,
-            (stream, sql_int(from), sql_limit(max)),
-            max,
-            true,
-        )
+        let positions = index::stream_positions(recent, conn, stream, from, max)?;
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE position = ?1");
+        let mut out = Vec::with_capacity(positions.len());
+        for position in positions {
+            let found = self.query_events(conn, &sql, [sql_int(position)], 1, true)?;
+            let event = found
+                .into_iter()
+                .next()
+                .ok_or_else(|| rows::corrupt(position, "indexed event is missing"))?;
+            out.push(event);
+        }
+        Ok(out)
     }
 
     /// Events of one type with position `>= from`, at most `max`.

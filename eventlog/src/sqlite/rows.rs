@@ -122,34 +122,13 @@ pub(crate) fn uuid(row: &Row<'_>, i: usize, position: Position) -> Result<Uuid, 
     }
 }
 
-/// The current version of a stream, `None` when it has no events.
-pub(crate) fn stream_version(
-    conn: &Connection,
-    stream: &str,
-) -> Result<Option<StreamVersion>, EventLogError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT stream_version FROM events WHERE stream_id = ?1 \
-         ORDER BY stream_version DESC LIMIT 1",
-    )?;
-    let v: Option<i64> = stmt.query_row([stream], |r| r.get(0)).optional()?;
-    Ok(v.map(|v| v as u64))
-}
-
 /// The outcome of a stored command, rebuilt from its position range: streams
 /// appear in request order because the writer appends them in that order.
-pub(crate) fn command_outcome(
+pub(crate) fn outcome_of_range(
     conn: &Connection,
-    command_id: &Uuid,
-) -> Result<Option<AppendOutcome>, EventLogError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT first_position, last_position FROM commands WHERE command_id = ?1",
-    )?;
-    let range: Option<(i64, i64)> = stmt
-        .query_row([&command_id.as_bytes()[..]], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let Some((first, last)) = range else {
-        return Ok(None);
-    };
+    (first, last): (Position, Position),
+) -> Result<AppendOutcome, EventLogError> {
+    let (first, last) = (sql_int(first), sql_int(last));
     let mut stmt = conn.prepare_cached(
         "SELECT stream_id, stream_version FROM events \
          WHERE position BETWEEN ?1 AND ?2 ORDER BY position",
@@ -167,12 +146,12 @@ pub(crate) fn command_outcome(
             None => stream_versions.push((StreamId::from_stored(stream.to_owned()), version)),
         }
     }
-    Ok(Some(AppendOutcome {
+    Ok(AppendOutcome {
         first_position: first as u64,
         last_position: last as u64,
         stream_versions,
         duplicate: false,
-    }))
+    })
 }
 
 /// The last stored position and its hash (0 and zeros when empty).

@@ -13,8 +13,8 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::c_int;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::DateTime;
@@ -23,6 +23,7 @@ use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use uuid::Uuid;
 
+use super::index::{self, Cycle, Range, RecentIndex};
 use super::rows::{self, INSERT_EVENT, sql_int};
 use crate::error::EventLogError;
 use crate::hash::{CanonicalEvent, chain_hash};
@@ -100,6 +101,18 @@ pub(crate) struct Writer {
     versions: HashMap<String, StreamVersion>,
     /// Checkpoint once the WAL holds this many pages.
     checkpoint_pages: i32,
+    /// Committed entries not yet in the index tables (shared with readers).
+    recent: Arc<RecentIndex>,
+    /// Commands written by the open group (moved to `recent` on commit).
+    pending_commands: HashMap<Uuid, Range>,
+    /// (stream, version, position) written by the open group.
+    pending_streams: Vec<(String, StreamVersion, Position)>,
+    /// Start an indexing cycle once this many entries are recent.
+    index_after: usize,
+    /// The indexing cycle in progress.
+    cycle: Option<Cycle>,
+    /// Jobs in the previous group: roughly how many appenders are active.
+    previous_jobs: usize,
 }
 
 /// Streams whose version the writer remembers; the cache is cleared when full.
@@ -113,8 +126,11 @@ impl Writer {
         max_group_events: usize,
         checkpoint_pages: u32,
         stats: Arc<StatCounters>,
+        recent: Arc<RecentIndex>,
+        index_after: usize,
     ) -> Result<Self, EventLogError> {
         let (tail, last_hash) = rows::tail(&conn)?;
+        index::recover(&conn, &recent)?;
         // Replaces SQLite's automatic checkpoint at commit (which would run
         // before the group is acknowledged) by one after the replies.
         conn.wal_hook(Some(record_wal_pages));
@@ -127,17 +143,45 @@ impl Writer {
             stats,
             versions: HashMap::new(),
             checkpoint_pages: i32::try_from(checkpoint_pages).unwrap_or(i32::MAX).max(1),
+            recent,
+            pending_commands: HashMap::new(),
+            pending_streams: Vec::new(),
+            index_after: index_after.max(1),
+            cycle: None,
+            previous_jobs: 0,
         })
     }
 
-    /// Serves jobs until every sender is gone, then returns (closing the connection).
-    pub(crate) fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
-        // Jobs in the previous group: roughly how many appenders are active.
-        let mut previous_jobs = 0usize;
+    /// Serves jobs until every sender is gone, then closes the connection.
+    /// The writer is shared with appenders that commit on their own thread
+    /// when it is idle (see [`Writer::serve_group`]).
+    pub(crate) fn run(shared: Arc<Mutex<Option<Writer>>>, mut jobs: mpsc::Receiver<Job>) {
         while let Some(first) = next_job(&mut jobs) {
-            let started = Instant::now();
-            let mut group = self.begin_group();
-            self.add_job(&mut group, first);
+            let mut guard = shared.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(writer) = guard.as_mut() else {
+                break;
+            };
+            writer.serve_group(first, Some(&mut jobs));
+        }
+        // Dropping the writer closes the connection (checkpointing the WAL).
+        let writer = shared.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(writer);
+    }
+
+    /// Whether the last group held a single job: appends arrive one at a time.
+    pub(crate) fn is_lone(&self) -> bool {
+        self.previous_jobs <= 1
+    }
+
+    /// Commits one group that starts with `first`: with the queue (`jobs`),
+    /// every job waiting there is folded in; without it (an appender
+    /// committing on its own thread) the group is `first` alone. Then indexes
+    /// and checkpoints if due, all before the lock is released.
+    pub(crate) fn serve_group(&mut self, first: Job, jobs: Option<&mut mpsc::Receiver<Job>>) {
+        let started = Instant::now();
+        let mut group = self.begin_group();
+        self.add_job(&mut group, first);
+        if let Some(jobs) = jobs {
             // Fold in every queued job; after a group of several jobs, keep
             // applying jobs as they arrive until as many as last time are in
             // (or GATHER_WAIT passed), so their appenders' next commands share
@@ -147,19 +191,21 @@ impl Writer {
                 match jobs.try_recv() {
                     Ok(job) => self.add_job(&mut group, job),
                     Err(TryRecvError::Empty)
-                        if group.replies.len() < previous_jobs && Instant::now() < deadline =>
+                        if group.replies.len() < self.previous_jobs
+                            && Instant::now() < deadline =>
                     {
                         std::thread::yield_now();
                     }
                     Err(_) => break,
                 }
             }
-            previous_jobs = group.replies.len();
-            self.finish_group(group);
-            self.checkpoint_if_due();
-            let busy = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-            self.stats.busy_micros.fetch_add(busy, Ordering::Relaxed);
         }
+        self.previous_jobs = group.replies.len();
+        self.finish_group(group);
+        self.index_if_due();
+        self.checkpoint_if_due();
+        let busy = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.stats.busy_micros.fetch_add(busy, Ordering::Relaxed);
     }
 
     /// Copies the WAL into the database file once it is large enough, so the
@@ -179,8 +225,33 @@ impl Writer {
         }
     }
 
+    /// Moves one slice of recent entries into the index tables when a cycle
+    /// is under way or due. Runs between groups, after the replies.
+    fn index_if_due(&mut self) {
+        if self.cycle.is_none() {
+            self.cycle = Cycle::start_if_due(&self.recent, self.index_after, self.tail + 1);
+        }
+        let Some(cycle) = self.cycle.as_mut() else {
+            return;
+        };
+        match cycle.step(&self.conn, &self.recent) {
+            Ok(false) => {}
+            Ok(true) => self.cycle = None,
+            Err(error) => {
+                // The commands stay in memory; a later cycle retries them.
+                tracing::warn!(%error, "indexing failed; retrying later");
+                self.cycle = None;
+            }
+        }
+    }
+
     /// Opens the group's transaction.
     fn begin_group(&mut self) -> Group {
+        // Only between groups: inside one, the cache is the only record of
+        // the versions the group wrote (they reach the index on commit).
+        if self.versions.len() >= VERSION_CACHE_ENTRIES {
+            self.versions.clear();
+        }
         let fatal = self
             .conn
             .prepare_cached("BEGIN IMMEDIATE")
@@ -250,6 +321,10 @@ impl Writer {
                     .flat_map(|(_, _, results)| results)
                     .filter(|r| matches!(r, Ok(o) if !o.duplicate))
                     .count();
+                self.recent.add(
+                    self.pending_commands.drain(),
+                    self.pending_streams.drain(..),
+                );
                 self.stats.groups.fetch_add(1, Ordering::Relaxed);
                 self.stats
                     .commands
@@ -278,6 +353,8 @@ impl Writer {
                     let _ = self.conn.execute_batch("ROLLBACK");
                 }
                 self.versions.clear();
+                self.pending_commands.clear();
+                self.pending_streams.clear();
                 for (reply, n, _) in replies {
                     let _ = reply.send(vec![Err(error.clone()); n]);
                 }
@@ -300,7 +377,7 @@ impl Writer {
         if let Some(v) = self.versions.get(stream.as_str()) {
             return Ok(Some(*v));
         }
-        let v = rows::stream_version(&self.conn, stream.as_str())?;
+        let v = index::stream_version(&self.recent, &self.conn, stream.as_str())?;
         if let Some(v) = v {
             self.remember_version(stream, v);
         }
@@ -312,28 +389,33 @@ impl Writer {
             *v = version;
             return;
         }
-        if self.versions.len() >= VERSION_CACHE_ENTRIES {
-            self.versions.clear();
-        }
         self.versions.insert(stream.as_str().to_owned(), version);
     }
 
-    /// The stored outcome of a command, marked as a duplicate.
+    /// The stored outcome of a command (committed, or earlier in the open
+    /// group), marked as a duplicate.
     fn duplicate_of(&self, command_id: &Uuid) -> Result<Option<AppendOutcome>, EventLogError> {
-        Ok(
-            rows::command_outcome(&self.conn, command_id)?.map(|o| AppendOutcome {
-                duplicate: true,
-                ..o
-            }),
-        )
+        let range = match self.pending_commands.get(command_id) {
+            Some(range) => Some(*range),
+            None => index::command_range(&self.recent, &self.conn, command_id)?,
+        };
+        range
+            .map(|range| {
+                let outcome = rows::outcome_of_range(&self.conn, range)?;
+                Ok(AppendOutcome {
+                    duplicate: true,
+                    ..outcome
+                })
+            })
+            .transpose()
     }
 
     /// Applies one request inside the open transaction. The outer error is a
     /// storage failure (fails the group); the inner one is this request's.
     ///
     /// Nothing is written before the request is known to succeed: versions are
-    /// checked first, then the command row is inserted (its primary key detects
-    /// a duplicate, including one earlier in this transaction), then the events.
+    /// checked first, then the command id (a duplicate, including one earlier
+    /// in this group, returns the first outcome), then the events are written.
     fn apply(
         &mut self,
         request: AppendRequest,
@@ -356,29 +438,12 @@ impl Writer {
             current.push(actual);
         }
 
+        if let Some(first) = self.duplicate_of(&request.command_id)? {
+            return Ok(Ok(first));
+        }
         let first_position = self.tail + 1;
         let last_position = self.tail + request.event_count() as u64;
         let command_id = *request.command_id.as_bytes();
-        let inserted = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO commands (command_id, first_position, last_position) \
-                 VALUES (?1, ?2, ?3) ON CONFLICT (command_id) DO NOTHING",
-            )?
-            .execute(rusqlite::params![
-                &command_id[..],
-                sql_int(first_position),
-                sql_int(last_position)
-            ])?;
-        if inserted == 0 {
-            return match self.duplicate_of(&request.command_id)? {
-                Some(first) => Ok(Ok(first)),
-                None => Err(EventLogError::Corrupt {
-                    position: first_position,
-                    reason: "command row neither inserted nor found".into(),
-                }),
-            };
-        }
 
         let micros = request.recorded_at.timestamp_micros();
         // What reads will return: the time truncated to whole microseconds.
@@ -426,6 +491,8 @@ impl Writer {
                 ])?;
                 self.tail = position;
                 self.last_hash = hash;
+                self.pending_streams
+                    .push((s.stream_id.as_str().to_owned(), version, position));
                 if let Some(sink) = sink.as_deref_mut() {
                     sink.push(RecordedEvent {
                         position,
@@ -453,6 +520,8 @@ impl Writer {
             self.remember_version(stream, *version);
         }
         debug_assert_eq!(self.tail, last_position);
+        self.pending_commands
+            .insert(request.command_id, (first_position, last_position));
         Ok(Ok(AppendOutcome {
             first_position,
             last_position,
@@ -488,7 +557,8 @@ fn next_job(jobs: &mut mpsc::Receiver<Job>) -> Option<Job> {
 }
 
 thread_local! {
-    /// Pages in the WAL after the last commit on this thread (the writer's).
+    /// Pages in the WAL after the last commit on this thread. A group's commit
+    /// and the checkpoint check after it run on one thread, under the lock.
     static WAL_PAGES: Cell<i32> = const { Cell::new(0) };
 }
 
