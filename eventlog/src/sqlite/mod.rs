@@ -1,7 +1,8 @@
 //! The SQLite backend: [`SqliteEventStore`].
 //!
-//! One writer thread owns the write connection and group-commits appends
-//! (`writer`); reads use a small pool of read-only connections run through
+//! One writer owns the write connection and group-commits appends (`writer`;
+//! its thread serves the queue, a lone appender commits on its own thread);
+//! the command and stream indexes are filled lazily (`index`); reads use a small pool of read-only connections run through
 //! `spawn_blocking` (`reader`); subscriptions combine store reads with the
 //! writer's broadcast of committed batches (`subscription`). The schema and its
 //! migrations live in `schema` and `migrations/*.sql`.
@@ -248,9 +249,7 @@ impl SqliteEventStore {
         drop(sender);
         response.await.map_err(|_| EventLogError::Closed)
     }
-}
 
-impl SqliteEventStore {
     /// Commits `job` on the caller's thread if the queue is empty, the writer
     /// idle and its last group a single job (one appender at a time), on a
     /// multi-threaded runtime; gives the job back otherwise. Concurrent

@@ -163,7 +163,7 @@ impl ReadSide {
             let event = found
                 .into_iter()
                 .next()
-                .ok_or_else(|| rows::corrupt(position, "indexed event is missing"))?;
+                .ok_or_else(|| corrupt(position, "indexed event is missing"))?;
             out.push(event);
         }
         Ok(out)

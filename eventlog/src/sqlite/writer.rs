@@ -1,14 +1,19 @@
-//! The single writer thread and its group commit.
+//! The single writer and its group commit.
 //!
-//! One std thread owns the write connection. Appenders send jobs over a
-//! bounded channel; the writer takes the first waiting job, opens a
-//! transaction, applies every other job already queued (and, after a group of
-//! several jobs, those arriving for up to [`GATHER_WAIT`]), up to
-//! `max_group_events`, commits once (one fsync), and only then replies to each
-//! job and broadcasts the committed events to live subscribers. Inside the transaction each
-//! request is checked (idempotency, expected versions) before any of its rows
-//! is written, so a conflict fails only that request. A storage error fails
-//! the whole group, which is rolled back and the chain state reloaded.
+//! One [`Writer`] owns the write connection, behind a mutex. Its std thread
+//! serves the queue; an appender that arrives alone while the writer is idle
+//! commits its own job under the same mutex (see `SqliteEventStore::submit`).
+//! Appenders send jobs over a bounded channel; the writer takes the first
+//! waiting job, opens a transaction, applies every other job already queued
+//! (and, after a group of several jobs, those arriving for up to
+//! [`GATHER_WAIT`]), up to `max_group_events`, commits once (one sync), and
+//! only then replies to each job and broadcasts the committed events to live
+//! subscribers. Inside the transaction each request is checked (idempotency,
+//! expected versions) before any of its rows is written, so a conflict fails
+//! only that request. A storage error fails the whole group, which is rolled
+//! back and the chain state reloaded. After the commit, the group's command and
+//! stream index entries join the in-memory part of the lazy indexes
+//! (`super::index`).
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -238,7 +243,7 @@ impl Writer {
             Ok(false) => {}
             Ok(true) => self.cycle = None,
             Err(error) => {
-                // The commands stay in memory; a later cycle retries them.
+                // The entries stay in memory; a later cycle writes them again.
                 tracing::warn!(%error, "indexing failed; retrying later");
                 self.cycle = None;
             }
