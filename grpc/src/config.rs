@@ -40,6 +40,11 @@ pub struct Config {
     /// The longest a query waits for the projections to reach its `min_position`, in
     /// seconds (the call's own deadline may be shorter).
     pub max_read_wait_seconds: u64,
+    /// How long the projections gather events before they commit them, in milliseconds,
+    /// unless a query waits for one of them (see `min_position`) or a batch fills first.
+    /// Longer: fewer and larger projection transactions, staler reads without
+    /// `min_position`.
+    pub projection_commit_ms: u64,
     /// Log lines as JSON instead of text.
     pub json_logs: bool,
 }
@@ -56,6 +61,7 @@ impl Default for Config {
             max_batch: 1_024,
             scheduler_max_sleep_seconds: 30,
             max_read_wait_seconds: 10,
+            projection_commit_ms: 50,
             json_logs: false,
         }
     }

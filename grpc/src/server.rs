@@ -14,7 +14,9 @@ use poolkeeper_domain::{
     Actor, Clock, Command, CommandBody, CommandId, ManualClock, PoolId, PoolMode, PoolRules, UserId,
 };
 use poolkeeper_eventlog::{EventLogConfig, EventLogError, EventStore, SqliteEventStore};
-use poolkeeper_projections::{ProjectionError, ProjectionName, Projections, RunnerHandle};
+use poolkeeper_projections::{
+    ProjectionError, ProjectionName, Projections, ProjectionsConfig, RunnerHandle,
+};
 use poolkeeper_proto::v1::admin_service_server::AdminServiceServer;
 use poolkeeper_proto::v1::audit_service_server::AuditServiceServer;
 use poolkeeper_proto::v1::command_service_server::CommandServiceServer;
@@ -198,7 +200,7 @@ impl Runtime {
         let (writer, writer_task) =
             CommandWriter::start(dyn_store, Arc::clone(&shared_clock), writer_config).await?;
         let bootstrap = bootstrap(&data, &writer).await?;
-        let projections = open_projections(&data, &store).await?;
+        let projections = open_projections(&data, &store, &config).await?;
         let runner = projections.spawn_runner(store.clone());
         let tokens = tokens(&data, &config)?;
         let scheduler = Scheduler::new(writer.clone(), shared_clock);
@@ -369,10 +371,15 @@ const LIVE_CATCH_UP_LIMIT: u64 = 50_000;
 async fn open_projections(
     data: &DataDir,
     store: &Arc<SqliteEventStore>,
+    config: &Config,
 ) -> Result<Projections, ServerError> {
     let dir = data.projections();
     let tail = store.tail().await?;
-    let projections = Projections::open(&dir)?;
+    let settings = ProjectionsConfig {
+        commit_every: Duration::from_millis(config.projection_commit_ms),
+        ..ProjectionsConfig::default()
+    };
+    let projections = Projections::open_with(&dir, settings.clone())?;
     let behind: Vec<ProjectionName> = projections
         .status()
         .into_iter()
@@ -391,7 +398,7 @@ async fn open_projections(
     );
     let dyn_store: Arc<dyn EventStore> = store.clone();
     Projections::rebuild_offline(&dir, &behind, dyn_store, |_| {}).await?;
-    Ok(Projections::open(&dir)?)
+    Ok(Projections::open_with(&dir, settings)?)
 }
 
 /// Accepted connections with `TCP_NODELAY` (a reply is never held back waiting for an

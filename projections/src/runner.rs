@@ -1,19 +1,25 @@
 //! The runner: follows the log live and applies each batch to every projection.
 //!
-//! It subscribes from the lowest checkpoint (catch-up, then live), takes whatever events
-//! are ready (at most `batch_max`), decodes each once and applies the batch to the five
-//! projections in parallel, one transaction each; a projection skips events at or before
-//! its checkpoint. A storage error is retried with backoff; an event that cannot be
+//! It subscribes from the lowest checkpoint (catch-up, then live) and gathers events,
+//! decoded once, for up to `commit_every`; then it applies them to the five projections
+//! in parallel, one transaction each (of at most `batch_max` events). It commits at once
+//! when `batch_max` events are gathered, when a reader waits for a gathered or coming
+//! position ([`Shared::want`], read-your-writes stays prompt), when it is stopped and
+//! before it deals with a read error. Gathering makes fewer, larger transactions: a row
+//! changed by several events is written once, and each commit rewrites fewer pages per
+//! event. A projection skips events at or before its checkpoint. A storage error is retried with backoff; an event that cannot be
 //! decoded, or a hole in the positions, halts the projection(s) before it and is reported
 //! in [`crate::Projections::status`]: the runner never skips an event silently.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures::StreamExt;
 use poolkeeper_eventlog::{EventLogError, EventStore};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::codec::{self, LoggedEvent};
 use crate::projector::ApplyError;
@@ -73,20 +79,41 @@ async fn run(shared: Arc<Shared>, store: Arc<dyn EventStore>, mut stop: watch::R
         let mut events = store
             .subscribe(from)
             .ready_chunks(shared.config.batch_max.max(1));
+        // Events gathered for the next transaction, and when it is due.
+        let mut gathered: Vec<LoggedEvent> = Vec::new();
+        let mut due: Option<Instant> = None;
         loop {
+            let wanted = shared.wanted.load(Ordering::Acquire);
+            if gathered.first().is_some_and(|first| {
+                gathered.len() >= shared.config.batch_max
+                    || wanted >= first.position
+                    || due.is_some_and(|due| Instant::now() >= due)
+            }) {
+                due = None;
+                if !apply_gathered(&shared, &mut gathered, &mut stop).await {
+                    break 'subscribe;
+                }
+                continue;
+            }
             let chunk = tokio::select! {
-                _ = stop.changed() => break 'subscribe,
+                biased;
+                _ = stop.changed() => None,
+                () = shared.wanted_rose.notified() => continue,
+                () = sleep_until(due), if due.is_some() => continue,
                 chunk = events.next() => chunk,
             };
             let Some(chunk) = chunk else {
+                // Asked to stop, or the log closed: commit what was gathered first.
+                // A failed apply gives up at once instead of retrying.
+                stop.mark_changed();
+                apply_gathered(&shared, &mut gathered, &mut stop).await;
                 break 'subscribe;
             };
-            let mut batch: Vec<LoggedEvent> = Vec::with_capacity(chunk.len());
             let mut trouble = None;
             for item in chunk {
                 match item {
                     Ok(recorded) => match codec::decode_logged(&recorded) {
-                        Ok(event) => batch.push(event),
+                        Ok(event) => gathered.push(event),
                         Err(error) => {
                             trouble = Some(Trouble::Halt(recorded.position, error.to_string()));
                             break;
@@ -109,9 +136,16 @@ async fn run(shared: Arc<Shared>, store: Arc<dyn EventStore>, mut stop: watch::R
                     }
                 }
             }
-            if let Some(last) = batch.last() {
+            if let Some(last) = gathered.last() {
                 shared.note_tail(last.position, Some(last.event.at));
-                if !apply_everywhere(&shared, batch.into(), &mut stop).await {
+                if due.is_none() {
+                    due = Some(Instant::now() + shared.config.commit_every);
+                }
+            }
+            if trouble.is_some() {
+                // Everything before the trouble is applied before it is dealt with.
+                due = None;
+                if !apply_gathered(&shared, &mut gathered, &mut stop).await {
                     break 'subscribe;
                 }
             }
@@ -168,6 +202,26 @@ async fn pause(stop: &mut watch::Receiver<bool>, backoff: &mut Duration, max: Du
         _ = stop.changed() => false,
         _ = tokio::time::sleep(wait) => true,
     }
+}
+
+/// Applies the gathered events (emptying `gathered`) in transactions of at most
+/// `batch_max` events. False when asked to stop before every projection succeeded.
+async fn apply_gathered(
+    shared: &Arc<Shared>,
+    gathered: &mut Vec<LoggedEvent>,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    let gathered = std::mem::take(gathered);
+    let size = shared.config.batch_max.max(1);
+    if gathered.len() <= size {
+        return gathered.is_empty() || apply_everywhere(shared, gathered.into(), stop).await;
+    }
+    for batch in gathered.chunks(size) {
+        if !apply_everywhere(shared, batch.into(), stop).await {
+            return false;
+        }
+    }
+    true
 }
 
 /// Applies a batch to every projection that is not halted, retrying storage errors.
@@ -268,5 +322,13 @@ async fn poll_tail(
             _ = stop.changed() => return,
             _ = tokio::time::sleep(shared.config.tail_poll) => {}
         }
+    }
+}
+
+/// Sleeps until `due` (forever when there is none; the caller guards that case).
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due).await,
+        None => std::future::pending().await,
     }
 }

@@ -7,13 +7,13 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use poolkeeper_eventlog::{EventStore, Position};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::audit::AuditReader;
 use crate::db;
@@ -34,6 +34,11 @@ use crate::statistics::StatisticsReader;
 pub struct ProjectionsConfig {
     /// The most events the runner applies in one transaction.
     pub batch_max: usize,
+    /// How long the runner gathers events before it applies and commits them, unless a
+    /// reader waits for one of them or `batch_max` are gathered first. Longer gathers
+    /// make fewer, larger transactions (a row changed by several events is written once);
+    /// zero applies every chunk as it arrives.
+    pub commit_every: Duration,
     /// Idle read connections kept per projection.
     pub read_connections: usize,
     /// Rows each live projection keeps cached between batches (0: reload every batch).
@@ -55,6 +60,7 @@ impl Default for ProjectionsConfig {
     fn default() -> Self {
         Self {
             batch_max: 2_048,
+            commit_every: Duration::from_millis(50),
             read_connections: 4,
             cache_rows: 50_000,
             rebuild_page: 8_192,
@@ -144,12 +150,23 @@ pub(crate) struct Shared {
     pub slots: Vec<Slot>,
     /// The log's tail as last seen, and its instant.
     pub tail: Mutex<(Position, Option<DateTime<Utc>>)>,
+    /// The highest position a reader waits for; the runner commits at once to reach it.
+    pub wanted: AtomicU64,
+    /// Wakes the runner when `wanted` rises.
+    pub wanted_rose: Notify,
     _lock: File,
 }
 
 impl Shared {
     pub fn slot(&self, name: ProjectionName) -> &Slot {
         &self.slots[name.index()]
+    }
+
+    /// Asks the runner to commit through `position` without waiting for its gather.
+    pub fn want(&self, position: Position) {
+        if self.wanted.fetch_max(position, Ordering::AcqRel) < position {
+            self.wanted_rose.notify_one();
+        }
     }
 
     pub fn note_tail(&self, position: Position, at: Option<DateTime<Utc>>) {
@@ -280,6 +297,8 @@ impl Projections {
                 config,
                 slots,
                 tail: Mutex::new((0, None)),
+                wanted: AtomicU64::new(0),
+                wanted_rose: Notify::new(),
                 _lock: lock,
             }),
         })
@@ -345,6 +364,9 @@ impl Projections {
         for &name in names {
             let slot = self.shared.slot(name);
             let mut receiver = slot.checkpoint.subscribe();
+            if receiver.borrow().position < position {
+                self.shared.want(position);
+            }
             let waited = tokio::time::timeout_at(
                 deadline,
                 receiver.wait_for(|c| c.position >= position || c.halted),
