@@ -47,6 +47,10 @@ struct Args {
     /// Seconds per phase.
     #[arg(long, default_value_t = 20)]
     seconds: u64,
+    /// HTTP/2 connections the concurrent clients share, round robin (0: one each, as
+    /// separate services would have).
+    #[arg(long, default_value_t = 0)]
+    connections: usize,
     /// Customers each client works on.
     #[arg(long, default_value_t = 400)]
     customers_per_client: usize,
@@ -264,6 +268,32 @@ async fn phase(name: &str, workers: Vec<Worker>, duration: Duration) -> Vec<Work
     workers
 }
 
+/// Waits until every projection has applied the log's tail as it is now; returns how
+/// many events the furthest behind had left when asked.
+async fn catch_up(admin: &mut AdminServiceClient<AuthedChannel>) -> Result<u64, Failure> {
+    let status = admin
+        .get_projection_status(pb::GetProjectionStatusRequest {})
+        .await?
+        .into_inner();
+    let tail = status.projections.iter().map(|p| p.tail).max().unwrap_or(0);
+    let lag = status
+        .projections
+        .iter()
+        .map(|p| p.lag_positions)
+        .max()
+        .unwrap_or(0);
+    loop {
+        let status = admin
+            .get_projection_status(pb::GetProjectionStatusRequest {})
+            .await?
+            .into_inner();
+        if status.projections.iter().all(|p| p.checkpoint >= tail) {
+            return Ok(lag);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 async fn run(args: Args) -> Result<(), Failure> {
     let token = match &args.token {
         Some(token) => token.clone(),
@@ -284,12 +314,12 @@ async fn run(args: Args) -> Result<(), Failure> {
     };
     let (clients, seconds, per_client) = if args.quick {
         (
-            args.clients.min(64),
+            args.clients.clamp(1, 64),
             args.seconds.min(8),
             args.customers_per_client.min(200),
         )
     } else {
-        (args.clients, args.seconds, args.customers_per_client)
+        (args.clients.max(1), args.seconds, args.customers_per_client)
     };
     let channel: Channel = client::connect(&args.server).await?;
     let credentials = Credentials::new(&token)?;
@@ -339,7 +369,8 @@ async fn run(args: Args) -> Result<(), Failure> {
     );
     let mut customers = imported.names;
 
-    let needed = clients * per_client;
+    // The one-client phase has its own user and customers, after the concurrent phase's.
+    let needed = (clients + 1) * per_client;
     while customers.len() < needed {
         let batch = (0..(needed - customers.len()).min(10_000))
             .map(|n| pb::NewCustomer {
@@ -358,8 +389,8 @@ async fn run(args: Args) -> Result<(), Failure> {
         customers.extend(more.names);
     }
 
-    let mut users = Vec::with_capacity(clients);
-    for n in 0..clients {
+    let mut users = Vec::with_capacity(clients + 1);
+    for n in 0..=clients {
         let user = admin_commands
             .create_user(pb::CreateUserRequest {
                 command_id: command_id(),
@@ -372,17 +403,26 @@ async fn run(args: Args) -> Result<(), Failure> {
         users.push(user);
     }
     let customers = Arc::new(customers);
-    // Each client has its own connection, as separate services would.
-    let make_workers = async |count: usize| -> Result<Vec<Worker>, Failure> {
+    // Each client has its own connection, as separate services would, unless
+    // `--connections` makes them share a few (as the threads of one service would).
+    let mut shared = Vec::new();
+    for _ in 0..args.connections.min(clients) {
+        shared.push(client::connect(&args.server).await?);
+    }
+    // Workers `first..first + count`, each with its own user and customers.
+    let make_workers = async |first: usize, count: usize| -> Result<Vec<Worker>, Failure> {
         let mut workers = Vec::with_capacity(count);
-        for n in 0..count {
-            let connection = client::connect(&args.server).await?;
+        for n in first..first + count {
+            let connection = match shared.get(n % shared.len().max(1)) {
+                Some(connection) if count > 1 => connection.clone(),
+                _ => client::connect(&args.server).await?,
+            };
             let acting = credentials.acting_as(&users[n])?;
             workers.push(Worker {
                 commands: CommandServiceClient::new(acting.on(connection.clone())),
                 queries: QueryServiceClient::new(acting.on(connection)),
                 user: users[n].clone(),
-                next_user: users[(n + 1) % count.max(1)].clone(),
+                next_user: users[first + (n - first + 1) % count].clone(),
                 unowned: customers[n * per_client..(n + 1) * per_client].to_vec(),
                 owned: Vec::new(),
                 rng: 0x9E37_79B9_7F4A_7C15 ^ (n as u64 + 1),
@@ -390,44 +430,28 @@ async fn run(args: Args) -> Result<(), Failure> {
         }
         Ok(workers)
     };
+    // Each phase starts once the projections have applied everything before it (the
+    // import above keeps them busy for a while), so it measures the steady state.
+    let mut admin = AdminServiceClient::new(credentials.on(channel.clone()));
+    catch_up(&mut admin).await?;
     let _ = phase(
         "one_client",
-        make_workers(1).await?,
+        make_workers(clients, 1).await?,
         Duration::from_secs(seconds),
     )
     .await;
+    catch_up(&mut admin).await?;
     let workers = phase(
         &format!("clients_{clients}"),
-        make_workers(clients).await?,
+        make_workers(0, clients).await?,
         Duration::from_secs(seconds),
     )
     .await;
     // How far behind the log the projections were when the load stopped, and how long
     // they took to reach the tail.
-    let mut admin = AdminServiceClient::new(credentials.on(channel.clone()));
     let stopped = Instant::now();
-    let status = admin
-        .get_projection_status(pb::GetProjectionStatusRequest {})
-        .await?
-        .into_inner();
-    let tail = status.projections.iter().map(|p| p.tail).max().unwrap_or(0);
-    let lag = status
-        .projections
-        .iter()
-        .map(|p| p.lag_positions)
-        .max()
-        .unwrap_or(0);
+    let lag = catch_up(&mut admin).await?;
     metric("projection_lag_when_load_stopped", lag, "events");
-    loop {
-        let status = admin
-            .get_projection_status(pb::GetProjectionStatusRequest {})
-            .await?
-            .into_inner();
-        if status.projections.iter().all(|p| p.checkpoint >= tail) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
     metric(
         "projections_caught_up_after",
         format!("{:.3}", stopped.elapsed().as_secs_f64()),
