@@ -1,15 +1,19 @@
 //! The runner: follows the log live and applies each batch to every projection.
 //!
 //! It subscribes from the lowest checkpoint (catch-up, then live) and gathers events,
-//! decoded once, for up to `commit_every`; then it applies them to the five projections
-//! in parallel, one transaction each (of at most `batch_max` events). It commits at once
-//! when `batch_max` events are gathered, when a reader waits for a gathered or coming
-//! position ([`Shared::want`], read-your-writes stays prompt), when it is stopped and
-//! before it deals with a read error. Gathering makes fewer, larger transactions: a row
-//! changed by several events is written once, and each commit rewrites fewer pages per
-//! event. A projection skips events at or before its checkpoint. A storage error is retried with backoff; an event that cannot be
-//! decoded, or a hole in the positions, halts the projection(s) before it and is reported
-//! in [`crate::Projections::status`]: the runner never skips an event silently.
+//! decoded once, for up to `commit_every`; then it applies them to the five projections,
+//! one transaction each (of at most `batch_max` events), on `apply_threads` blocking
+//! threads (by default one: the projections one after another, so a batch leaves the
+//! other cores to the requests). It commits at once when `batch_max` events are gathered,
+//! when a reader waits for a gathered or coming position ([`Shared::want`]: read-your-writes
+//! stays prompt), when it is stopped, and before it deals with a read error. Gathering
+//! makes fewer, larger transactions: a row changed by several events is written once, and
+//! each commit rewrites fewer pages per event.
+//!
+//! A projection skips events at or before its checkpoint. A storage error is retried with
+//! backoff; an event that cannot be decoded, or a hole in the positions, halts the
+//! projection(s) before it and is reported in [`crate::Projections::status`]: the runner
+//! never skips an event silently.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -17,12 +21,12 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use poolkeeper_eventlog::{EventLogError, EventStore};
-use tokio::sync::watch;
+use tokio::sync::{OwnedMutexGuard, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::codec::{self, LoggedEvent};
-use crate::projector::ApplyError;
+use crate::projector::{ApplyError, WriteSide};
 use crate::service::{Failure, Shared};
 
 /// A running runner. Dropping it leaves the runner running; call [`RunnerHandle::shutdown`].
@@ -234,33 +238,65 @@ async fn apply_everywhere(
     let mut backoff = Duration::from_millis(50);
     let mut pending: Vec<usize> = (0..shared.slots.len()).collect();
     loop {
-        let mut tasks = Vec::new();
+        // The projections to apply, with their writers locked, dealt round robin to at
+        // most `apply_threads` blocking threads; each applies its share one by one.
+        let threads = shared
+            .config
+            .apply_threads
+            .clamp(1, shared.slots.len().max(1));
+        let mut shares: Vec<Vec<(usize, OwnedMutexGuard<Option<WriteSide>>)>> =
+            (0..threads).map(|_| Vec::new()).collect();
+        let mut dealt = 0;
         for &index in &pending {
             let slot = &shared.slots[index];
             if slot.failure().is_some_and(|f| f.halted_at.is_some()) {
                 continue;
             }
             let guard = Arc::clone(&slot.write).lock_owned().await;
+            shares[dealt % threads].push((index, guard));
+            dealt += 1;
+        }
+        let mut tasks = Vec::new();
+        for share in shares.into_iter().filter(|share| !share.is_empty()) {
+            let indexes: Vec<usize> = share.iter().map(|(index, _)| *index).collect();
             let batch = Arc::clone(&batch);
             let shared = Arc::clone(shared);
-            tasks.push((
-                index,
-                tokio::task::spawn_blocking(move || {
-                    let mut guard = guard;
-                    let slot = &shared.slots[index];
-                    let Some(side) = guard.as_mut() else {
-                        return Ok(());
-                    };
-                    let result = side.apply_batch(&batch);
-                    slot.publish(side);
-                    result.map(|_| ())
-                }),
-            ));
+            let task = tokio::task::spawn_blocking(move || {
+                share
+                    .into_iter()
+                    .map(|(index, mut guard)| {
+                        let slot = &shared.slots[index];
+                        let Some(side) = guard.as_mut() else {
+                            return Ok(());
+                        };
+                        let result = side.apply_batch(&batch);
+                        slot.publish(side);
+                        result.map(|_| ())
+                    })
+                    .collect::<Vec<_>>()
+            });
+            tasks.push((indexes, task));
+        }
+        let mut results = Vec::new();
+        for (indexes, task) in tasks {
+            match task.await {
+                Ok(outcomes) => {
+                    results.extend(indexes.into_iter().zip(outcomes.into_iter().map(Ok)))
+                }
+                Err(join) => {
+                    let message = join.to_string();
+                    results.extend(
+                        indexes
+                            .into_iter()
+                            .map(|index| (index, Err(message.clone()))),
+                    );
+                }
+            }
         }
         let mut failed = Vec::new();
-        for (index, task) in tasks {
+        for (index, outcome) in results {
             let slot = &shared.slots[index];
-            match task.await {
+            match outcome {
                 Ok(Ok(())) => {
                     if slot.failure().is_some() {
                         slot.set_failure(None);

@@ -39,6 +39,9 @@ pub struct ProjectionsConfig {
     /// make fewer, larger transactions (a row changed by several events is written once);
     /// zero applies every chunk as it arrives.
     pub commit_every: Duration,
+    /// Blocking threads the runner applies a batch on, the five projections dealt among
+    /// them (1: one after another, 5: all at once).
+    pub apply_threads: usize,
     /// Idle read connections kept per projection.
     pub read_connections: usize,
     /// Rows each live projection keeps cached between batches (0: reload every batch).
@@ -61,6 +64,7 @@ impl Default for ProjectionsConfig {
         Self {
             batch_max: 2_048,
             commit_every: Duration::from_millis(50),
+            apply_threads: 1,
             read_connections: 4,
             cache_rows: 50_000,
             rebuild_page: 8_192,

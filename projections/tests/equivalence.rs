@@ -1,5 +1,6 @@
-//! Incrementally maintained projections (small batches, restarts, no cache) equal a
-//! from-scratch rebuild row for row, and agree with the domain's write model.
+//! Incrementally maintained projections (small batches, restarts, no cache, applied on one
+//! to five threads) equal a from-scratch rebuild row for row, and agree with the domain's
+//! write model.
 
 mod support;
 
@@ -11,10 +12,11 @@ use poolkeeper_projections::{OwnershipState, Projections, ProjectionsConfig};
 use proptest::prelude::*;
 use support::*;
 
-fn live_config(batch_max: usize, cache_rows: usize) -> ProjectionsConfig {
+fn live_config(batch_max: usize, cache_rows: usize, apply_threads: usize) -> ProjectionsConfig {
     ProjectionsConfig {
         batch_max,
         cache_rows,
+        apply_threads,
         ..ProjectionsConfig::default()
     }
 }
@@ -29,6 +31,7 @@ proptest! {
         batch_max in 1usize..40,
         cache_rows in prop_oneof![Just(0usize), Just(100_000usize)],
         restarts in 1usize..5,
+        apply_threads in 1usize..=5,
     ) {
         let runtime = runtime();
         runtime.block_on(async move {
@@ -41,12 +44,12 @@ proptest! {
             let mut tail = 0;
             for chunk in commands.chunks(part.max(1)) {
                 tail = append(&store, chunk, 7).await;
-                let projections = Projections::open_with(&live_dir, live_config(batch_max, cache_rows)).unwrap();
+                let projections = Projections::open_with(&live_dir, live_config(batch_max, cache_rows, apply_threads)).unwrap();
                 let runner = projections.spawn_runner(store.clone());
                 projections.wait_for(tail, WAIT).await.unwrap();
                 runner.shutdown().await;
             }
-            let projections = Projections::open_with(&live_dir, live_config(batch_max, cache_rows)).unwrap();
+            let projections = Projections::open_with(&live_dir, live_config(batch_max, cache_rows, apply_threads)).unwrap();
             for status in projections.status() {
                 prop_assert_eq!(status.checkpoint, tail);
                 prop_assert!(status.error.is_none());
