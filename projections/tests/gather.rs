@@ -3,21 +3,26 @@
 
 mod support;
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use poolkeeper_projections::simulate::Step;
+use poolkeeper_eventlog::SqliteEventStore;
 use poolkeeper_projections::{Projections, ProjectionsConfig};
 use support::*;
 
-fn steps() -> Vec<Step> {
-    (0..200u32)
-        .map(|n| Step {
-            action: (n % 256) as u8,
-            pick: n * 7919,
-            other: n * 104_729,
-            minutes: (n % 90) as u16,
-        })
-        .collect()
+/// A log of a fixed history (seeded by `seed`) and its tail.
+async fn log_of(seed: u64, dir: &Path) -> (Arc<SqliteEventStore>, u64) {
+    let store = open_log(&dir.join("events.db"));
+    let (_, commands) = history(seed, 30, &fixed_steps(200));
+    let tail = append(&store, &commands, 16).await;
+    assert!(tail > 100, "a long enough log: {tail}");
+    (store, tail)
+}
+
+/// Every projection's checkpoint has reached `tail`.
+fn all_at(projections: &Projections, tail: u64) -> bool {
+    projections.status().iter().all(|s| s.checkpoint == tail)
 }
 
 /// A gather far longer than any test: only a reader, a full batch or a stop commits.
@@ -29,25 +34,28 @@ fn gathering_for_an_hour() -> ProjectionsConfig {
     }
 }
 
-/// Waits (bounded) until the runner has seen `tail`: it then holds the events gathered.
-async fn until_seen(projections: &Projections, tail: u64) {
+/// Polls `done` every 5 ms for up to 30 s; whether it came true.
+async fn eventually(done: impl Fn() -> bool) -> bool {
     for _ in 0..6_000 {
-        if projections.status().iter().all(|s| s.tail >= tail) {
-            return;
+        if done() {
+            return true;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    panic!("the runner never saw position {tail}");
+    false
+}
+
+/// Waits (bounded) until the runner has seen `tail`: it then holds the events gathered.
+async fn until_seen(projections: &Projections, tail: u64) {
+    let seen = eventually(|| projections.status().iter().all(|s| s.tail >= tail)).await;
+    assert!(seen, "the runner never saw position {tail}");
 }
 
 #[test]
 fn gathered_events_wait_until_a_reader_asks_for_them_then_commit_at_once() {
     runtime().block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let store = open_log(&dir.path().join("events.db"));
-        let (_, commands) = history(3, 30, &steps());
-        let tail = append(&store, &commands, 16).await;
-        assert!(tail > 100, "a long enough log: {tail}");
+        let (store, tail) = log_of(3, dir.path()).await;
         let projections =
             Projections::open_with(&dir.path().join("projections"), gathering_for_an_hour())
                 .unwrap();
@@ -64,7 +72,7 @@ fn gathered_events_wait_until_a_reader_asks_for_them_then_commit_at_once() {
             .wait_for(tail, Duration::from_secs(30))
             .await
             .unwrap();
-        assert!(projections.status().iter().all(|s| s.checkpoint == tail));
+        assert!(all_at(&projections, tail));
         runner.shutdown().await;
     });
 }
@@ -73,9 +81,7 @@ fn gathered_events_wait_until_a_reader_asks_for_them_then_commit_at_once() {
 fn without_readers_the_gather_ends_in_a_commit() {
     runtime().block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let store = open_log(&dir.path().join("events.db"));
-        let (_, commands) = history(4, 30, &steps());
-        let tail = append(&store, &commands, 16).await;
+        let (store, tail) = log_of(4, dir.path()).await;
         let config = ProjectionsConfig {
             commit_every: Duration::from_millis(20),
             batch_max: 100_000,
@@ -84,14 +90,7 @@ fn without_readers_the_gather_ends_in_a_commit() {
         let projections = Projections::open_with(&dir.path().join("projections"), config).unwrap();
         let runner = projections.spawn_runner(store.clone());
         // No `wait_for`: only the end of the gather can commit.
-        let mut committed = false;
-        for _ in 0..6_000 {
-            if projections.status().iter().all(|s| s.checkpoint == tail) {
-                committed = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let committed = eventually(|| all_at(&projections, tail)).await;
         assert!(committed, "{:?}", projections.status());
         runner.shutdown().await;
     });
@@ -101,20 +100,14 @@ fn without_readers_the_gather_ends_in_a_commit() {
 fn stopping_the_runner_commits_what_it_gathered_and_a_rebuild_agrees() {
     runtime().block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let store = open_log(&dir.path().join("events.db"));
-        let (_, commands) = history(5, 30, &steps());
-        let tail = append(&store, &commands, 16).await;
+        let (store, tail) = log_of(5, dir.path()).await;
         let projections_dir = dir.path().join("projections");
         let projections =
             Projections::open_with(&projections_dir, gathering_for_an_hour()).unwrap();
         let runner = projections.spawn_runner(store.clone());
         until_seen(&projections, tail).await;
         runner.shutdown().await;
-        assert!(
-            projections.status().iter().all(|s| s.checkpoint == tail),
-            "{:?}",
-            projections.status()
-        );
+        assert!(all_at(&projections, tail), "{:?}", projections.status());
         let live = dump_all(&projections).await;
         assert_same(
             &live,
@@ -127,9 +120,7 @@ fn stopping_the_runner_commits_what_it_gathered_and_a_rebuild_agrees() {
 fn a_gather_larger_than_a_batch_commits_in_batches_and_equals_the_rebuild() {
     runtime().block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let store = open_log(&dir.path().join("events.db"));
-        let (_, commands) = history(6, 30, &steps());
-        let tail = append(&store, &commands, 16).await;
+        let (store, tail) = log_of(6, dir.path()).await;
         let config = ProjectionsConfig {
             commit_every: Duration::from_secs(3_600),
             batch_max: 7,
@@ -137,12 +128,7 @@ fn a_gather_larger_than_a_batch_commits_in_batches_and_equals_the_rebuild() {
             ..ProjectionsConfig::default()
         };
         let projections = Projections::open_with(&dir.path().join("projections"), config).unwrap();
-        let runner = projections.spawn_runner(store.clone());
-        projections
-            .wait_for(tail, Duration::from_secs(30))
-            .await
-            .unwrap();
-        runner.shutdown().await;
+        follow_to(&projections, &store, tail).await;
         let live = dump_all(&projections).await;
         assert_same(
             &live,

@@ -4,22 +4,8 @@
 
 mod support;
 
-use std::time::Duration;
-
 use poolkeeper_projections::Projections;
-use poolkeeper_projections::simulate::Step;
 use support::*;
-
-fn steps() -> Vec<Step> {
-    (0..300u32)
-        .map(|n| Step {
-            action: (n % 256) as u8,
-            pick: n * 7919,
-            other: n * 104_729,
-            minutes: (n % 90) as u16,
-        })
-        .collect()
-}
 
 #[test]
 fn files_left_open_by_an_earlier_boot_are_discarded_and_a_clean_close_keeps_them() {
@@ -27,18 +13,13 @@ fn files_left_open_by_an_earlier_boot_are_discarded_and_a_clean_close_keeps_them
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let store = open_log(&dir.path().join("events.db"));
-        let (_, commands) = history(7, 40, &steps());
+        let (_, commands) = history(7, 40, &fixed_steps(300));
         let tail = append(&store, &commands, 16).await;
         let projections_dir = dir.path().join("projections");
 
         // Follow the log, then close cleanly: reopening keeps everything.
         let projections = Projections::open(&projections_dir).unwrap();
-        let runner = projections.spawn_runner(store.clone());
-        projections
-            .wait_for(tail, Duration::from_secs(30))
-            .await
-            .unwrap();
-        runner.shutdown().await;
+        follow_to(&projections, &store, tail).await;
         let before = dump_all(&projections).await;
         projections.close().await.unwrap();
         drop(projections);
@@ -60,12 +41,7 @@ fn files_left_open_by_an_earlier_boot_are_discarded_and_a_clean_close_keeps_them
             discarded.status().iter().all(|s| s.checkpoint == 0),
             "files from another boot are discarded"
         );
-        let runner = discarded.spawn_runner(store.clone());
-        discarded
-            .wait_for(tail, Duration::from_secs(30))
-            .await
-            .unwrap();
-        runner.shutdown().await;
+        follow_to(&discarded, &store, tail).await;
         assert_eq!(
             dump_all(&discarded).await,
             before,

@@ -35,6 +35,18 @@ pub fn steps(max: usize) -> impl Strategy<Value = Vec<Step>> {
     )
 }
 
+/// `count` fixed, varied steps (the same every run).
+pub fn fixed_steps(count: u32) -> Vec<Step> {
+    (0..count)
+        .map(|n| Step {
+            action: (n % 256) as u8,
+            pick: n * 7919,
+            other: n * 104_729,
+            minutes: (n % 90) as u16,
+        })
+        .collect()
+}
+
 /// A history: setup, `customers` imported, then `steps`; one entry per command.
 pub fn history(seed: u64, customers: usize, steps: &[Step]) -> (Simulation, Vec<Vec<Event>>) {
     let (mut simulation, mut log) = Simulation::new(seed, 8);
@@ -62,6 +74,13 @@ pub async fn append(store: &SqliteEventStore, commands: &[Vec<Event>], chunk: us
         }
     }
     store.tail().await.expect("tail")
+}
+
+/// Runs a runner over `store` until every projection has applied `tail`, then stops it.
+pub async fn follow_to(projections: &Projections, store: &Arc<SqliteEventStore>, tail: Position) {
+    let runner = projections.spawn_runner(store.clone());
+    projections.wait_for(tail, WAIT).await.expect("caught up");
+    runner.shutdown().await;
 }
 
 /// Every projection's canonical dump from a live `Projections`.
