@@ -3,6 +3,7 @@
 //! | error | status | details |
 //! |---|---|---|
 //! | invalid field | INVALID_ARGUMENT | `BadRequest` field violation naming the field |
+//! | `min_position` beyond the log's last position | OUT_OF_RANGE | `BadRequest` naming the field |
 //! | unknown customer/pool/user/follow-up | NOT_FOUND | `ResourceInfo` |
 //! | id taken | ALREADY_EXISTS | `ResourceInfo` |
 //! | not admin / pool admin / owner / superior / member | PERMISSION_DENIED | `ErrorInfo` |
@@ -41,6 +42,21 @@ pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Stat
         Code::InvalidArgument,
         format!("invalid {field}: {description}"),
         "invalid_argument",
+        details,
+    )
+}
+
+/// An OUT_OF_RANGE naming `field`: a value past what exists now (a log position beyond
+/// the tail), which may become valid later.
+pub fn out_of_range(field: impl Into<String>, description: impl Into<String>) -> Status {
+    let field = field.into();
+    let description = description.into();
+    let mut details = ErrorDetails::new();
+    details.add_bad_request_violation(field.clone(), description.clone());
+    with_info(
+        Code::OutOfRange,
+        format!("{field} out of range: {description}"),
+        "out_of_range",
         details,
     )
 }

@@ -236,6 +236,25 @@ async fn bad_inputs_return_their_documented_status_and_leave_the_log_unchanged()
     )
     .await;
 
+    // A query waiting for a position the log has not reached.
+    let beyond = harness.tail().await + 1_000;
+    let status = refused(
+        &harness,
+        harness
+            .queries(&alice)
+            .get_customer(pb::GetCustomerRequest {
+                name: customer.clone(),
+                min_position: beyond,
+            }),
+        Code::OutOfRange,
+        "out_of_range",
+    )
+    .await;
+    assert_eq!(
+        status.get_details_bad_request().unwrap().field_violations[0].field,
+        "min_position"
+    );
+
     // A missing token, an unknown token, and a token without the command scope.
     let mut anonymous = CommandServiceClient::new(harness.channel.clone());
     refused(

@@ -27,7 +27,7 @@ use crate::clock::ServiceClock;
 use crate::convert::{
     self, customer_name, optional_timestamp, optional_user_name, pool_name, timestamp, user_name,
 };
-use crate::status::{invalid, not_found};
+use crate::status::{invalid, not_found, out_of_range};
 use crate::writer::CommandWriter;
 
 /// The default and largest page sizes.
@@ -341,6 +341,16 @@ impl QueryApi {
     async fn ready<T>(&self, request: &Request<T>, min_position: u64) -> Result<(), Status> {
         if min_position == 0 {
             return Ok(());
+        }
+        // Every position a caller was given is at or before the writer's last one. A
+        // later one would keep the projections committing eagerly until the log reached
+        // it (`Projections::wait_for`), so it is refused.
+        let last = self.writer.last_position();
+        if min_position > last {
+            return Err(out_of_range(
+                "min_position",
+                format!("is beyond the log's last position {last}"),
+            ));
         }
         let wait = deadline(request).map_or(self.max_wait, |d| d.min(self.max_wait));
         self.projections
