@@ -15,13 +15,14 @@
 //! projection(s) before it and is reported in [`crate::Projections::status`]: the runner
 //! never skips an event silently.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures::StreamExt;
 use poolkeeper_eventlog::{EventLogError, EventStore};
-use tokio::sync::{OwnedMutexGuard, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -29,7 +30,8 @@ use crate::codec::{self, LoggedEvent};
 use crate::projector::{ApplyError, WriteSide};
 use crate::service::{Failure, Shared};
 
-/// A running runner. Dropping it leaves the runner running; call [`RunnerHandle::shutdown`].
+/// A running runner. Dropping it stops the runner as [`RunnerHandle::shutdown`] does, but
+/// without waiting for it.
 #[derive(Debug)]
 pub struct RunnerHandle {
     stop: watch::Sender<bool>,
@@ -37,7 +39,9 @@ pub struct RunnerHandle {
 }
 
 impl RunnerHandle {
-    /// Stops after the batch in progress (committed or rolled back) and waits.
+    /// Stops and waits: the batch in progress ends (committed or rolled back), then what
+    /// was gathered is committed, in transactions of at most `batch_max` events. A storage
+    /// error in that last commit is not retried: those events are applied at the next start.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
@@ -228,6 +232,55 @@ async fn apply_gathered(
     true
 }
 
+/// What applying a batch to one projection gave: its own result, or the panic it raised.
+type Applied = Result<Result<(), ApplyError>, String>;
+
+/// Applies `batch` to the projections `share`, one after another, on a blocking thread.
+///
+/// Each writer is locked only while its own batch is applied, and a writer that is busy
+/// (an online rebuild swapping its file) is left for last, so it holds up none of the
+/// others. A panic in one projection's fold rolls back that projection alone and is
+/// reported for it.
+fn apply_share(shared: &Shared, share: &[usize], batch: &[LoggedEvent]) -> Vec<(usize, Applied)> {
+    let apply = |index: usize, mut guard: tokio::sync::MutexGuard<'_, Option<WriteSide>>| {
+        let slot = &shared.slots[index];
+        let Some(side) = guard.as_mut() else {
+            return (index, Ok(Ok(())));
+        };
+        let applied = std::panic::catch_unwind(AssertUnwindSafe(|| side.apply_batch(batch)));
+        let outcome = match applied {
+            Ok(result) => Ok(result.map(|_| ())),
+            Err(panic) => {
+                side.rollback();
+                Err(panic_message(panic.as_ref()))
+            }
+        };
+        slot.publish(side);
+        (index, outcome)
+    };
+    let mut outcomes = Vec::with_capacity(share.len());
+    let mut busy = Vec::new();
+    for &index in share {
+        match shared.slots[index].write.try_lock() {
+            Ok(guard) => outcomes.push(apply(index, guard)),
+            Err(_) => busy.push(index),
+        }
+    }
+    for index in busy {
+        outcomes.push(apply(index, shared.slots[index].write.blocking_lock()));
+    }
+    outcomes
+}
+
+/// The text of a panic's payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
 /// Applies a batch to every projection that is not halted, retrying storage errors.
 /// False when asked to stop before every projection succeeded.
 async fn apply_everywhere(
@@ -238,51 +291,36 @@ async fn apply_everywhere(
     let mut backoff = Duration::from_millis(50);
     let mut pending: Vec<usize> = (0..shared.slots.len()).collect();
     loop {
-        // The projections to apply, with their writers locked, dealt round robin to at
-        // most `apply_threads` blocking threads; each applies its share one by one.
+        // The projections to apply, dealt round robin to at most `apply_threads` blocking
+        // threads; each applies its share one by one (see `apply_share`).
         let threads = shared
             .config
             .apply_threads
             .clamp(1, shared.slots.len().max(1));
-        let mut shares: Vec<Vec<(usize, OwnedMutexGuard<Option<WriteSide>>)>> =
-            (0..threads).map(|_| Vec::new()).collect();
+        let mut shares: Vec<Vec<usize>> = vec![Vec::new(); threads];
         let mut dealt = 0;
         for &index in &pending {
-            let slot = &shared.slots[index];
-            if slot.failure().is_some_and(|f| f.halted_at.is_some()) {
+            if shared.slots[index]
+                .failure()
+                .is_some_and(|f| f.halted_at.is_some())
+            {
                 continue;
             }
-            let guard = Arc::clone(&slot.write).lock_owned().await;
-            shares[dealt % threads].push((index, guard));
+            shares[dealt % threads].push(index);
             dealt += 1;
         }
         let mut tasks = Vec::new();
         for share in shares.into_iter().filter(|share| !share.is_empty()) {
-            let indexes: Vec<usize> = share.iter().map(|(index, _)| *index).collect();
             let batch = Arc::clone(&batch);
             let shared = Arc::clone(shared);
-            let task = tokio::task::spawn_blocking(move || {
-                share
-                    .into_iter()
-                    .map(|(index, mut guard)| {
-                        let slot = &shared.slots[index];
-                        let Some(side) = guard.as_mut() else {
-                            return Ok(());
-                        };
-                        let result = side.apply_batch(&batch);
-                        slot.publish(side);
-                        result.map(|_| ())
-                    })
-                    .collect::<Vec<_>>()
-            });
+            let indexes = share.clone();
+            let task = tokio::task::spawn_blocking(move || apply_share(&shared, &share, &batch));
             tasks.push((indexes, task));
         }
         let mut results = Vec::new();
         for (indexes, task) in tasks {
             match task.await {
-                Ok(outcomes) => {
-                    results.extend(indexes.into_iter().zip(outcomes.into_iter().map(Ok)))
-                }
+                Ok(outcomes) => results.extend(outcomes),
                 Err(join) => {
                     let message = join.to_string();
                     results.extend(
