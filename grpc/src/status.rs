@@ -34,31 +34,42 @@ fn with_info(code: Code, message: String, reason: &str, mut details: ErrorDetail
 
 /// An INVALID_ARGUMENT naming `field`.
 pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Status {
-    let field = field.into();
-    let description = description.into();
-    let mut details = ErrorDetails::new();
-    details.add_bad_request_violation(field.clone(), description.clone());
-    with_info(
+    let (field, description) = (field.into(), description.into());
+    let message = format!("invalid {field}: {description}");
+    field_violation(
         Code::InvalidArgument,
-        format!("invalid {field}: {description}"),
+        message,
         "invalid_argument",
-        details,
+        field,
+        description,
     )
 }
 
 /// An OUT_OF_RANGE naming `field`: a value past what exists now (a log position beyond
 /// the tail), which may become valid later.
 pub fn out_of_range(field: impl Into<String>, description: impl Into<String>) -> Status {
-    let field = field.into();
-    let description = description.into();
-    let mut details = ErrorDetails::new();
-    details.add_bad_request_violation(field.clone(), description.clone());
-    with_info(
+    let (field, description) = (field.into(), description.into());
+    let message = format!("{field} out of range: {description}");
+    field_violation(
         Code::OutOfRange,
-        format!("{field} out of range: {description}"),
+        message,
         "out_of_range",
-        details,
+        field,
+        description,
     )
+}
+
+/// A status with a `BadRequest` violation naming `field`.
+fn field_violation(
+    code: Code,
+    message: String,
+    reason: &str,
+    field: String,
+    description: String,
+) -> Status {
+    let mut details = ErrorDetails::new();
+    details.add_bad_request_violation(field, description);
+    with_info(code, message, reason, details)
 }
 
 /// A NOT_FOUND for a resource.
