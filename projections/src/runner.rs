@@ -219,13 +219,11 @@ async fn apply_gathered(
     gathered: &mut Vec<LoggedEvent>,
     stop: &mut watch::Receiver<bool>,
 ) -> bool {
-    let gathered = std::mem::take(gathered);
     let size = shared.config.batch_max.max(1);
-    if gathered.len() <= size {
-        return gathered.is_empty() || apply_everywhere(shared, gathered.into(), stop).await;
-    }
-    for batch in gathered.chunks(size) {
-        if !apply_everywhere(shared, batch.into(), stop).await {
+    let mut batch = std::mem::take(gathered);
+    while !batch.is_empty() {
+        let later = batch.split_off(batch.len().min(size));
+        if !apply_everywhere(shared, std::mem::replace(&mut batch, later).into(), stop).await {
             return false;
         }
     }
