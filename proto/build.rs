@@ -27,6 +27,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out_dir.join("poolkeeper_descriptor.bin"),
         compiler.encode_file_descriptor_set(),
     )?;
-    tonic_prost_build::configure().compile_fds(descriptors)?;
+    // Malformed requests are the caller's mistake (INVALID_ARGUMENT), not INTERNAL.
+    tonic_prost_build::configure()
+        .codec_path("crate::codec::StrictProstCodec")
+        .compile_fds(descriptors)?;
     Ok(())
 }

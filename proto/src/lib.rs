@@ -4,6 +4,8 @@
 
 #![allow(missing_docs)]
 
+pub mod codec;
+
 /// Generated code of package `poolkeeper.v1`.
 pub mod v1 {
     #![allow(clippy::all, clippy::pedantic)]
