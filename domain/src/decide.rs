@@ -172,13 +172,18 @@ fn validate_rules(model: &WriteModel, rules: &PoolRules, own_pool: PoolId) -> Re
                 "must be at least the default days",
             ));
         }
-        if let Some(extension) = &protection.extension
-            && (extension.extend_by_days == 0 || extension.contact_within_days == 0)
-        {
-            return Err(DomainError::invalid(
-                "rules.protection.extension",
-                "days must be at least 1",
-            ));
+        if let Some(extension) = &protection.extension {
+            for (field, days) in [
+                ("contact_within_days", extension.contact_within_days),
+                ("extend_by_days", extension.extend_by_days),
+            ] {
+                if days == 0 {
+                    return Err(DomainError::invalid(
+                        format!("rules.protection.extension.{field}"),
+                        "must be at least 1 when the extension is on",
+                    ));
+                }
+            }
         }
     }
     if rules.reminder_hours == Some(0) || rules.reminder_hours.is_some_and(|h| h > 24 * 365) {
@@ -268,7 +273,7 @@ impl<'a> Decision<'a> {
     }
 
     fn actor_name(&self) -> String {
-        self.command.actor.to_string()
+        self.command.actor.resource_name()
     }
 
     /// The acting user must exist and be active; the system may always act.

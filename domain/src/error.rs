@@ -50,22 +50,22 @@ pub enum DomainError {
         reason: String,
     },
     /// The customer does not exist.
-    #[error("unknown customer {0}")]
+    #[error("customers/{0} not found")]
     UnknownCustomer(CustomerId),
     /// The pool does not exist.
-    #[error("unknown pool {0}")]
+    #[error("pools/{0} not found")]
     UnknownPool(PoolId),
     /// The user does not exist.
-    #[error("unknown user {0}")]
+    #[error("users/{0} not found")]
     UnknownUser(UserId),
     /// The follow-up does not exist on that customer.
-    #[error("unknown follow-up {0}")]
+    #[error("followUps/{0} not found")]
     UnknownFollowUp(FollowUpId),
     /// There is no default pool yet, and the command named no pool.
     #[error("no default pool exists; name a pool")]
     NoDefaultPool,
     /// The id is taken.
-    #[error("{kind} {id} already exists")]
+    #[error("{} already exists", resource_name(kind, id))]
     AlreadyExists {
         /// `customer`, `pool`, `user` or `follow_up`.
         kind: &'static str,
@@ -79,7 +79,7 @@ pub enum DomainError {
         actor: String,
     },
     /// Only the pool's admins may do this.
-    #[error("{actor} is not an admin of pool {pool}")]
+    #[error("{actor} is not an admin of pools/{pool}")]
     NotPoolAdmin {
         /// Who tried.
         actor: String,
@@ -87,7 +87,7 @@ pub enum DomainError {
         pool: PoolId,
     },
     /// Only members of the pool may do this.
-    #[error("user {user} is not a member of pool {pool}")]
+    #[error("users/{user} is not a member of pools/{pool}")]
     NotPoolMember {
         /// The user.
         user: UserId,
@@ -95,7 +95,7 @@ pub enum DomainError {
         pool: PoolId,
     },
     /// Only the owner may do this.
-    #[error("{actor} is not the owner of customer {customer}")]
+    #[error("{actor} is not the owner of customers/{customer}")]
     NotOwner {
         /// Who tried.
         actor: String,
@@ -104,7 +104,7 @@ pub enum DomainError {
     },
     /// Only the owner, a pool admin or the owner's superior may do this.
     #[error(
-        "{actor} is neither the owner, a pool admin nor a superior of the owner of customer {customer}"
+        "{actor} is neither the owner, a pool admin nor a superior of the owner of customers/{customer}"
     )]
     NotOwnerOrSuperior {
         /// Who tried.
@@ -113,7 +113,7 @@ pub enum DomainError {
         customer: CustomerId,
     },
     /// Only a superior of the follow-up's author or a pool admin may comment.
-    #[error("{actor} is not a superior of the author of follow-up {follow_up}")]
+    #[error("{actor} is not a superior of the author of followUps/{follow_up}")]
     NotSuperior {
         /// Who tried.
         actor: String,
@@ -127,13 +127,13 @@ pub enum DomainError {
         action: &'static str,
     },
     /// The named user (assignee, applicant, successor…) is deactivated.
-    #[error("user {0} is deactivated")]
+    #[error("users/{0} is deactivated")]
     DeactivatedUser(UserId),
     /// The acting user is deactivated and may do nothing.
-    #[error("acting user {0} is deactivated")]
+    #[error("the acting user users/{0} is deactivated")]
     InactiveActor(UserId),
     /// The customer is not in a state that allows this.
-    #[error("customer {customer} is {actual}; {action} needs it {expected}")]
+    #[error("customers/{customer} is {actual}; {action} needs it {expected}")]
     WrongState {
         /// The customer.
         customer: CustomerId,
@@ -145,7 +145,7 @@ pub enum DomainError {
         actual: &'static str,
     },
     /// The pool's mode does not allow this.
-    #[error("pool {pool} is {mode:?}; {action} is not allowed there")]
+    #[error("pools/{pool} is {}; {action} is not allowed there", mode.as_str())]
     WrongMode {
         /// The pool.
         pool: PoolId,
@@ -155,7 +155,7 @@ pub enum DomainError {
         action: &'static str,
     },
     /// The user returned or lost this customer too recently (冷却天数).
-    #[error("user {user} may not take customer {customer} again before {until}")]
+    #[error("users/{user} may not take customers/{customer} again before {until}")]
     CooldownActive {
         /// The user.
         user: UserId,
@@ -165,7 +165,7 @@ pub enum DomainError {
         until: DateTime<Utc>,
     },
     /// The abandon reason is not in the pool's list.
-    #[error("reason {reason:?} is not in the abandon reasons of pool {pool}")]
+    #[error("reason {reason:?} is not in the abandon reasons of pools/{pool}")]
     ReasonNotInList {
         /// The reason given.
         reason: String,
@@ -181,13 +181,13 @@ pub enum DomainError {
         max: DateTime<Utc>,
     },
     /// The pool has no protection rule, so protection cannot be set or extended.
-    #[error("pool {0} has no protection rule")]
+    #[error("pools/{0} has no protection rule")]
     NoProtectionRule(PoolId),
     /// The customer is already owned by that user, or already won.
     #[error("{0}")]
     NothingToDo(String),
     /// A scheduled action is not (or no longer) due.
-    #[error("customer {customer} has nothing due for {action} at {due_at}")]
+    #[error("customers/{customer} has nothing due for {action} at {due_at}")]
     NotDue {
         /// The customer.
         customer: CustomerId,
@@ -197,7 +197,7 @@ pub enum DomainError {
         due_at: DateTime<Utc>,
     },
     /// A user would own more customers than a cap allows (私池上限).
-    #[error("user {user} owns {owned} customers, the cap is {cap}")]
+    #[error("users/{user} owns {owned} customers, the cap is {cap}")]
     CapReached {
         /// The user.
         user: UserId,
@@ -209,7 +209,7 @@ pub enum DomainError {
         owned: u32,
     },
     /// The user made all the claims allowed today (领取频率).
-    #[error("user {user} reached the daily claim quota of {quota} in pool {pool}")]
+    #[error("users/{user} reached the daily claim quota of {quota} in pools/{pool}")]
     DailyQuotaReached {
         /// The user.
         user: UserId,
@@ -226,6 +226,18 @@ pub enum DomainError {
         /// The current version.
         actual: u64,
     },
+}
+
+/// The API's name of a resource: `customers/{id}`, `pools/{id}`, `users/{id}`, `followUps/{id}`.
+fn resource_name(kind: &str, id: &str) -> String {
+    let collection = match kind {
+        "customer" => "customers",
+        "pool" => "pools",
+        "user" => "users",
+        "follow_up" => "followUps",
+        other => other,
+    };
+    format!("{collection}/{id}")
 }
 
 impl DomainError {

@@ -37,6 +37,16 @@ impl Actor {
         }
     }
 
+    /// How messages for callers name the actor: `users/{uuid}`, `system`, or
+    /// `the {rule} rule`. (`Display` is the log's stored form, `user:{uuid}`.)
+    pub fn resource_name(self) -> String {
+        match self {
+            Actor::User(user) => format!("users/{user}"),
+            Actor::System => "system".to_owned(),
+            Actor::Rule(rule) => format!("the {} rule", rule.as_str()),
+        }
+    }
+
     /// Parses the form produced by `Display`: `user:<uuid>`, `system` or `rule:<name>`.
     pub fn parse(text: &str) -> Option<Self> {
         if text == "system" {

@@ -147,6 +147,10 @@ pub struct Customer {
     /// The customer's live entry in the wake-up index: the earlier of a pending reminder
     /// and the deadline, in microseconds since the epoch.
     pub wake_at: Option<i64>,
+    /// The log position of its last committed event, recorded by whoever appends
+    /// ([`WriteModel::record_position`]); 0 until then. Point reads wait for it. `decide`
+    /// never reads it.
+    pub position: u64,
 }
 
 /// Organization-wide settings.
@@ -282,6 +286,18 @@ impl WriteModel {
         self.customers.get(&customer).map_or(0, |c| c.version)
     }
 
+    /// Records that `customer`'s events up to log `position` are committed.
+    pub fn record_position(&mut self, customer: CustomerId, position: u64) {
+        if let Some(known) = self.customers.get_mut(&customer) {
+            known.position = known.position.max(position);
+        }
+    }
+
+    /// The log position of `customer`'s last committed event (0 when unknown).
+    pub fn customer_position(&self, customer: CustomerId) -> u64 {
+        self.customers.get(&customer).map_or(0, |c| c.position)
+    }
+
     /// `evolve`: folds one event into the model.
     pub fn apply(&mut self, event: &Event) {
         let at = event.at;
@@ -397,6 +413,7 @@ impl WriteModel {
                         reminder_at: None,
                         reminded_for: None,
                         wake_at: None,
+                        position: 0,
                     },
                 );
                 if let Some(owner) = e.owner {

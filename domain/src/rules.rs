@@ -30,6 +30,17 @@ pub enum PoolMode {
     ClaimWithApproval,
 }
 
+impl PoolMode {
+    /// The mode's name as the API spells it: `ASSIGN_ONLY`, `FREE_CLAIM`, `CLAIM_WITH_APPROVAL`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PoolMode::AssignOnly => "ASSIGN_ONLY",
+            PoolMode::FreeClaim => "FREE_CLAIM",
+            PoolMode::ClaimWithApproval => "CLAIM_WITH_APPROVAL",
+        }
+    }
+}
+
 /// The automatic-reclaim rules, each of which can set an owned customer's deadline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

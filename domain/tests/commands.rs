@@ -1442,7 +1442,7 @@ fn an_extension_of_zero_days_is_invalid() {
                 }
             )
         ),
-        DomainError::Invalid { field, .. } if field == "rules.protection.extension",
+        DomainError::Invalid { field, .. } if field == "rules.protection.extension.extend_by_days",
         InvalidArgument
     );
 }
