@@ -16,6 +16,8 @@ use tonic::metadata::MetadataMap;
 use tonic::{Request, Status};
 use uuid::Uuid;
 
+use crate::status;
+
 /// The metadata entry naming the acting user.
 pub const USER_HEADER: &str = "x-poolkeeper-user";
 /// The optional metadata entry carrying a correlation id (a UUID).
@@ -107,9 +109,9 @@ impl Authenticator {
 
     /// The caller behind a request's `authorization: Bearer …` entry, if it holds `scope`.
     pub fn authenticate(&self, metadata: &MetadataMap, scope: Scope) -> Result<Caller, Status> {
-        let header = metadata
-            .get("authorization")
-            .ok_or_else(|| Status::unauthenticated("missing `authorization: Bearer <token>`"))?;
+        let header = metadata.get("authorization").ok_or_else(|| {
+            status::unauthenticated("missing_token", "missing `authorization: Bearer <token>`")
+        })?;
         let token = header
             .to_str()
             .ok()
@@ -119,17 +121,20 @@ impl Authenticator {
                     .or_else(|| value.strip_prefix("bearer "))
             })
             .ok_or_else(|| {
-                Status::unauthenticated("the authorization entry is not a bearer token")
+                status::unauthenticated(
+                    "malformed_token",
+                    "the authorization entry is not a bearer token",
+                )
             })?;
         let caller = self
             .callers
             .get(token.trim())
-            .ok_or_else(|| Status::unauthenticated("unknown token"))?;
+            .ok_or_else(|| status::unauthenticated("unknown_token", "unknown token"))?;
         if !caller.has(scope) {
-            return Err(Status::permission_denied(format!(
-                "token {:?} lacks the {scope} scope",
-                caller.name
-            )));
+            return Err(status::permission_denied(
+                "missing_scope",
+                format!("token {:?} lacks the {scope} scope", caller.name),
+            ));
         }
         Ok(caller.clone())
     }
@@ -152,14 +157,11 @@ impl Authenticator {
 /// `system` for admin-scoped callers.
 pub fn actor<T>(request: &Request<T>) -> Result<Actor, Status> {
     let Some(value) = request.metadata().get(USER_HEADER) else {
-        return Err(crate::status::invalid(
-            USER_HEADER,
-            "the acting user is required",
-        ));
+        return Err(status::invalid(USER_HEADER, "the acting user is required"));
     };
     let value = value
         .to_str()
-        .map_err(|_| crate::status::invalid(USER_HEADER, "must be ASCII"))?
+        .map_err(|_| status::invalid(USER_HEADER, "must be ASCII"))?
         .trim();
     if value == "system" {
         let admin = request
@@ -169,7 +171,8 @@ pub fn actor<T>(request: &Request<T>) -> Result<Actor, Status> {
         return if admin {
             Ok(Actor::System)
         } else {
-            Err(Status::permission_denied(
+            Err(status::permission_denied(
+                "system_needs_admin_scope",
                 "only an admin-scoped token may act as system",
             ))
         };
@@ -177,14 +180,18 @@ pub fn actor<T>(request: &Request<T>) -> Result<Actor, Status> {
     crate::convert::user(USER_HEADER, value).map(Actor::User)
 }
 
-/// The request's correlation id, when the caller sent one.
-pub fn correlation_id<T>(request: &Request<T>) -> Option<Uuid> {
-    request
-        .metadata()
-        .get(CORRELATION_HEADER)?
+/// The request's correlation id, when the caller sent one. A value that is not a UUID is
+/// refused (INVALID_ARGUMENT naming the header) rather than silently replaced.
+pub fn correlation_id<T>(request: &Request<T>) -> Result<Option<Uuid>, Status> {
+    let Some(value) = request.metadata().get(CORRELATION_HEADER) else {
+        return Ok(None);
+    };
+    value
         .to_str()
         .ok()
         .and_then(|v| Uuid::parse_str(v.trim()).ok())
+        .map(Some)
+        .ok_or_else(|| status::invalid(CORRELATION_HEADER, "must be a UUID"))
 }
 
 /// A fresh random token: 256 bits, hex.

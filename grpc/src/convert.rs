@@ -71,9 +71,20 @@ pub fn optional_user(field: &str, value: &str) -> Result<Option<UserId>, Status>
     }
 }
 
-/// The command id: a UUID chosen by the caller.
+/// The command id: a UUID chosen by the caller (`commands/{uuid}` is accepted too, but
+/// the API documents and names the bare UUID).
 pub fn command_id(value: &str) -> Result<CommandId, Status> {
-    parse_uuid("command_id", value, "commands").map(CommandId)
+    let trimmed = value.trim();
+    let id = trimmed.strip_prefix("commands/").unwrap_or(trimmed);
+    match Uuid::parse_str(id) {
+        Ok(uuid) if !uuid.is_nil() => Ok(CommandId(uuid)),
+        Ok(_) => Err(invalid("command_id", "must not be the nil UUID")),
+        Err(_) if trimmed.is_empty() => Err(invalid("command_id", "is required (a UUID)")),
+        Err(_) => Err(invalid(
+            "command_id",
+            format!("must be a UUID, got {trimmed:?}"),
+        )),
+    }
 }
 
 /// A caller-chosen id, or a fresh UUID v7 when empty.

@@ -10,6 +10,8 @@ pub mod clock;
 pub mod codec;
 pub mod config;
 pub mod convert;
+pub mod field_paths;
+pub mod protocol_errors;
 pub mod scheduler;
 pub mod seen;
 pub mod server;

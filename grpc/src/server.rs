@@ -31,6 +31,7 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 use crate::auth::{Authenticator, Scope, TokenConfig, generate_token};
 use crate::clock::ServiceClock;
 use crate::config::Config;
+use crate::protocol_errors::ProtocolErrors;
 use crate::scheduler::Scheduler;
 use crate::services::admin::AdminApi;
 use crate::services::audit::AuditApi;
@@ -302,7 +303,7 @@ impl Runtime {
         ))
         .max_decoding_message_size(max);
 
-        let mut builder = Server::builder();
+        let mut builder = Server::builder().layer(ProtocolErrors);
         if let Some(tls) = &self.config.tls {
             let cert = std::fs::read(&tls.cert).map_err(ServerError::Tls)?;
             let key = std::fs::read(&tls.key).map_err(ServerError::Tls)?;

@@ -2,37 +2,59 @@
 //!
 //! | error | status | details |
 //! |---|---|---|
-//! | invalid field | INVALID_ARGUMENT | `BadRequest` field violation naming the field |
+//! | invalid field, malformed message, bad metadata | INVALID_ARGUMENT | `BadRequest` field violation naming the request's field path |
 //! | `min_position` beyond the log's last position | OUT_OF_RANGE | `BadRequest` naming the field |
 //! | unknown customer/pool/user/follow-up | NOT_FOUND | `ResourceInfo` |
 //! | id taken | ALREADY_EXISTS | `ResourceInfo` |
 //! | not admin / pool admin / owner / superior / member | PERMISSION_DENIED | `ErrorInfo` |
 //! | wrong state, mode, cooldown, reason not listed, beyond maximum | FAILED_PRECONDITION | `PreconditionFailure` |
-//! | cap or daily quota reached | RESOURCE_EXHAUSTED | `QuotaFailure` |
-//! | expected version mismatch | ABORTED | `ErrorInfo` |
+//! | cap or daily quota reached, import too large | RESOURCE_EXHAUSTED | `QuotaFailure` |
+//! | expected version mismatch | ABORTED | `ErrorInfo` with the resource, expected and actual version |
+//! | a projection behind its wanted position past the deadline | DEADLINE_EXCEEDED | `ErrorInfo` |
+//! | shutting down, log or projections closed | UNAVAILABLE | `ErrorInfo` |
+//! | a server fault | INTERNAL | `ErrorInfo` |
 //!
-//! Every status also carries `ErrorInfo { reason, domain: "poolkeeper.v1" }` with the
-//! domain's stable reason code (e.g. `cooldown_active`). Storage failures are UNAVAILABLE
-//! or INTERNAL and never leak internals beyond their message.
+//! Every status carries `ErrorInfo { reason, domain: "poolkeeper.v1", metadata }`: `reason`
+//! is a stable snake_case code (the domain's own, e.g. `cooldown_active`), `metadata` the
+//! facts a client can act on (`resource`, `expected_version`, …). INTERNAL means a fault
+//! of the server only, and never carries internals beyond its message.
 
 use std::collections::HashMap;
 
-use poolkeeper_domain::{DomainError, ErrorClass};
-use poolkeeper_eventlog::EventLogError;
+use poolkeeper_domain::{DomainError, ErrorClass, StreamRef};
+use poolkeeper_eventlog::{EventLogError, ExpectedVersion};
+use poolkeeper_projections::ProjectionError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+use crate::convert::{customer_name, pool_name, user_name};
+use crate::field_paths::FieldPaths;
 use crate::writer::WriteError;
 
-/// The `ErrorInfo.domain` of every error this service returns.
-pub const ERROR_DOMAIN: &str = "poolkeeper.v1";
+pub use poolkeeper_proto::codec::ERROR_DOMAIN;
 
-fn with_info(code: Code, message: String, reason: &str, mut details: ErrorDetails) -> Status {
-    details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
-    Status::with_error_details(code, message, details)
+/// `ErrorInfo.metadata`: facts about the error, keyed by snake_case names.
+type Metadata = HashMap<String, String>;
+
+/// A status of `code` with `ErrorInfo { reason, metadata }` and the other `details`.
+fn with_info(
+    code: Code,
+    message: impl Into<String>,
+    reason: &str,
+    metadata: Metadata,
+    mut details: ErrorDetails,
+) -> Status {
+    details.set_error_info(reason, ERROR_DOMAIN, metadata);
+    Status::with_error_details(code, message.into(), details)
 }
 
-/// An INVALID_ARGUMENT naming `field`.
+/// A status whose only detail is its `ErrorInfo`.
+pub fn with_reason(code: Code, reason: &str, message: impl Into<String>) -> Status {
+    with_info(code, message, reason, Metadata::new(), ErrorDetails::new())
+}
+
+/// An INVALID_ARGUMENT naming `field`, the path of a field of the request
+/// (`customers[3].display_name`) or a metadata key.
 pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Status {
     let (field, description) = (field.into(), description.into());
     let message = format!("invalid {field}: {description}");
@@ -68,40 +90,228 @@ fn field_violation(
     description: String,
 ) -> Status {
     let mut details = ErrorDetails::new();
-    details.add_bad_request_violation(field, description);
-    with_info(code, message, reason, details)
+    details.add_bad_request_violation(field.clone(), description);
+    with_info(
+        code,
+        message,
+        reason,
+        Metadata::from([("field".to_owned(), field)]),
+        details,
+    )
 }
 
-/// A NOT_FOUND for a resource.
+/// A NOT_FOUND for a resource: `resource_type` is `customer`, `pool`, `user`…,
+/// `resource_name` its API name (`customers/{uuid}`).
 pub fn not_found(resource_type: &str, resource_name: impl Into<String>) -> Status {
     let resource_name = resource_name.into();
     let mut details = ErrorDetails::new();
     details.set_resource_info(resource_type, resource_name.clone(), "", "not found");
     with_info(
         Code::NotFound,
-        format!("{resource_type} {resource_name} not found"),
-        "not_found",
+        format!("{resource_name} not found"),
+        &format!("unknown_{resource_type}"),
+        Metadata::from([("resource".to_owned(), resource_name)]),
         details,
     )
 }
 
-/// The status of a refused domain command.
-pub fn domain_status(error: &DomainError) -> Status {
-    let message = error.to_string();
+/// A PERMISSION_DENIED with the stable `reason`.
+pub fn permission_denied(reason: &str, message: impl Into<String>) -> Status {
+    with_reason(Code::PermissionDenied, reason, message)
+}
+
+/// A FAILED_PRECONDITION of `subject` (a resource name, or empty) with the stable `reason`.
+pub fn failed_precondition(reason: &str, subject: &str, message: impl Into<String>) -> Status {
+    let message = message.into();
+    let mut details = ErrorDetails::new();
+    details.add_precondition_failure_violation(
+        reason.to_uppercase(),
+        subject.to_owned(),
+        message.clone(),
+    );
+    let metadata = if subject.is_empty() {
+        Metadata::new()
+    } else {
+        Metadata::from([("resource".to_owned(), subject.to_owned())])
+    };
+    with_info(Code::FailedPrecondition, message, reason, metadata, details)
+}
+
+/// A RESOURCE_EXHAUSTED of `subject` with the stable `reason`.
+pub fn resource_exhausted(reason: &str, subject: &str, message: impl Into<String>) -> Status {
+    let message = message.into();
+    let mut details = ErrorDetails::new();
+    details.add_quota_failure_violation(subject.to_owned(), message.clone());
+    with_info(
+        Code::ResourceExhausted,
+        message,
+        reason,
+        Metadata::new(),
+        details,
+    )
+}
+
+/// An UNAUTHENTICATED with the stable `reason`.
+pub fn unauthenticated(reason: &str, message: impl Into<String>) -> Status {
+    with_reason(Code::Unauthenticated, reason, message)
+}
+
+/// An INTERNAL: a fault of the server, never of the caller.
+pub fn internal(message: impl Into<String>) -> Status {
+    with_reason(Code::Internal, "internal", message)
+}
+
+/// An UNAVAILABLE: the call may succeed when retried later (elsewhere).
+pub fn unavailable(reason: &str, message: impl Into<String>) -> Status {
+    with_reason(Code::Unavailable, reason, message)
+}
+
+/// The API's name of the resource behind a stream.
+pub fn resource_name(stream: StreamRef) -> String {
+    match stream {
+        StreamRef::Customer(id) => customer_name(id),
+        StreamRef::Pool(id) => pool_name(id),
+        StreamRef::User(id) => user_name(id),
+        StreamRef::Organization => "organization".to_owned(),
+    }
+}
+
+/// The RPC that runs a domain action, as callers know it (`request_claim` → `RequestClaim`).
+fn rpc_of(action: &str) -> &str {
+    match action {
+        "assign" => "AssignCustomer",
+        "claim" => "ClaimCustomer",
+        "request_claim" => "RequestClaim",
+        "approve_claim" => "ApproveClaim",
+        "reject_claim" => "RejectClaim",
+        "abandon" => "AbandonCustomer",
+        "reclaim" => "ReclaimCustomer",
+        "transfer" => "TransferCustomer",
+        "freeze" => "FreezeCustomer",
+        "unfreeze" => "UnfreezeCustomer",
+        "move_pool" => "MoveCustomer",
+        "delete" => "DeleteCustomer",
+        "restore" => "RestoreCustomer",
+        "log_follow_up" => "LogFollowUp",
+        "comment_follow_up" => "CommentFollowUp",
+        "mark_won" => "MarkWon",
+        "extend_protection" => "ExtendProtection",
+        "share" => "ShareCustomer",
+        "auto_reclaim" => "an automatic reclaim",
+        "remind_reclaim" => "a reclaim reminder",
+        other => other,
+    }
+}
+
+/// A domain error's message as callers read it: resources by their API names, actions by
+/// their RPCs and states by their enum values.
+fn domain_message(error: &DomainError) -> String {
+    match error {
+        DomainError::WrongState {
+            customer,
+            action,
+            expected,
+            actual,
+        } => format!(
+            "{} is {}; {} needs it {}",
+            customer_name(*customer),
+            actual.to_uppercase(),
+            rpc_of(action),
+            expected.to_uppercase().replace(" OR ", " or "),
+        ),
+        DomainError::WrongMode { pool, mode, action } => format!(
+            "{} is {}; {} is not allowed there",
+            pool_name(*pool),
+            mode.as_str(),
+            rpc_of(action)
+        ),
+        DomainError::SystemOnly { action } => {
+            format!("only the system may run {}", rpc_of(action))
+        }
+        DomainError::NotDue {
+            customer,
+            action,
+            due_at,
+        } => format!(
+            "{} has nothing due for {} at {due_at}",
+            customer_name(*customer),
+            rpc_of(action)
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// The facts of a domain error a client can act on, for `ErrorInfo.metadata`.
+fn domain_metadata(error: &DomainError) -> Metadata {
+    let mut metadata = Metadata::new();
+    let mut put = |key: &str, value: String| {
+        metadata.insert(key.to_owned(), value);
+    };
+    match error {
+        DomainError::UnknownCustomer(id) => put("resource", customer_name(*id)),
+        DomainError::UnknownPool(id) => put("resource", pool_name(*id)),
+        DomainError::UnknownUser(id) | DomainError::DeactivatedUser(id) => {
+            put("resource", user_name(*id))
+        }
+        DomainError::UnknownFollowUp(id) => put("resource", format!("followUps/{id}")),
+        DomainError::WrongState {
+            customer,
+            expected,
+            actual,
+            ..
+        } => {
+            put("resource", customer_name(*customer));
+            put("state", actual.to_uppercase());
+            put("required_state", expected.to_uppercase());
+        }
+        DomainError::CooldownActive {
+            user,
+            customer,
+            until,
+        } => {
+            put("resource", customer_name(*customer));
+            put("user", user_name(*user));
+            put("until", until.to_rfc3339());
+        }
+        DomainError::CapReached {
+            user, cap, owned, ..
+        } => {
+            put("user", user_name(*user));
+            put("cap", cap.to_string());
+            put("owned", owned.to_string());
+        }
+        DomainError::DailyQuotaReached { user, pool, quota } => {
+            put("user", user_name(*user));
+            put("pool", pool_name(*pool));
+            put("quota", quota.to_string());
+        }
+        DomainError::VersionConflict { expected, actual } => {
+            put("expected_version", expected.to_string());
+            put("actual_version", actual.to_string());
+        }
+        DomainError::ProtectionBeyondMaximum { max, .. } => put("max", max.to_rfc3339()),
+        _ => {}
+    }
+    metadata
+}
+
+/// The status of a refused domain command on `target` (the request's resource, named in
+/// an ABORTED's metadata); `paths` names its fields as the request does.
+pub fn domain_status(error: &DomainError, target: Option<StreamRef>, paths: FieldPaths) -> Status {
+    if let DomainError::Invalid { field, reason } = error {
+        return invalid(paths.request_path(field), reason.clone());
+    }
+    let message = domain_message(error);
     let reason = error.code();
+    let mut metadata = domain_metadata(error);
     let mut details = ErrorDetails::new();
     let code = match error.class() {
-        ErrorClass::InvalidArgument => {
-            if let DomainError::Invalid { field, reason } = error {
-                details.add_bad_request_violation(field.clone(), reason.clone());
-            }
-            Code::InvalidArgument
-        }
+        ErrorClass::InvalidArgument => Code::InvalidArgument,
         ErrorClass::NotFound => {
             let (kind, name) = match error {
-                DomainError::UnknownCustomer(id) => ("customer", format!("customers/{id}")),
-                DomainError::UnknownPool(id) => ("pool", format!("pools/{id}")),
-                DomainError::UnknownUser(id) => ("user", format!("users/{id}")),
+                DomainError::UnknownCustomer(id) => ("customer", customer_name(*id)),
+                DomainError::UnknownPool(id) => ("pool", pool_name(*id)),
+                DomainError::UnknownUser(id) => ("user", user_name(*id)),
                 DomainError::UnknownFollowUp(id) => ("follow_up", format!("followUps/{id}")),
                 _ => ("resource", String::new()),
             };
@@ -119,12 +329,12 @@ pub fn domain_status(error: &DomainError) -> Status {
             let subject = match error {
                 DomainError::WrongState { customer, .. }
                 | DomainError::CooldownActive { customer, .. }
-                | DomainError::NotDue { customer, .. } => format!("customers/{customer}"),
+                | DomainError::NotDue { customer, .. } => customer_name(*customer),
                 DomainError::WrongMode { pool, .. }
                 | DomainError::ReasonNotInList { pool, .. }
-                | DomainError::NoProtectionRule(pool) => format!("pools/{pool}"),
-                DomainError::DeactivatedUser(user) => format!("users/{user}"),
-                _ => String::new(),
+                | DomainError::NoProtectionRule(pool) => pool_name(*pool),
+                DomainError::DeactivatedUser(user) => user_name(*user),
+                _ => target.map(resource_name).unwrap_or_default(),
             };
             details.add_precondition_failure_violation(
                 reason.to_uppercase(),
@@ -136,55 +346,109 @@ pub fn domain_status(error: &DomainError) -> Status {
         ErrorClass::ResourceExhausted => {
             let subject = match error {
                 DomainError::CapReached { user, .. }
-                | DomainError::DailyQuotaReached { user, .. } => {
-                    format!("users/{user}")
-                }
+                | DomainError::DailyQuotaReached { user, .. } => user_name(*user),
                 _ => String::new(),
             };
             details.add_quota_failure_violation(subject, message.clone());
             Code::ResourceExhausted
         }
-        ErrorClass::Conflict => Code::Aborted,
+        ErrorClass::Conflict => {
+            if let Some(target) = target {
+                metadata.insert("resource".to_owned(), resource_name(target));
+            }
+            Code::Aborted
+        }
     };
-    with_info(code, message, reason, details)
+    with_info(code, message, reason, metadata, details)
 }
 
 /// The status of a log failure.
 pub fn log_status(error: &EventLogError) -> Status {
     match error {
         EventLogError::InvalidInput { field, reason } => invalid(field.clone(), reason.clone()),
-        EventLogError::PayloadTooLarge { size, max } => invalid(
-            "payload",
-            format!("an event of {size} bytes is larger than the {max}-byte limit"),
+        EventLogError::PayloadTooLarge { size, max } => resource_exhausted(
+            "payload_too_large",
+            "",
+            format!("the command's events take {size} bytes, more than the {max}-byte limit"),
         ),
-        EventLogError::WrongExpectedVersion { .. } => with_info(
-            Code::Aborted,
-            error.to_string(),
-            "version_conflict",
-            ErrorDetails::new(),
-        ),
-        EventLogError::Closed => Status::unavailable("the event log is closed"),
+        EventLogError::WrongExpectedVersion {
+            stream,
+            expected,
+            actual,
+        } => {
+            let expected = match expected {
+                ExpectedVersion::Any => "any".to_owned(),
+                ExpectedVersion::NoStream => "0".to_owned(),
+                ExpectedVersion::Exact(version) => version.to_string(),
+            };
+            let metadata = Metadata::from([
+                ("stream".to_owned(), stream.to_string()),
+                ("expected_version".to_owned(), expected),
+                ("actual_version".to_owned(), actual.unwrap_or(0).to_string()),
+            ]);
+            with_info(
+                Code::Aborted,
+                error.to_string(),
+                "version_conflict",
+                metadata,
+                ErrorDetails::new(),
+            )
+        }
+        EventLogError::Closed => unavailable("log_closed", "the event log is closed"),
         other => {
             tracing::error!(error = %other, "event log failure");
-            Status::internal("the event log failed; the command was not recorded")
+            internal("the event log failed; the command was not recorded")
         }
     }
 }
 
-/// The status of a command the writer did not accept.
-pub fn write_status(error: &WriteError) -> Status {
+/// The status of a command the writer did not accept; `target` is the request's resource
+/// and `paths` names its fields.
+pub fn write_status(error: &WriteError, target: Option<StreamRef>, paths: FieldPaths) -> Status {
     match error {
-        WriteError::Domain(error) => domain_status(error),
+        WriteError::Domain(error) => domain_status(error, target, paths),
         WriteError::Log(error) => log_status(error),
-        WriteError::ShuttingDown => Status::unavailable("the service is shutting down"),
-        WriteError::Internal(_) => Status::internal("the command could not be recorded"),
+        WriteError::ShuttingDown => unavailable("shutting_down", "the service is shutting down"),
+        WriteError::Internal(_) => internal("the command could not be recorded"),
+    }
+}
+
+/// The status of a failed read of the projections.
+pub fn projection_status(error: &ProjectionError) -> Status {
+    match error {
+        ProjectionError::Lagging { .. } => with_reason(
+            Code::DeadlineExceeded,
+            "projection_lagging",
+            format!(
+                "{error}; retry, or raise the deadline: the projection is catching up with the log"
+            ),
+        ),
+        ProjectionError::Halted { .. } => {
+            with_reason(Code::Unavailable, "projection_halted", error.to_string())
+        }
+        ProjectionError::Closed => unavailable("projections_closed", error.to_string()),
+        ProjectionError::InvalidArgument { field, reason } => {
+            let field = match *field {
+                "cursor" => "page_token",
+                "limit" => "page_size",
+                other => other,
+            };
+            invalid(field, reason.clone())
+        }
+        ProjectionError::RebuildRunning(name) => {
+            failed_precondition("rebuild_running", name.as_str(), error.to_string())
+        }
+        other => {
+            tracing::error!(error = %other, "projection read failed");
+            internal("a projection could not be read")
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use poolkeeper_domain::{CapScope, CustomerId, PoolId, UserId};
+    use poolkeeper_domain::{CapScope, CommandBody, CustomerId, PoolId, UserId};
 
     #[test]
     fn every_error_class_maps_to_its_code_and_keeps_its_reason() {
@@ -236,20 +500,69 @@ mod tests {
             ),
         ];
         for (error, code) in cases {
-            let status = domain_status(&error);
+            let status = domain_status(
+                &error,
+                None,
+                FieldPaths::of(&CommandBody::MarkWon {
+                    customer_id: CustomerId::from_u128(1),
+                }),
+            );
             assert_eq!(status.code(), code, "{error}");
             let info = status.get_details_error_info().expect("error info");
             assert_eq!(info.reason, error.code());
             assert_eq!(info.domain, ERROR_DOMAIN);
         }
-        let invalid = domain_status(&DomainError::invalid(
-            "customers[3].name",
-            "must not be blank",
-        ));
+        let invalid = domain_status(
+            &DomainError::invalid("customers[3].name", "must not be blank"),
+            None,
+            FieldPaths::of(&CommandBody::ImportCustomers {
+                customers: Vec::new(),
+            }),
+        );
         let violations = invalid
             .get_details_bad_request()
             .expect("bad request")
             .field_violations;
-        assert_eq!(violations[0].field, "customers[3].name");
+        assert_eq!(violations[0].field, "customers[3].display_name");
+    }
+
+    #[test]
+    fn a_version_conflict_names_the_resource_and_both_versions() {
+        let customer = CustomerId::from_u128(7);
+        let status = domain_status(
+            &DomainError::VersionConflict {
+                expected: 1,
+                actual: 2,
+            },
+            Some(StreamRef::Customer(customer)),
+            FieldPaths::of(&CommandBody::MarkWon {
+                customer_id: customer,
+            }),
+        );
+        let info = status.get_details_error_info().expect("error info");
+        assert_eq!(info.metadata["resource"], customer_name(customer));
+        assert_eq!(info.metadata["expected_version"], "1");
+        assert_eq!(info.metadata["actual_version"], "2");
+    }
+
+    #[test]
+    fn messages_name_resources_and_rpcs_as_the_api_does() {
+        let customer = CustomerId::from_u128(9);
+        let status = domain_status(
+            &DomainError::WrongState {
+                customer,
+                action: "request_claim",
+                expected: "in_pool",
+                actual: "owned",
+            },
+            None,
+            FieldPaths::of(&CommandBody::MarkWon {
+                customer_id: customer,
+            }),
+        );
+        assert_eq!(
+            status.message(),
+            format!("customers/{customer} is OWNED; RequestClaim needs it IN_POOL")
+        );
     }
 }

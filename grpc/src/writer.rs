@@ -17,7 +17,10 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use poolkeeper_domain::{Clock, Command, CommandId, DomainError, WriteModel, decide};
+use poolkeeper_domain::{
+    Clock, Command, CommandId, CustomerId, DomainError, Event, EventBody, StreamRef, WriteModel,
+    decide,
+};
 use poolkeeper_eventlog::{AppendOutcome, AppendRequest, EventLogError, EventStore, Position};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
@@ -38,6 +41,9 @@ pub struct Outcome {
     pub streams: Vec<(String, u64)>,
     /// The types of its events, in order.
     pub event_types: Vec<String>,
+    /// The customers, pools and users its events created, in order (the first outcome's,
+    /// for a duplicate: a retried create names what the first one created).
+    pub created: Vec<StreamRef>,
     /// The command id was seen before: this is the first outcome, nothing was appended.
     pub duplicate: bool,
 }
@@ -130,6 +136,30 @@ pub struct Restored {
     pub seen: SeenCommands,
 }
 
+/// The customer whose stream `event` is on, if any.
+fn customer_of(event: &Event) -> Option<CustomerId> {
+    match event.body.stream() {
+        StreamRef::Customer(customer) => Some(customer),
+        _ => None,
+    }
+}
+
+/// What `events` created: customers, pools and users, in order.
+fn created(events: &[Event]) -> Vec<StreamRef> {
+    events
+        .iter()
+        .filter(|event| {
+            matches!(
+                event.body,
+                EventBody::CustomerCreated(_)
+                    | EventBody::PoolCreated(_)
+                    | EventBody::UserCreated(_)
+            )
+        })
+        .map(|event| event.body.stream())
+        .collect()
+}
+
 /// Folds the whole log into a fresh write model and collects its command ids.
 pub async fn restore(store: &dyn EventStore) -> Result<Restored, RestoreError> {
     let mut model = WriteModel::new();
@@ -144,7 +174,11 @@ pub async fn restore(store: &dyn EventStore) -> Result<Restored, RestoreError> {
             seen.insert(event.command_id.0);
             last_command = Some(event.command_id);
         }
+        let customer = customer_of(&event);
         model.apply(&event);
+        if let Some(customer) = customer {
+            model.record_position(customer, recorded.position);
+        }
         position = recorded.position;
     }
     Ok(Restored {
@@ -299,6 +333,8 @@ impl WriterTask {
         let mut requests: Vec<AppendRequest> = Vec::new();
         let mut entries: Vec<Entry> = Vec::with_capacity(batch.len());
         let mut event_types: Vec<Vec<String>> = Vec::new();
+        let mut creations: Vec<Vec<StreamRef>> = Vec::new();
+        let mut customers: Vec<Vec<CustomerId>> = Vec::new();
         let mut in_batch: HashMap<CommandId, usize> = HashMap::new();
         let mut request_commands: Vec<uuid::Uuid> = Vec::new();
         {
@@ -373,6 +409,8 @@ impl WriterTask {
                         .map(|e| e.body.event_type().to_owned())
                         .collect(),
                 );
+                creations.push(created(&events));
+                customers.push(events.iter().filter_map(customer_of).collect());
                 in_batch.insert(command.command_id, requests.len());
                 entries.push(Entry::Appending {
                     index: requests.len(),
@@ -414,6 +452,8 @@ impl WriterTask {
         }
         if refused {
             self.restore_model().await;
+        } else {
+            self.record_positions(&results, &customers);
         }
         let tail = self.shared.last_position.load(Ordering::Acquire);
         for entry in entries {
@@ -440,11 +480,35 @@ impl WriterTask {
                                 .map(|(stream, version)| (stream.as_str().to_owned(), *version))
                                 .collect(),
                             event_types: event_types[index].clone(),
+                            created: creations[index].clone(),
                             duplicate: duplicate || appended.duplicate,
                         }),
                         Err(error) => Err(WriteError::Log(Arc::clone(error))),
                     };
                     let _ = reply.send(outcome);
+                }
+            }
+        }
+    }
+
+    /// Records, for point reads, the position each written customer's events reached.
+    fn record_positions(
+        &self,
+        results: &[Result<AppendOutcome, Arc<EventLogError>>],
+        customers: &[Vec<CustomerId>],
+    ) {
+        if customers.iter().all(Vec::is_empty) {
+            return;
+        }
+        let mut model = self
+            .shared
+            .model
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (result, customers) in results.iter().zip(customers) {
+            if let Ok(appended) = result {
+                for customer in customers {
+                    model.record_position(*customer, appended.last_position);
                 }
             }
         }
@@ -466,10 +530,15 @@ impl WriterTask {
         async move {
             let count =
                 (appended.last_position + 1).saturating_sub(appended.first_position) as usize;
-            let events = store
+            let recorded = store
                 .read_all(appended.first_position, count)
                 .await
                 .map_err(|error| WriteError::Log(Arc::new(error)))?;
+            let events = recorded
+                .iter()
+                .map(codec::decode)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|error| WriteError::Internal(error.to_string()))?;
             Ok(Outcome {
                 first_position: appended.first_position,
                 last_position: appended.last_position,
@@ -478,7 +547,8 @@ impl WriterTask {
                     .iter()
                     .map(|(s, v)| (s.as_str().to_owned(), *v))
                     .collect(),
-                event_types: events.into_iter().map(|e| e.event_type).collect(),
+                event_types: recorded.into_iter().map(|e| e.event_type).collect(),
+                created: created(&events),
                 duplicate: true,
             })
         }

@@ -18,8 +18,7 @@ use tonic::{Request, Response, Status};
 use crate::clock::ServiceClock;
 use crate::convert::{instant, timestamp};
 use crate::scheduler::Scheduler;
-use crate::services::query::projection_status;
-use crate::status::invalid;
+use crate::status::{failed_precondition, invalid, projection_status};
 
 /// The AdminService implementation.
 #[derive(Clone)]
@@ -169,7 +168,9 @@ impl AdminService for AdminApi {
         request: Request<pb::SetClockRequest>,
     ) -> Result<Response<pb::ClockState>, Status> {
         let Some(manual) = self.clock.manual() else {
-            return Err(Status::failed_precondition(
+            return Err(failed_precondition(
+                "system_clock",
+                "",
                 "the clock is the system clock; start the server with --manual-clock to move it",
             ));
         };
@@ -185,9 +186,11 @@ impl AdminService for AdminApi {
             None => return Err(invalid("change", "give an instant or advance_seconds")),
         };
         if target < now {
-            return Err(Status::failed_precondition(format!(
-                "the clock never goes back: it shows {now}"
-            )));
+            return Err(failed_precondition(
+                "clock_goes_back",
+                "",
+                format!("the clock never goes back: it shows {now}"),
+            ));
         }
         manual.set(target);
         let run = self.scheduler.run_due().await;

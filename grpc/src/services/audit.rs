@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
+use poolkeeper_domain::EventBody;
 use poolkeeper_eventlog::{BreakReason, EventStore, RecordedEvent, SqliteEventStore};
 use poolkeeper_proto::v1 as pb;
 use poolkeeper_proto::v1::audit_service_server::AuditService;
@@ -13,7 +14,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::convert::timestamp;
-use crate::status::log_status;
+use crate::status::{invalid, log_status};
 
 /// Events per page read for an export.
 const EXPORT_PAGE: usize = 5_000;
@@ -54,6 +55,23 @@ pub fn log_event(event: RecordedEvent) -> pb::LogEvent {
     }
 }
 
+/// Refuses a filter naming an event type that does not exist: such a stream would wait
+/// forever for nothing.
+fn known_event_types(types: &[String]) -> Result<(), Status> {
+    for (index, name) in types.iter().enumerate() {
+        if EventBody::schema_version_of(name).is_none() {
+            return Err(invalid(
+                format!("event_types[{index}]"),
+                format!(
+                    "{name:?} is not an event type; the types are {}",
+                    EventBody::TYPES.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::LogEvent, Status>> + Send>>;
 type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportChunk, Status>> + Send>>;
 
@@ -68,6 +86,7 @@ impl AuditService for AuditApi {
     ) -> Result<Response<EventStream>, Status> {
         let request = request.into_inner();
         let types = request.event_types;
+        known_event_types(&types)?;
         let events = self
             .store
             .subscribe(request.from_position.max(1))

@@ -14,8 +14,9 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth;
 use crate::codec;
-use crate::convert::{self, customer_name, pool_name, user_name};
-use crate::status::{invalid, write_status};
+use crate::convert;
+use crate::field_paths::FieldPaths;
+use crate::status::{invalid, resource_exhausted, resource_name, write_status};
 use crate::writer::{CommandWriter, Outcome};
 
 /// The CommandService implementation.
@@ -42,6 +43,7 @@ impl CommandApi {
     ) -> Result<Response<pb::CommandResult>, Status> {
         let command_id = convert::command_id(command_id)?;
         let actor = auth::actor(request)?;
+        let paths = FieldPaths::of(&body);
         let command = Command {
             command_id,
             actor,
@@ -50,25 +52,22 @@ impl CommandApi {
         };
         let outcome = self
             .writer
-            .submit(command, auth::correlation_id(request))
+            .submit(command, auth::correlation_id(request)?)
             .await
-            .map_err(|error| write_status(&error))?;
+            .map_err(|error| write_status(&error, Some(target), paths))?;
         Ok(Response::new(self.result(target, &outcome)))
     }
 
+    /// The reply naming `target`, or what the command created: a retried create names
+    /// what the first one created, whatever the retry's request says.
     fn result(&self, target: StreamRef, outcome: &Outcome) -> pb::CommandResult {
+        let target = outcome.created.first().copied().unwrap_or(target);
         let stream = target.to_string();
         let version = outcome
             .version_of(&stream)
             .unwrap_or_else(|| codec::stream_version(&self.writer.model(), target));
-        let name = match target {
-            StreamRef::Customer(id) => customer_name(id),
-            StreamRef::Pool(id) => pool_name(id),
-            StreamRef::User(id) => user_name(id),
-            StreamRef::Organization => "organization".to_owned(),
-        };
         pb::CommandResult {
-            name,
+            name: resource_name(target),
             version,
             position: outcome.last_position,
             first_position: outcome.first_position,
@@ -112,11 +111,7 @@ impl CommandApi {
             return Err(invalid("customers", "must hold at least one customer"));
         }
         if customers.len() > self.max_import {
-            return Err(Status::resource_exhausted(format!(
-                "an import holds at most {} customers, this one has {}",
-                self.max_import,
-                customers.len()
-            )));
+            return Err(too_many(self.max_import, customers.len()));
         }
         let customers = customers
             .into_iter()
@@ -125,21 +120,16 @@ impl CommandApi {
                 new_customer(&format!("customers[{index}]"), pool_id, customer)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let names: Vec<String> = customers
-            .iter()
-            .map(|c| customer_name(c.customer_id))
-            .collect();
         let actor = auth::actor(request)?;
-        let command = Command::new(
-            command_id,
-            actor,
-            CommandBody::ImportCustomers { customers },
-        );
+        let body = CommandBody::ImportCustomers { customers };
+        let paths = FieldPaths::of(&body);
+        let command = Command::new(command_id, actor, body);
         let outcome = self
             .writer
-            .submit(command, auth::correlation_id(request))
+            .submit(command, auth::correlation_id(request)?)
             .await
-            .map_err(|error| write_status(&error))?;
+            .map_err(|error| write_status(&error, None, paths))?;
+        let names = outcome.created.iter().map(|c| resource_name(*c)).collect();
         let auto_assigned = outcome
             .event_types
             .iter()
@@ -153,6 +143,15 @@ impl CommandApi {
             duplicate: outcome.duplicate,
         }))
     }
+}
+
+/// The status of an import larger than `max` customers.
+fn too_many(max: usize, customers: usize) -> Status {
+    resource_exhausted(
+        "import_too_large",
+        "",
+        format!("an import holds at most {max} customers, this one has {customers}"),
+    )
 }
 
 fn new_customer(
@@ -281,10 +280,7 @@ impl CommandService for CommandApi {
         while let Some(chunk) = chunks.next().await.transpose()? {
             customers.extend(chunk.customers);
             if customers.len() > self.max_import {
-                return Err(Status::resource_exhausted(format!(
-                    "an import holds at most {} customers",
-                    self.max_import
-                )));
+                return Err(too_many(self.max_import, customers.len()));
             }
         }
         self.import(&meta, &command_id, &parent, customers).await

@@ -15,8 +15,8 @@ use poolkeeper_domain::permissions::Access;
 use poolkeeper_domain::{Actor, Clock, CustomerId, PoolId, UserId};
 use poolkeeper_projections::{
     AsOf, AuditEntry, AuditPeriod, AuditQuery, DailyQuery, OwnedCustomer, OwnerQuery, OwnerScope,
-    OwnershipState, Period, PoolCustomer, PoolFilter, PoolQuery, PoolSummary, ProjectionError,
-    Projections, TimeOrder, UserSummary,
+    OwnershipState, Period, PoolCustomer, PoolFilter, PoolQuery, PoolSummary, Projections,
+    TimeOrder, UserSummary,
 };
 use poolkeeper_proto::v1 as pb;
 use poolkeeper_proto::v1::query_service_server::QueryService;
@@ -27,7 +27,7 @@ use crate::clock::ServiceClock;
 use crate::convert::{
     self, customer_name, optional_timestamp, optional_user_name, pool_name, timestamp, user_name,
 };
-use crate::status::{invalid, not_found, out_of_range};
+use crate::status::{invalid, not_found, out_of_range, permission_denied, projection_status};
 use crate::writer::CommandWriter;
 
 /// The default and largest page sizes.
@@ -50,31 +50,6 @@ enum Viewer {
     System,
     /// A user.
     User(UserId),
-}
-
-/// The status of a failed read.
-pub fn projection_status(error: &ProjectionError) -> Status {
-    match error {
-        ProjectionError::Lagging { .. } => Status::deadline_exceeded(format!(
-            "{error}; retry, or raise the deadline: the projection is catching up with the log"
-        )),
-        ProjectionError::Halted { .. } | ProjectionError::Closed => {
-            Status::unavailable(error.to_string())
-        }
-        ProjectionError::InvalidArgument { field, reason } => {
-            let field = match *field {
-                "cursor" => "page_token",
-                "limit" => "page_size",
-                other => other,
-            };
-            invalid(field, reason.clone())
-        }
-        ProjectionError::RebuildRunning(_) => Status::failed_precondition(error.to_string()),
-        other => {
-            tracing::error!(error = %other, "projection read failed");
-            Status::internal("a projection could not be read")
-        }
-    }
 }
 
 /// The deadline the caller set (`grpc-timeout`), if any.
@@ -147,6 +122,15 @@ fn customer_pb(row: &PoolCustomer, details: bool, now: DateTime<Utc>) -> pb::Cus
         position: row.last_position,
         ..Default::default()
     };
+    // Why an unclaimed customer is back in the pool, and who gave it up, is for everyone
+    // who may take it up again (seed 000, step 10).
+    if details || row.state == OwnershipState::InPool {
+        customer.last_abandon = row.last_abandon.as_ref().map(|a| pb::AbandonInfo {
+            reason: a.reason.clone(),
+            abandoner: user_name(a.abandoner),
+            time: Some(timestamp(a.at)),
+        });
+    }
     if !details {
         return customer;
     }
@@ -163,11 +147,6 @@ fn customer_pb(row: &PoolCustomer, details: bool, now: DateTime<Utc>) -> pb::Cus
         customer.last_contact_time = optional_timestamp(owned.last_contact_at);
         customer.won_time = optional_timestamp(owned.won_at);
     }
-    customer.last_abandon = row.last_abandon.as_ref().map(|a| pb::AbandonInfo {
-        reason: a.reason.clone(),
-        abandoner: user_name(a.abandoner),
-        time: Some(timestamp(a.at)),
-    });
     customer.last_reclaim = row.last_reclaim.as_ref().map(|r| pb::ReclaimInfo {
         reclaimed_by: actor_user(r.by),
         rule: actor_rule(Some(r.by)) as i32,
@@ -327,9 +306,10 @@ impl QueryApi {
                 let model = self.writer.model();
                 match model.users.get(&user) {
                     Some(known) if known.active => Ok(Viewer::User(user)),
-                    Some(_) => Err(Status::permission_denied(format!(
-                        "user {user} is deactivated"
-                    ))),
+                    Some(_) => Err(permission_denied(
+                        "inactive_actor",
+                        format!("the acting user users/{user} is deactivated"),
+                    )),
                     None => Err(not_found("user", user_name(user))),
                 }
             }
@@ -337,11 +317,21 @@ impl QueryApi {
         }
     }
 
-    /// Waits until every projection applied `min_position`.
-    async fn ready<T>(&self, request: &Request<T>, min_position: u64) -> Result<(), Status> {
-        if min_position == 0 {
-            return Ok(());
-        }
+    /// Waits until every projection applied `min_position` and `customer`'s last committed
+    /// event: a point read sees the caller's own writes to that customer without asking.
+    async fn ready_for_customer<T>(
+        &self,
+        request: &Request<T>,
+        min_position: u64,
+        customer: CustomerId,
+    ) -> Result<(), Status> {
+        self.check_reachable(min_position)?;
+        let own = self.writer.model().customer_position(customer);
+        self.wait(request, min_position.max(own)).await
+    }
+
+    /// Refuses a `min_position` the log has not reached.
+    fn check_reachable(&self, min_position: u64) -> Result<(), Status> {
         // Every position a caller was given is at or before the writer's last one. A
         // later one would keep the projections committing eagerly until the log reached
         // it (`Projections::wait_for`), so it is refused.
@@ -352,11 +342,26 @@ impl QueryApi {
                 format!("is beyond the log's last position {last}"),
             ));
         }
+        Ok(())
+    }
+
+    /// Waits until the projections applied `position` (bounded by the call's deadline and
+    /// the server's maximum wait); at once when they already have.
+    async fn wait<T>(&self, request: &Request<T>, position: u64) -> Result<(), Status> {
+        if position == 0 {
+            return Ok(());
+        }
         let wait = deadline(request).map_or(self.max_wait, |d| d.min(self.max_wait));
         self.projections
-            .wait_for(min_position, wait)
+            .wait_for(position, wait)
             .await
             .map_err(|e| projection_status(&e))
+    }
+
+    /// Waits until every projection applied `min_position`.
+    async fn ready<T>(&self, request: &Request<T>, min_position: u64) -> Result<(), Status> {
+        self.check_reachable(min_position)?;
+        self.wait(request, min_position).await
     }
 
     fn is_admin(&self, viewer: Viewer) -> bool {
@@ -408,7 +413,8 @@ impl QueryService for QueryApi {
         let (meta, m) = split(request);
         let customer = convert::customer("name", &m.name)?;
         let viewer = self.viewer(&meta)?;
-        self.ready(&meta, m.min_position).await?;
+        self.ready_for_customer(&meta, m.min_position, customer)
+            .await?;
         let access = self.visible_customer(viewer, customer)?;
         let row = self
             .projections
@@ -458,9 +464,10 @@ impl QueryService for QueryApi {
                 Viewer::System => true,
                 Viewer::User(user) => {
                     if !model.is_member(user, pool) {
-                        return Err(Status::permission_denied(format!(
-                            "user {user} is not a member of pool {pool}"
-                        )));
+                        return Err(permission_denied(
+                            "not_pool_member",
+                            format!("users/{user} is not a member of pools/{pool}"),
+                        ));
                     }
                     model.is_pool_admin(user, pool)
                 }
@@ -474,7 +481,8 @@ impl QueryService for QueryApi {
                 _ => false,
             };
         if !allowed {
-            return Err(Status::permission_denied(
+            return Err(permission_denied(
+                "not_pool_admin",
                 "this pool view is for the pool's admins",
             ));
         }
@@ -533,7 +541,8 @@ impl QueryService for QueryApi {
             }
         };
         if !self.may_see_user(viewer, owner) {
-            return Err(Status::permission_denied(
+            return Err(permission_denied(
+                "not_user_or_superior",
                 "only the user, their superiors and admins see their customers",
             ));
         }
@@ -605,7 +614,8 @@ impl QueryService for QueryApi {
         if self.visible_customer(viewer, customer)? != Access::Details {
             return Err(not_found("customer", customer_name(customer)));
         }
-        self.ready(&meta, m.min_position).await?;
+        self.ready_for_customer(&meta, m.min_position, customer)
+            .await?;
         let history = self.projections.history();
         let intervals = history
             .ownership(customer)
@@ -640,7 +650,8 @@ impl QueryService for QueryApi {
             .ok_or_else(|| invalid("as_of", "give an instant or a position"))?;
         let viewer = self.viewer(&meta)?;
         if !self.may_see_user(viewer, owner) {
-            return Err(Status::permission_denied(
+            return Err(permission_denied(
+                "not_user_or_superior",
                 "only the user, their superiors and admins see their holdings",
             ));
         }
@@ -672,7 +683,8 @@ impl QueryService for QueryApi {
             || pool.is_some_and(|pool| self.is_pool_admin(viewer, pool))
             || user.is_some_and(|user| self.may_see_user(viewer, user));
         if !allowed {
-            return Err(Status::permission_denied(
+            return Err(permission_denied(
+                "not_pool_admin_or_superior",
                 "name a pool you administer, or yourself or a subordinate as the user",
             ));
         }
@@ -711,7 +723,10 @@ impl QueryService for QueryApi {
         let (since, until) = period(&m.period)?;
         let viewer = self.viewer(&meta)?;
         if !self.is_admin(viewer) && !pool.is_some_and(|pool| self.is_pool_admin(viewer, pool)) {
-            return Err(Status::permission_denied("name a pool you administer"));
+            return Err(permission_denied(
+                "not_pool_admin",
+                "name a pool you administer",
+            ));
         }
         self.ready(&meta, m.min_position).await?;
         let audit = self.projections.audit();
@@ -780,7 +795,8 @@ impl QueryService for QueryApi {
             _ => false,
         };
         if !allowed {
-            return Err(Status::permission_denied(
+            return Err(permission_denied(
+                "not_pool_admin_or_superior",
                 "statistics are for pool admins, the user and their superiors",
             ));
         }
