@@ -20,7 +20,7 @@ pub fn micros(at: DateTime<Utc>) -> i64 {
 
 use chrono::{DateTime, Utc};
 
-use crate::event::{Event, EventBody, RestoredTo};
+use crate::event::{Event, EventBody, RestoredTo, StreamRef};
 use crate::ids::{CustomerId, FollowUpId, PoolId, UserId};
 use crate::rules::{self, Deadline, Limit, Ownership, PoolMode, PoolRules, RulesSince};
 
@@ -39,6 +39,8 @@ pub struct User {
     pub active: bool,
     /// Events on the user's stream.
     pub version: u64,
+    /// The log position of its last committed event ([`WriteModel::record_position`]).
+    pub position: u64,
 }
 
 /// A pool and its configuration.
@@ -66,6 +68,8 @@ pub struct Pool {
     pub rotation: Vec<u32>,
     /// Events on the pool's stream.
     pub version: u64,
+    /// The log position of its last committed event ([`WriteModel::record_position`]).
+    pub position: u64,
 }
 
 /// Where a deleted customer came from, so a restore can bring it back.
@@ -148,8 +152,8 @@ pub struct Customer {
     /// and the deadline, in microseconds since the epoch.
     pub wake_at: Option<i64>,
     /// The log position of its last committed event, recorded by whoever appends
-    /// ([`WriteModel::record_position`]); 0 until then. Point reads wait for it. `decide`
-    /// never reads it.
+    /// ([`WriteModel::record_position`]); 0 until then. Point reads wait for it; `decide`
+    /// never reads it, and folding the log leaves it to the caller.
     pub position: u64,
 }
 
@@ -286,16 +290,28 @@ impl WriteModel {
         self.customers.get(&customer).map_or(0, |c| c.version)
     }
 
-    /// Records that `customer`'s events up to log `position` are committed.
-    pub fn record_position(&mut self, customer: CustomerId, position: u64) {
-        if let Some(known) = self.customers.get_mut(&customer) {
-            known.position = known.position.max(position);
+    /// Records that the events of `stream` (a customer, pool or user) up to log
+    /// `position` are committed.
+    pub fn record_position(&mut self, stream: StreamRef, position: u64) {
+        let known = match stream {
+            StreamRef::Customer(id) => self.customers.get_mut(&id).map(|c| &mut c.position),
+            StreamRef::Pool(id) => self.pools.get_mut(&id).map(|p| &mut p.position),
+            StreamRef::User(id) => self.users.get_mut(&id).map(|u| &mut u.position),
+            StreamRef::Organization => None,
+        };
+        if let Some(known) = known {
+            *known = (*known).max(position);
         }
     }
 
-    /// The log position of `customer`'s last committed event (0 when unknown).
-    pub fn customer_position(&self, customer: CustomerId) -> u64 {
-        self.customers.get(&customer).map_or(0, |c| c.position)
+    /// The log position of the last committed event of `stream` (0 when unknown).
+    pub fn stream_position(&self, stream: StreamRef) -> u64 {
+        match stream {
+            StreamRef::Customer(id) => self.customers.get(&id).map_or(0, |c| c.position),
+            StreamRef::Pool(id) => self.pools.get(&id).map_or(0, |p| p.position),
+            StreamRef::User(id) => self.users.get(&id).map_or(0, |u| u.position),
+            StreamRef::Organization => 0,
+        }
     }
 
     /// `evolve`: folds one event into the model.
@@ -314,6 +330,7 @@ impl WriteModel {
                         admin: e.admin,
                         active: true,
                         version: 1,
+                        position: 0,
                     },
                 );
             }
@@ -347,6 +364,7 @@ impl WriteModel {
                         rules_version: 1,
                         rules_since: e.rules_since.clone(),
                         version: 1,
+                        position: 0,
                     },
                 );
                 if e.default {

@@ -16,7 +16,7 @@ use prost_types::Timestamp;
 use tonic::Status;
 use uuid::Uuid;
 
-use crate::status::invalid;
+use crate::status::{invalid, quoted};
 
 /// Parses `prefix/{uuid}` or a bare UUID.
 pub fn parse_uuid(field: &str, value: &str, prefix: &str) -> Result<Uuid, Status> {
@@ -33,7 +33,7 @@ pub fn parse_uuid(field: &str, value: &str, prefix: &str) -> Result<Uuid, Status
         Ok(_) => Err(invalid(field, "must not be the nil UUID")),
         Err(_) => Err(invalid(
             field,
-            format!("must be `{prefix}/{{uuid}}`, got {trimmed:?}"),
+            format!("must be `{prefix}/{{uuid}}`, got {}", quoted(trimmed)),
         )),
     }
 }
@@ -82,7 +82,7 @@ pub fn command_id(value: &str) -> Result<CommandId, Status> {
         Err(_) if trimmed.is_empty() => Err(invalid("command_id", "is required (a UUID)")),
         Err(_) => Err(invalid(
             "command_id",
-            format!("must be a UUID, got {trimmed:?}"),
+            format!("must be a UUID, got {}", quoted(trimmed)),
         )),
     }
 }
@@ -211,7 +211,10 @@ pub fn rule(field: &str, value: i32) -> Result<Option<RuleKind>, Status> {
 fn limit(field: &str, value: &pb::Limit) -> Result<Limit, Status> {
     let mut per_user = BTreeMap::new();
     for (name, days) in &value.per_user {
-        per_user.insert(user(&format!("{field}.per_user"), name)?, *days);
+        per_user.insert(
+            user(&format!("{field}.per_user[{}]", quoted(name)), name)?,
+            *days,
+        );
     }
     Ok(Limit {
         value: value.value,

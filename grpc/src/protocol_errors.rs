@@ -123,7 +123,11 @@ mod tests {
     #[test]
     fn tonics_own_refusals_get_error_info_and_client_faults_are_invalid_argument() {
         let cases = [
-            (Status::unimplemented(""), Code::Unimplemented, "unknown_method"),
+            (
+                Status::unimplemented(""),
+                Code::Unimplemented,
+                "unknown_method",
+            ),
             (
                 Status::internal("Missing request message."),
                 Code::InvalidArgument,
@@ -147,7 +151,10 @@ mod tests {
         let ours = crate::status::internal("the event log failed");
         let answered = Status::from_header_map(&refusal(ours)).unwrap();
         assert_eq!(answered.code(), Code::Internal);
-        assert_eq!(answered.get_details_error_info().unwrap().reason, "internal");
+        assert_eq!(
+            answered.get_details_error_info().unwrap().reason,
+            "internal"
+        );
         assert_eq!(answered.message(), "the event log failed");
     }
 }

@@ -501,6 +501,8 @@ pub struct RunningServer {
     pub token: String,
     /// What the first start created.
     pub bootstrap: Option<Bootstrap>,
+    /// The configuration it was started with.
+    pub config: Config,
     trigger: Option<tokio::sync::oneshot::Sender<()>>,
     task: JoinHandle<Result<(), ServerError>>,
 }
@@ -520,6 +522,7 @@ impl RunningServer {
                 path: options.config.data_dir.clone(),
                 source,
             })?;
+        let config = options.config.clone();
         let runtime = Runtime::open(options).await?;
         let token = runtime
             .tokens()
@@ -535,6 +538,7 @@ impl RunningServer {
             addr,
             token,
             bootstrap,
+            config,
             trigger: Some(trigger),
             task,
         })

@@ -36,6 +36,37 @@ pub use poolkeeper_proto::codec::ERROR_DOMAIN;
 /// `ErrorInfo.metadata`: facts about the error, keyed by snake_case names.
 type Metadata = HashMap<String, String>;
 
+/// The most bytes of a message, a field path, a description or a metadata value a
+/// status carries: a status travels in HTTP/2 headers, which must stay well under the
+/// peer's limit (16 KiB by default) whatever the caller sent.
+const MAX_TEXT_BYTES: usize = 1024;
+
+/// The most characters of a caller's value a message quotes.
+const MAX_QUOTE: usize = 64;
+
+/// `text` cut to at most [`MAX_TEXT_BYTES`] bytes at a character boundary, with an
+/// ellipsis when cut.
+fn clip(mut text: String) -> String {
+    if text.len() > MAX_TEXT_BYTES {
+        let mut at = MAX_TEXT_BYTES;
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        text.truncate(at);
+        text.push('…');
+    }
+    text
+}
+
+/// A caller's value as a message quotes it: in quotes, its first [`MAX_QUOTE`]
+/// characters.
+pub fn quoted(value: &str) -> String {
+    match value.char_indices().nth(MAX_QUOTE) {
+        Some((at, _)) => format!("{:?}…", &value[..at]),
+        None => format!("{value:?}"),
+    }
+}
+
 /// A status of `code` with `ErrorInfo { reason, metadata }` and the other `details`.
 fn with_info(
     code: Code,
@@ -44,8 +75,9 @@ fn with_info(
     metadata: Metadata,
     mut details: ErrorDetails,
 ) -> Status {
+    let metadata: Metadata = metadata.into_iter().map(|(k, v)| (k, clip(v))).collect();
     details.set_error_info(reason, ERROR_DOMAIN, metadata);
-    Status::with_error_details(code, message.into(), details)
+    Status::with_error_details(code, clip(message.into()), details)
 }
 
 /// A status whose only detail is its `ErrorInfo`.
@@ -89,6 +121,7 @@ fn field_violation(
     field: String,
     description: String,
 ) -> Status {
+    let (field, description) = (clip(field), clip(description));
     let mut details = ErrorDetails::new();
     details.add_bad_request_violation(field.clone(), description);
     with_info(
@@ -336,6 +369,11 @@ pub fn domain_status(error: &DomainError, target: Option<StreamRef>, paths: Fiel
                 DomainError::DeactivatedUser(user) => user_name(*user),
                 _ => target.map(resource_name).unwrap_or_default(),
             };
+            if !subject.is_empty() {
+                metadata
+                    .entry("resource".to_owned())
+                    .or_insert_with(|| subject.clone());
+            }
             details.add_precondition_failure_violation(
                 reason.to_uppercase(),
                 subject,
@@ -524,6 +562,18 @@ mod tests {
             .expect("bad request")
             .field_violations;
         assert_eq!(violations[0].field, "customers[3].display_name");
+    }
+
+    #[test]
+    fn a_status_stays_small_whatever_the_caller_sent() {
+        let huge = "长".repeat(5_000);
+        let status = invalid(format!("fields[\"{huge}\"]"), format!("got {huge:?}"));
+        let most = MAX_TEXT_BYTES + '…'.len_utf8();
+        assert!(status.message().len() <= most);
+        let violation = &status.get_details_bad_request().unwrap().field_violations[0];
+        assert!(violation.field.len() <= most);
+        assert!(violation.description.len() <= most);
+        assert_eq!(quoted(&huge).chars().count(), MAX_QUOTE + 3);
     }
 
     #[test]

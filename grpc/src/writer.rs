@@ -18,8 +18,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use poolkeeper_domain::{
-    Clock, Command, CommandId, CustomerId, DomainError, Event, EventBody, StreamRef, WriteModel,
-    decide,
+    Clock, Command, CommandId, DomainError, Event, EventBody, StreamRef, WriteModel, decide,
 };
 use poolkeeper_eventlog::{AppendOutcome, AppendRequest, EventLogError, EventStore, Position};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -136,14 +135,6 @@ pub struct Restored {
     pub seen: SeenCommands,
 }
 
-/// The customer whose stream `event` is on, if any.
-fn customer_of(event: &Event) -> Option<CustomerId> {
-    match event.body.stream() {
-        StreamRef::Customer(customer) => Some(customer),
-        _ => None,
-    }
-}
-
 /// What `events` created: customers, pools and users, in order.
 fn created(events: &[Event]) -> Vec<StreamRef> {
     events
@@ -174,11 +165,8 @@ pub async fn restore(store: &dyn EventStore) -> Result<Restored, RestoreError> {
             seen.insert(event.command_id.0);
             last_command = Some(event.command_id);
         }
-        let customer = customer_of(&event);
         model.apply(&event);
-        if let Some(customer) = customer {
-            model.record_position(customer, recorded.position);
-        }
+        model.record_position(event.body.stream(), recorded.position);
         position = recorded.position;
     }
     Ok(Restored {
@@ -334,7 +322,7 @@ impl WriterTask {
         let mut entries: Vec<Entry> = Vec::with_capacity(batch.len());
         let mut event_types: Vec<Vec<String>> = Vec::new();
         let mut creations: Vec<Vec<StreamRef>> = Vec::new();
-        let mut customers: Vec<Vec<CustomerId>> = Vec::new();
+        let mut streams: Vec<Vec<StreamRef>> = Vec::new();
         let mut in_batch: HashMap<CommandId, usize> = HashMap::new();
         let mut request_commands: Vec<uuid::Uuid> = Vec::new();
         {
@@ -410,7 +398,7 @@ impl WriterTask {
                         .collect(),
                 );
                 creations.push(created(&events));
-                customers.push(events.iter().filter_map(customer_of).collect());
+                streams.push(events.iter().map(|e| e.body.stream()).collect());
                 in_batch.insert(command.command_id, requests.len());
                 entries.push(Entry::Appending {
                     index: requests.len(),
@@ -453,7 +441,7 @@ impl WriterTask {
         if refused {
             self.restore_model().await;
         } else {
-            self.record_positions(&results, &customers);
+            self.record_positions(&results, &streams);
         }
         let tail = self.shared.last_position.load(Ordering::Acquire);
         for entry in entries {
@@ -491,13 +479,13 @@ impl WriterTask {
         }
     }
 
-    /// Records, for point reads, the position each written customer's events reached.
+    /// Records, for point reads, the position each written stream's events reached.
     fn record_positions(
         &self,
         results: &[Result<AppendOutcome, Arc<EventLogError>>],
-        customers: &[Vec<CustomerId>],
+        streams: &[Vec<StreamRef>],
     ) {
-        if customers.iter().all(Vec::is_empty) {
+        if streams.is_empty() {
             return;
         }
         let mut model = self
@@ -505,10 +493,10 @@ impl WriterTask {
             .model
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (result, customers) in results.iter().zip(customers) {
+        for (result, streams) in results.iter().zip(streams) {
             if let Ok(appended) = result {
-                for customer in customers {
-                    model.record_position(*customer, appended.last_position);
+                for stream in streams {
+                    model.record_position(*stream, appended.last_position);
                 }
             }
         }

@@ -111,6 +111,11 @@ impl Cause {
         (Cause::Deactivation, "deactivation"),
     ];
 
+    /// Every cause, in declaration order.
+    pub fn all() -> impl Iterator<Item = Cause> {
+        Self::NAMES.iter().map(|(cause, _)| *cause)
+    }
+
     /// The stable snake_case name.
     pub fn as_str(self) -> &'static str {
         Self::NAMES

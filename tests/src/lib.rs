@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+pub mod raw;
+
 use chrono::{DateTime, TimeZone, Utc};
 use poolkeeper_grpc::client::{self, AuthedChannel, Credentials};
 use poolkeeper_grpc::config::Config;
@@ -57,9 +59,21 @@ impl Harness {
             ..Config::default()
         };
         configure(&mut config);
+        Self::serve(dir, config, t0()).await
+    }
+
+    /// Stops the server gracefully and starts a new one on the same data directory (its
+    /// manual clock at `now`).
+    pub async fn restart(self, now: DateTime<Utc>) -> Self {
+        let config = self.server.config.clone();
+        self.server.stop().await.expect("a clean stop");
+        Self::serve(self.dir, config, now).await
+    }
+
+    async fn serve(dir: tempfile::TempDir, config: Config, now: DateTime<Utc>) -> Self {
         let server = RunningServer::start(ServeOptions {
             config,
-            manual_clock: Some(t0()),
+            manual_clock: Some(now),
         })
         .await
         .expect("the server starts");

@@ -183,7 +183,7 @@ impl AdminService for AdminApi {
             Some(pb::set_clock_request::Change::AdvanceSeconds(_)) => {
                 return Err(invalid("advance_seconds", "must not be negative"));
             }
-            None => return Err(invalid("change", "give an instant or advance_seconds")),
+            None => return Err(invalid("instant", "give an instant or advance_seconds")),
         };
         if target < now {
             return Err(failed_precondition(

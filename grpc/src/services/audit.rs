@@ -14,7 +14,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::convert::timestamp;
-use crate::status::{invalid, log_status};
+use crate::status::{invalid, log_status, quoted};
 
 /// Events per page read for an export.
 const EXPORT_PAGE: usize = 5_000;
@@ -63,7 +63,8 @@ fn known_event_types(types: &[String]) -> Result<(), Status> {
             return Err(invalid(
                 format!("event_types[{index}]"),
                 format!(
-                    "{name:?} is not an event type; the types are {}",
+                    "{} is not an event type; the types are {}",
+                    quoted(name),
                     EventBody::TYPES.join(", ")
                 ),
             ));

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use poolkeeper_domain::permissions::Access;
-use poolkeeper_domain::{Actor, Clock, CustomerId, PoolId, UserId};
+use poolkeeper_domain::{Actor, Clock, CustomerId, PoolId, StreamRef, UserId};
 use poolkeeper_projections::{
     AsOf, AuditEntry, AuditPeriod, AuditQuery, DailyQuery, OwnedCustomer, OwnerQuery, OwnerScope,
     OwnershipState, Period, PoolCustomer, PoolFilter, PoolQuery, PoolSummary, Projections,
@@ -27,7 +27,9 @@ use crate::clock::ServiceClock;
 use crate::convert::{
     self, customer_name, optional_timestamp, optional_user_name, pool_name, timestamp, user_name,
 };
-use crate::status::{invalid, not_found, out_of_range, permission_denied, projection_status};
+use crate::status::{
+    invalid, not_found, out_of_range, permission_denied, projection_status, quoted,
+};
 use crate::writer::CommandWriter;
 
 /// The default and largest page sizes.
@@ -317,16 +319,17 @@ impl QueryApi {
         }
     }
 
-    /// Waits until every projection applied `min_position` and `customer`'s last committed
-    /// event: a point read sees the caller's own writes to that customer without asking.
-    async fn ready_for_customer<T>(
+    /// Waits until every projection applied `min_position` and the last committed event
+    /// of `resource` (a customer, pool or user): a point read sees the caller's own writes
+    /// to what it reads without asking.
+    async fn ready_for<T>(
         &self,
         request: &Request<T>,
         min_position: u64,
-        customer: CustomerId,
+        resource: StreamRef,
     ) -> Result<(), Status> {
         self.check_reachable(min_position)?;
-        let own = self.writer.model().customer_position(customer);
+        let own = self.writer.model().stream_position(resource);
         self.wait(request, min_position.max(own)).await
     }
 
@@ -413,7 +416,7 @@ impl QueryService for QueryApi {
         let (meta, m) = split(request);
         let customer = convert::customer("name", &m.name)?;
         let viewer = self.viewer(&meta)?;
-        self.ready_for_customer(&meta, m.min_position, customer)
+        self.ready_for(&meta, m.min_position, StreamRef::Customer(customer))
             .await?;
         let access = self.visible_customer(viewer, customer)?;
         let row = self
@@ -498,7 +501,10 @@ impl QueryService for QueryApi {
                 other => {
                     return Err(invalid(
                         "order_by",
-                        format!("must be `update_time desc` or `update_time asc`, not {other:?}"),
+                        format!(
+                            "must be `update_time desc` or `update_time asc`, not {}",
+                            quoted(other)
+                        ),
                     ));
                 }
             },
@@ -614,7 +620,7 @@ impl QueryService for QueryApi {
         if self.visible_customer(viewer, customer)? != Access::Details {
             return Err(not_found("customer", customer_name(customer)));
         }
-        self.ready_for_customer(&meta, m.min_position, customer)
+        self.ready_for(&meta, m.min_position, StreamRef::Customer(customer))
             .await?;
         let history = self.projections.history();
         let intervals = history
@@ -880,7 +886,8 @@ impl QueryService for QueryApi {
         let (meta, m) = split(request);
         let pool = convert::pool("name", &m.name)?;
         self.viewer(&meta)?;
-        self.ready(&meta, m.min_position).await?;
+        self.ready_for(&meta, m.min_position, StreamRef::Pool(pool))
+            .await?;
         let summary = self
             .projections
             .pool_view()
@@ -925,7 +932,8 @@ impl QueryService for QueryApi {
         let (meta, m) = split(request);
         let user = convert::user("name", &m.name)?;
         self.viewer(&meta)?;
-        self.ready(&meta, m.min_position).await?;
+        self.ready_for(&meta, m.min_position, StreamRef::User(user))
+            .await?;
         let summary = self
             .projections
             .owner_view()

@@ -29,6 +29,14 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
+    /// Every kind.
+    pub const ALL: [AuditKind; 4] = [
+        AuditKind::Abandoned,
+        AuditKind::Reclaimed,
+        AuditKind::Deactivation,
+        AuditKind::AutoReclaimed,
+    ];
+
     /// The stable snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -41,14 +49,7 @@ impl AuditKind {
 
     /// Parses a name produced by [`AuditKind::as_str`].
     pub fn parse(name: &str) -> Option<Self> {
-        [
-            AuditKind::Abandoned,
-            AuditKind::Reclaimed,
-            AuditKind::Deactivation,
-            AuditKind::AutoReclaimed,
-        ]
-        .into_iter()
-        .find(|kind| kind.as_str() == name)
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
     }
 }
 
