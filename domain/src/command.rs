@@ -61,7 +61,9 @@ pub struct NewCustomer {
 pub struct ProtectionWindow {
     /// Where protection counts from; at or before the end.
     pub start: DateTime<Utc>,
-    /// The end of protection; never past start + the pool's maximum.
+    /// The end of protection; after the start, in the future, and never past start + the
+    /// pool's maximum where the pool's protection rule is on (without the rule there is no
+    /// maximum and nothing is reclaimed automatically at the end).
     pub end: DateTime<Utc>,
 }
 
@@ -291,7 +293,10 @@ pub enum CommandBody {
         /// The customer.
         customer_id: CustomerId,
     },
-    /// Extend an owned customer's protection, never past the maximum (pool admin).
+    /// Extend an owned customer's protection to a later end (pool admin). With the pool's
+    /// protection rule on, never past the maximum; with it off, only an explicit window
+    /// (from an assignment or an earlier extension) is extended, to a future end, without a
+    /// maximum ("re-protecting" a customer in the expired view).
     ExtendProtection {
         /// The customer.
         customer_id: CustomerId,

@@ -1068,19 +1068,25 @@ impl<'a> Decision<'a> {
                 self.require_pool_admin(customer.pool)?;
                 let (customer, ownership) = self.owned(*customer_id, "extend_protection")?;
                 let pool = self.pool(customer.pool)?;
-                let (Some(current), Some(max)) = (
-                    rules::protection_until(&pool.rules, &pool.rules_since, ownership),
-                    rules::protection_max(&pool.rules, &pool.rules_since, ownership),
-                ) else {
-                    return Err(DomainError::NoProtectionRule(customer.pool));
-                };
+                // With the protection rule on, protection always has an end and a maximum.
+                // With it off, only an explicit window (an assignment's or an earlier
+                // extension's) can be extended, without a maximum; the new end must then be
+                // in the future, or the customer would stay in the expired view.
+                let current = rules::protection_until(&pool.rules, &pool.rules_since, ownership)
+                    .ok_or(DomainError::NoProtectionRule(customer.pool))?;
+                let max = rules::protection_max(&pool.rules, &pool.rules_since, ownership);
                 if *until <= current {
                     return Err(DomainError::invalid(
                         "until",
                         format!("must be later than the current end of protection, {current}"),
                     ));
                 }
-                if *until > max {
+                if max.is_none() && *until <= self.now {
+                    return Err(DomainError::invalid("until", "must be in the future"));
+                }
+                if let Some(max) = max
+                    && *until > max
+                {
                     return Err(DomainError::ProtectionBeyondMaximum {
                         requested: *until,
                         max,
@@ -1316,12 +1322,9 @@ impl<'a> Decision<'a> {
         self.receiving_member(assignee, customer.pool)?;
         let (protection_start, protection_until) = match window {
             None => (self.now, None),
+            // A window is accepted in every pool (seed 004: the admin picks the dates on any
+            // assignment); the pool's maximum bounds it where the protection rule is on.
             Some(window) => {
-                let protection = pool
-                    .rules
-                    .protection
-                    .as_ref()
-                    .ok_or(DomainError::NoProtectionRule(customer.pool))?;
                 if window.end <= window.start {
                     return Err(DomainError::invalid(
                         "protection.end",
@@ -1334,13 +1337,15 @@ impl<'a> Decision<'a> {
                         "must be in the future",
                     ));
                 }
-                let max = rules::protection_base(&pool.rules_since, window.start)
-                    + rules::days(protection.max_days);
-                if window.end > max {
-                    return Err(DomainError::ProtectionBeyondMaximum {
-                        requested: window.end,
-                        max,
-                    });
+                if let Some(protection) = &pool.rules.protection {
+                    let max = rules::protection_base(&pool.rules_since, window.start)
+                        + rules::days(protection.max_days);
+                    if window.end > max {
+                        return Err(DomainError::ProtectionBeyondMaximum {
+                            requested: window.end,
+                            max,
+                        });
+                    }
                 }
                 (window.start, Some(window.end))
             }
@@ -1434,8 +1439,7 @@ impl<'a> Decision<'a> {
                 owner: ownership.owner,
                 previous_until: due_at,
                 until,
-                max_until: rules::protection_max(&pool.rules, &pool.rules_since, ownership)
-                    .unwrap_or(until),
+                max_until: rules::protection_max(&pool.rules, &pool.rules_since, ownership),
             }));
             return Ok(());
         }

@@ -180,8 +180,9 @@ pub enum DomainError {
         /// The latest allowed.
         max: DateTime<Utc>,
     },
-    /// The pool has no protection rule, so protection cannot be set or extended.
-    #[error("pools/{0} has no protection rule")]
+    /// The pool has no protection rule and the customer no explicit protection window, so
+    /// there is no protection to extend (a window is set by assigning with one).
+    #[error("pools/{0} has no protection rule and the customer no protection window to extend")]
     NoProtectionRule(PoolId),
     /// The customer is already owned by that user, or already won.
     #[error("{0}")]

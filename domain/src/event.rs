@@ -459,7 +459,9 @@ pub struct CustomerAssigned {
     pub overrode_applicant: Option<UserId>,
     /// Where protection counts from.
     pub protection_start: DateTime<Utc>,
-    /// An explicit end of protection chosen by the admin (seed 004).
+    /// An explicit end of protection chosen by the admin (seed 004), in any pool: with the
+    /// pool's protection rule on the customer is reclaimed then unless won; with it off it
+    /// shows in the expired view (已过期) from then on.
     pub protection_until: Option<DateTime<Utc>>,
 }
 
@@ -548,7 +550,8 @@ pub struct ReclaimEvidence {
     pub won_at: Option<DateTime<Utc>>,
     /// Where the rule's threshold counted from (the later of the base and the rule's start).
     pub counted_from: DateTime<Utc>,
-    /// The end of protection, if protection applied.
+    /// The end of protection, if it had one: the rule's default or an explicit window
+    /// (the latter also in a pool whose protection rule is off).
     pub protection_until: Option<DateTime<Utc>>,
 }
 
@@ -738,8 +741,11 @@ pub struct ProtectionExtended {
     pub previous_until: DateTime<Utc>,
     /// The end of protection now.
     pub until: DateTime<Utc>,
-    /// The latest protection may ever reach for this ownership.
-    pub max_until: DateTime<Utc>,
+    /// The latest protection may ever reach for this ownership: the pool's maximum. Absent
+    /// when the pool has no protection rule (an admin extending an explicit window there has
+    /// no maximum); every event written before that was possible has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_until: Option<DateTime<Utc>>,
 }
 
 /// `customer.shared`: a department gains read access (客户共享).
@@ -825,6 +831,31 @@ mod tests {
             EventBody::decode("customer.abandoned", &payload),
             Err(DecodeError::Json(_))
         ));
+    }
+
+    #[test]
+    fn protection_extended_decodes_with_and_without_a_maximum() {
+        // As written before protection could be extended in a pool without the rule.
+        let stored = r#"{"type":"customer.protection_extended","customer_id":"00000000-0000-0000-0000-000000000001","owner":"00000000-0000-0000-0000-000000000003","previous_until":"2026-01-08T09:00:00Z","until":"2026-01-20T09:00:00Z","max_until":"2026-01-31T09:00:00Z"}"#;
+        let EventBody::ProtectionExtended(old) =
+            EventBody::decode("customer.protection_extended", stored).unwrap()
+        else {
+            panic!("decoded as another type");
+        };
+        assert_eq!(
+            old.max_until.map(|at| at.to_rfc3339()),
+            Some("2026-01-31T09:00:00+00:00".to_owned())
+        );
+        let without = EventBody::ProtectionExtended(ProtectionExtended {
+            max_until: None,
+            ..old
+        });
+        let payload = without.to_payload();
+        assert!(!payload.contains("max_until"), "{payload}");
+        assert_eq!(
+            EventBody::decode("customer.protection_extended", &payload).unwrap(),
+            without
+        );
     }
 
     #[test]

@@ -334,17 +334,26 @@ pub fn days(days: u32) -> Duration {
     Duration::days(i64::from(days))
 }
 
-/// The end of protection for `ownership` under `rules`, if the protection rule is on.
+/// The end of protection for `ownership` under `rules`: its explicit end (an assignment
+/// window or an extension) in any pool, else the protection rule's default end (its base +
+/// the default days) when the rule is on; `None` when there is neither.
+///
+/// An explicit end outlives the rule: in a pool whose protection rule is off, a window still
+/// ends (the customer shows in the expired view, 已过期, for the admin to reclaim by hand),
+/// but only [`next_deadline`] under the rule reclaims automatically.
 pub fn protection_until(
     rules: &PoolRules,
     since: &RulesSince,
     ownership: &Ownership,
 ) -> Option<DateTime<Utc>> {
+    if let Some(until) = ownership.protection_until {
+        return Some(until);
+    }
     let protection = rules.protection.as_ref()?;
-    Some(ownership.protection_until.unwrap_or_else(|| {
+    Some(
         protection_base(since, ownership.protection_start)
-            + days(protection.default_days.for_user(ownership.owner))
-    }))
+            + days(protection.default_days.for_user(ownership.owner)),
+    )
 }
 
 /// Where protection counts from, for both its default end and its maximum: the start of
@@ -379,8 +388,10 @@ fn rule_since(since: &RulesSince, rule: RuleKind) -> DateTime<Utc> {
 /// - claimed, never contacted: from the start of ownership, while there is no follow-up;
 /// - no contact: from the last follow-up;
 /// - not won: from the start of ownership, until won;
-/// - protection expired: at the end of protection, until won (seed 004: reclaimed when not
-///   signed within the protection period).
+/// - protection expired: when the protection rule is on, at the end of protection (default or
+///   explicit), until won (seed 004: reclaimed when not signed within the protection
+///   period); an explicit end that passed before the rule came into force is due when it
+///   comes into force, never before. With the rule off an explicit window reclaims nothing.
 pub fn next_deadline(
     rules: &PoolRules,
     since: &RulesSince,
@@ -410,11 +421,14 @@ pub fn next_deadline(
     }
     if ownership.won_at.is_none() {
         day_rule(RuleKind::NotWon, ownership.since);
-        if let Some(until) = protection_until(rules, since, ownership) {
+        if rules.protection.is_some()
+            && let Some(until) = protection_until(rules, since, ownership)
+        {
             let counted_from = protection_base(since, ownership.protection_start);
-            let threshold_days = u32::try_from((until - counted_from).num_days()).unwrap_or(0);
+            let at = until.max(counted_from);
+            let threshold_days = u32::try_from((at - counted_from).num_days()).unwrap_or(0);
             consider(Deadline {
-                at: until,
+                at,
                 rule: RuleKind::ProtectionExpired,
                 threshold_days,
                 counted_from,
@@ -543,6 +557,38 @@ mod tests {
         assert!(next_deadline(&rules, &RulesSince::new(), &ownership).is_some());
         ownership.won_at = Some(day(2));
         assert_eq!(next_deadline(&rules, &RulesSince::new(), &ownership), None);
+    }
+
+    #[test]
+    fn an_explicit_window_ends_without_the_protection_rule_but_is_a_deadline_only_under_it() {
+        let mut ownership = Ownership::starting(ALICE, day(1));
+        ownership.protection_until = Some(day(5));
+        let off = PoolRules::default();
+        assert_eq!(
+            protection_until(&off, &RulesSince::new(), &ownership),
+            Some(day(5))
+        );
+        assert_eq!(next_deadline(&off, &RulesSince::new(), &ownership), None);
+        let on = PoolRules {
+            protection: Some(ProtectionRule {
+                default_days: Limit::uniform(7),
+                max_days: 30,
+                extension: None,
+            }),
+            ..PoolRules::default()
+        };
+        let deadline = next_deadline(&on, &RulesSince::new(), &ownership).unwrap();
+        assert_eq!(
+            (deadline.at, deadline.rule, deadline.threshold_days),
+            (day(5), RuleKind::ProtectionExpired, 4)
+        );
+        // A rule in force only from day 10 is never due before it.
+        let since = RulesSince::from([(RuleKind::ProtectionExpired, day(10))]);
+        let deadline = next_deadline(&on, &since, &ownership).unwrap();
+        assert_eq!(
+            (deadline.at, deadline.counted_from, deadline.threshold_days),
+            (day(10), day(10), 0)
+        );
     }
 
     #[test]

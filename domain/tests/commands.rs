@@ -2361,19 +2361,214 @@ fn a_protection_window_started_before_the_rule_counts_its_maximum_from_the_rule(
 }
 
 #[test]
-fn a_protection_window_needs_a_protection_rule() {
+fn a_protection_window_is_accepted_in_a_pool_without_a_protection_rule() {
+    let mut world = World::standard();
+    let pool = world.pool(PoolMode::AssignOnly, no_rules());
+    let customer = world.customer_in(pool);
+    let now = world.now;
+    let (start, end) = (now - days(1), now + days(3));
+    let events = world.ok(as_user(KEEPER), assign_window(customer, ALICE, start, end));
+    let assigned = only!(events, CustomerAssigned);
+    assert_eq!(assigned.protection_start, start);
+    assert_eq!(assigned.protection_until, Some(end));
+    assert_eq!(world.owner(customer), Some(ALICE));
+    assert_eq!(ownership(&world, customer).protection_until, Some(end));
+    let rules = &world.model.pools[&pool];
+    assert_eq!(
+        poolkeeper_domain::rules::protection_until(
+            &rules.rules,
+            &rules.rules_since,
+            &ownership(&world, customer)
+        ),
+        Some(end),
+        "the window ends in a pool without the rule too"
+    );
+    assert_eq!(
+        deadline(&world, customer),
+        None,
+        "without the rule the window sets no automatic reclaim"
+    );
+}
+
+#[test]
+fn a_protection_window_is_bounded_by_the_maximum_only_where_the_pool_has_a_protection_rule() {
+    let mut world = World::standard();
+    let with_rule = world.pool(
+        PoolMode::AssignOnly,
+        PoolRules {
+            protection: protection(7, 30),
+            ..no_rules()
+        },
+    );
+    let without_rule = world.pool(PoolMode::AssignOnly, no_rules());
+    let bounded = world.customer_in(with_rule);
+    let unbounded = world.customer_in(without_rule);
+    let start = world.now;
+    let end = start + days(90);
+    refused!(
+        world.err(as_user(KEEPER), assign_window(bounded, ALICE, start, end)),
+        DomainError::ProtectionBeyondMaximum { requested, max }
+            if *requested == end && *max == start + days(30),
+        FailedPrecondition
+    );
+    let events = world.ok(as_user(KEEPER), assign_window(unbounded, ALICE, start, end));
+    assert_eq!(only!(events, CustomerAssigned).protection_until, Some(end));
+}
+
+#[test]
+fn a_protection_window_without_a_protection_rule_must_still_end_after_it_starts_and_in_the_future()
+{
     let mut world = World::standard();
     let pool = world.pool(PoolMode::AssignOnly, no_rules());
     let customer = world.customer_in(pool);
     let now = world.now;
     refused!(
+        world.err(as_user(KEEPER), assign_window(customer, ALICE, now, now)),
+        DomainError::Invalid { field, .. } if field == "protection.end",
+        InvalidArgument
+    );
+    refused!(
         world.err(
             as_user(KEEPER),
-            assign_window(customer, ALICE, now, now + days(3))
+            assign_window(customer, ALICE, now - days(10), now - days(1))
         ),
-        DomainError::NoProtectionRule(p) if *p == pool,
-        FailedPrecondition
+        DomainError::Invalid { field, .. } if field == "protection.end",
+        InvalidArgument
     );
+}
+
+#[test]
+fn with_the_protection_rule_on_an_unwon_customer_is_reclaimed_at_the_end_of_its_window() {
+    let mut world = World::standard();
+    let pool = world.pool(
+        PoolMode::AssignOnly,
+        PoolRules {
+            protection: protection(7, 30),
+            ..no_rules()
+        },
+    );
+    let unwon = world.customer_in(pool);
+    let won = world.customer_in(pool);
+    let start = world.now;
+    let end = start + days(20);
+    world.ok(as_user(KEEPER), assign_window(unwon, ALICE, start, end));
+    world.ok(as_user(KEEPER), assign_window(won, BOB, start, end));
+    world.ok(as_user(BOB), mark_won(won));
+    world.advance(days(20) - Duration::seconds(1));
+    assert!(
+        world.run_scheduler().is_empty(),
+        "not before the window's end"
+    );
+    world.advance(Duration::seconds(1));
+    let events = world.run_scheduler();
+    let reclaimed = only!(events, CustomerAutoReclaimed);
+    assert_eq!(reclaimed.customer_id, unwon);
+    assert_eq!(reclaimed.rule, RuleKind::ProtectionExpired);
+    assert_eq!(reclaimed.due_at, end);
+    assert_eq!(reclaimed.threshold_days, 20);
+    assert_eq!(reclaimed.evidence.protection_until, Some(end));
+    assert_eq!(world.state(unwon), &CustomerState::InPool);
+    assert_eq!(world.owner(won), Some(BOB), "a won customer is kept");
+}
+
+#[test]
+fn with_the_protection_rule_off_nothing_is_due_at_the_end_of_a_window() {
+    let mut world = World::standard();
+    // Another reclaim rule is on, so the customer has a deadline: the window is not it.
+    let pool = world.pool(
+        PoolMode::AssignOnly,
+        PoolRules {
+            not_won: limit(60),
+            ..no_rules()
+        },
+    );
+    let customer = world.customer_in(pool);
+    let start = world.now;
+    let end = start + days(5);
+    world.ok(as_user(KEEPER), assign_window(customer, ALICE, start, end));
+    assert_eq!(
+        deadline(&world, customer),
+        Some((start + days(60), RuleKind::NotWon))
+    );
+    for at in [end, end + days(1), end + days(30)] {
+        world.now = at;
+        assert_eq!(
+            schedule::due(&world.model, world.now, 100),
+            vec![],
+            "nothing is due at {at}"
+        );
+    }
+    assert!(world.run_scheduler().is_empty());
+    assert_eq!(world.owner(customer), Some(ALICE));
+    assert_eq!(ownership(&world, customer).protection_until, Some(end));
+}
+
+#[test]
+fn a_window_that_ended_before_the_protection_rule_was_turned_on_is_due_when_the_rule_comes_into_force()
+ {
+    let mut world = World::standard();
+    let pool = world.pool(PoolMode::AssignOnly, no_rules());
+    let expired = world.customer_in(pool);
+    let running = world.customer_in(pool);
+    let start = world.now;
+    world.ok(
+        as_user(KEEPER),
+        assign_window(expired, ALICE, start, start + days(5)),
+    );
+    world.ok(
+        as_user(KEEPER),
+        assign_window(running, BOB, start, start + days(20)),
+    );
+    world.advance(days(10));
+    let turned_on = world.now;
+    world.ok(
+        as_user(ADMIN),
+        set_rules(
+            pool,
+            PoolRules {
+                protection: protection(7, 30),
+                ..no_rules()
+            },
+        ),
+    );
+    // Never retroactive: not due at the window's end, five days before the rule existed.
+    assert_eq!(
+        deadline(&world, expired),
+        Some((turned_on, RuleKind::ProtectionExpired))
+    );
+    // A window still running keeps its end.
+    assert_eq!(
+        deadline(&world, running),
+        Some((start + days(20), RuleKind::ProtectionExpired))
+    );
+    let events = world.run_scheduler();
+    let reclaimed = only!(events, CustomerAutoReclaimed);
+    assert_eq!(reclaimed.customer_id, expired);
+    assert_eq!(reclaimed.due_at, turned_on);
+    assert_eq!(reclaimed.evidence.counted_from, turned_on);
+    assert_eq!(reclaimed.evidence.protection_until, Some(start + days(5)));
+    assert_eq!(world.owner(running), Some(BOB));
+}
+
+#[test]
+fn turning_the_protection_rule_off_stops_the_automatic_reclaim_but_keeps_a_windows_end() {
+    let mut world = World::standard();
+    let pool = world.pool(
+        PoolMode::AssignOnly,
+        PoolRules {
+            protection: protection(7, 30),
+            ..no_rules()
+        },
+    );
+    let customer = world.customer_in(pool);
+    let start = world.now;
+    let end = start + days(10);
+    world.ok(as_user(KEEPER), assign_window(customer, ALICE, start, end));
+    world.ok(as_user(ADMIN), set_rules(pool, no_rules()));
+    assert_eq!(deadline(&world, customer), None);
+    world.advance(days(11));
+    assert!(world.run_scheduler().is_empty());
+    assert_eq!(ownership(&world, customer).protection_until, Some(end));
 }
 
 #[test]
@@ -3410,7 +3605,7 @@ fn expiring_protection_with_a_recent_follow_up_is_extended_not_reclaimed() {
     assert_eq!(extended.previous_until, start + days(7));
     // 7 + 5 would pass the 10-day maximum.
     assert_eq!(extended.until, start + days(10));
-    assert_eq!(extended.max_until, start + days(10));
+    assert_eq!(extended.max_until, Some(start + days(10)));
     assert_eq!(world.owner(customer), Some(ALICE));
     assert_eq!(
         deadline(&world, customer),
@@ -4266,7 +4461,7 @@ fn pool_admin_extends_protection_up_to_the_maximum() {
     assert_eq!(extended.owner, ALICE);
     assert_eq!(extended.previous_until, start + days(7));
     assert_eq!(extended.until, start + days(30));
-    assert_eq!(extended.max_until, start + days(30));
+    assert_eq!(extended.max_until, Some(start + days(30)));
     assert_eq!(
         ownership(&world, customer).protection_until,
         Some(start + days(30))
@@ -4314,12 +4509,60 @@ fn an_extension_must_end_later_than_the_current_protection() {
 fn protection_cannot_be_extended_without_a_protection_rule() {
     let mut world = World::standard();
     let pool = free_pool(&mut world, no_rules());
+    // Assigned without a window: there is no protection to extend.
     let customer = world.owned_by(pool, ALICE);
     let until = world.now + days(3);
     refused!(
         world.err(as_user(KEEPER), extend(customer, until)),
         DomainError::NoProtectionRule(p) if *p == pool,
         FailedPrecondition
+    );
+}
+
+#[test]
+fn an_expired_window_is_re_protected_without_a_maximum_in_a_pool_without_a_protection_rule() {
+    let mut world = World::standard();
+    let pool = world.pool(PoolMode::AssignOnly, no_rules());
+    let customer = world.customer_in(pool);
+    let start = world.now;
+    let end = start + days(5);
+    world.ok(as_user(KEEPER), assign_window(customer, ALICE, start, end));
+    world.advance(days(10));
+    let until = world.now + days(90);
+    let events = world.ok(as_user(KEEPER), extend(customer, until));
+    let extended = only!(events, ProtectionExtended);
+    assert_eq!(extended.owner, ALICE);
+    assert_eq!(extended.previous_until, end);
+    assert_eq!(extended.until, until);
+    assert_eq!(extended.max_until, None, "no rule, no maximum");
+    assert_eq!(ownership(&world, customer).protection_until, Some(until));
+    assert_eq!(deadline(&world, customer), None);
+}
+
+#[test]
+fn without_a_protection_rule_a_window_is_re_protected_only_to_a_later_end_in_the_future() {
+    let mut world = World::standard();
+    let pool = world.pool(PoolMode::AssignOnly, no_rules());
+    let customer = world.customer_in(pool);
+    let start = world.now;
+    let end = start + days(5);
+    world.ok(as_user(KEEPER), assign_window(customer, ALICE, start, end));
+    refused!(
+        world.err(as_user(KEEPER), extend(customer, end)),
+        DomainError::Invalid { field, .. } if field == "until",
+        InvalidArgument
+    );
+    world.advance(days(10));
+    // Later than the old end, but already past: the customer would stay expired.
+    refused!(
+        world.err(as_user(KEEPER), extend(customer, end + days(1))),
+        DomainError::Invalid { field, .. } if field == "until",
+        InvalidArgument
+    );
+    refused!(
+        world.err(as_user(ALICE), extend(customer, world.now + days(1))),
+        DomainError::NotPoolAdmin { .. },
+        PermissionDenied
     );
 }
 
@@ -4664,7 +4907,7 @@ fn protection_turned_on_later_counts_its_maximum_from_the_day_it_was_turned_on()
     let extended = only!(events, ProtectionExtended);
     assert_eq!(extended.previous_until, turned_on + days(7));
     assert_eq!(extended.until, turned_on + days(20));
-    assert_eq!(extended.max_until, turned_on + days(30));
+    assert_eq!(extended.max_until, Some(turned_on + days(30)));
     refused!(
         world.err(as_user(KEEPER), extend(customer, turned_on + days(31))),
         DomainError::ProtectionBeyondMaximum { max, .. } if *max == turned_on + days(30),
@@ -4685,7 +4928,7 @@ fn protection_turned_on_later_is_extended_by_a_recent_follow_up() {
     );
     let extended = only!(events, ProtectionExtended);
     assert_eq!(extended.until, turned_on + days(12));
-    assert_eq!(extended.max_until, turned_on + days(30));
+    assert_eq!(extended.max_until, Some(turned_on + days(30)));
     assert_eq!(world.owner(customer), Some(ALICE));
 }
 

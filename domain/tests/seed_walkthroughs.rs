@@ -569,7 +569,7 @@ fn seed_003_protection_extension_stops_at_the_maximum() {
         (extended.previous_until, extended.until),
         (t0() + days(10), t0() + days(20))
     );
-    assert_eq!(extended.max_until, t0() + days(25));
+    assert_eq!(extended.max_until, Some(t0() + days(25)));
 
     world.advance(days(9));
     world.follow_up(ALICE, customer);

@@ -16,7 +16,7 @@ use poolkeeper_domain::rules::{
 };
 use poolkeeper_domain::{
     Actor, Command, CommandBody, CommandId, CustomerId, CustomerState, Event, FollowUpId, PoolId,
-    PoolMode, PoolRules, UserId, WriteModel, decide, schedule,
+    PoolMode, PoolRules, ProtectionWindow, UserId, WriteModel, decide, schedule,
 };
 
 /// One random choice: what to try, on which customer, with which other party, after how
@@ -202,6 +202,15 @@ impl Simulation {
         (simulation, log)
     }
 
+    /// For one assignment in three, an explicit protection window (seed 004, in any pool):
+    /// from up to a day ago to 1 to 12 days ahead, within every simulated maximum.
+    fn window(&self, other: u32) -> Option<ProtectionWindow> {
+        other.is_multiple_of(3).then(|| ProtectionWindow {
+            start: self.now - Duration::hours(i64::from(other % 24)),
+            end: self.now + Duration::days(1 + i64::from(other / 3 % 12)),
+        })
+    }
+
     fn fresh(&mut self) -> u128 {
         self.next_id += 1;
         self.base | self.next_id
@@ -346,7 +355,7 @@ impl Simulation {
                     CommandBody::Assign {
                         customer_id,
                         assignee: user,
-                        protection: None,
+                        protection: self.window(other),
                     },
                 ),
             },
@@ -444,7 +453,7 @@ impl Simulation {
                 CommandBody::Assign {
                     customer_id,
                     assignee: user,
-                    protection: None,
+                    protection: self.window(other),
                 },
             ),
         };
@@ -475,12 +484,16 @@ impl Simulation {
                 let pool = self.model.pools.get(&customer.pool)?;
                 let rules = &pool.rules;
                 let since = &pool.rules_since;
+                // With the protection rule, up to its maximum; without it, an explicit
+                // window (re-protected to a future end).
                 let current = poolkeeper_domain::rules::protection_until(rules, since, ownership)?;
-                let max = poolkeeper_domain::rules::protection_max(rules, since, ownership)?;
-                CommandBody::ExtendProtection {
-                    customer_id,
-                    until: (current + Duration::days(3)).min(max),
-                }
+                let until = current.max(self.now) + Duration::days(3);
+                let until = match poolkeeper_domain::rules::protection_max(rules, since, ownership)
+                {
+                    Some(max) => until.min(max),
+                    None => until,
+                };
+                CommandBody::ExtendProtection { customer_id, until }
             }
         };
         self.run(admin, body)

@@ -1,5 +1,6 @@
 //! Query tests of every reader on a hand-made history: filters, pagination, cursors,
-//! counts, the expired filter, recursion through superiors, as-of answers, lag and halts.
+//! counts, the expired filter (with and without the protection rule), recursion through
+//! superiors, as-of answers, lag and halts.
 
 mod support;
 
@@ -10,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use poolkeeper_domain::command::NewCustomer;
 use poolkeeper_domain::event::FollowUpKind;
-use poolkeeper_domain::rules::{Limit, ProtectionRule, RuleKind};
+use poolkeeper_domain::rules::{self, Limit, ProtectionRule, RuleKind};
 use poolkeeper_domain::*;
 use poolkeeper_eventlog::{
     AppendRequest, EventStore, ExpectedVersion, NewEvent, SqliteEventStore, StreamAppend, StreamId,
@@ -547,6 +548,239 @@ async fn pool_view_lists_each_state_with_its_details() {
         ("默认公海", PoolMode::FreeClaim, true)
     );
     assert_eq!(reader.pools().await.unwrap().len(), 2);
+}
+
+/// Appends the commands not yet appended and waits until every projection applied them.
+async fn catch_up(
+    store: &SqliteEventStore,
+    projections: &Projections,
+    commands: &[Vec<Event>],
+    appended: &mut usize,
+) {
+    let tail = append(store, &commands[*appended..], 4).await;
+    *appended = commands.len();
+    projections.wait_for(tail, WAIT).await.unwrap();
+}
+
+/// Seed 004 §8.1: the admin assigns with protection dates in any pool; 已过期 lists the
+/// customers whose protection ended so that the admin reclaims them by hand. Without the
+/// pool's protection rule nothing reclaims them, and they stay listed until reclaimed,
+/// transferred, re-protected or won; with the rule the system reclaims them at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_without_the_protection_rule_is_expired_until_reclaimed_transferred_re_protected_or_won()
+ {
+    const WITHOUT_RULE: PoolId = PoolId::from_u128(0x200);
+    const WITH_RULE: PoolId = PoolId::from_u128(0x201);
+    let mut s = Scenario {
+        model: WriteModel::new(),
+        now: t0(),
+        commands: Vec::new(),
+        next: 0,
+    };
+    let system = UserId::from_u128(0);
+    for (user_id, name, admin) in [
+        (ADMIN, "管理员", true),
+        (ALICE, "Alice", false),
+        (BOB, "Bob", false),
+    ] {
+        s.ok(
+            system,
+            CommandBody::CreateUser {
+                user_id,
+                name: name.into(),
+                superior: None,
+                department: None,
+                admin,
+            },
+        );
+    }
+    for (pool_id, name, protection) in [
+        (WITHOUT_RULE, "华北区客户", None),
+        (
+            WITH_RULE,
+            "VIP客户",
+            Some(ProtectionRule {
+                default_days: Limit::uniform(7),
+                max_days: 30,
+                extension: None,
+            }),
+        ),
+    ] {
+        s.ok(
+            ADMIN,
+            CommandBody::CreatePool {
+                pool_id,
+                name: name.into(),
+                mode: PoolMode::AssignOnly,
+                admins: BTreeSet::new(),
+                members: BTreeSet::new(),
+                everyone: true,
+                default: pool_id == WITHOUT_RULE,
+                rules: PoolRules {
+                    protection,
+                    ..PoolRules::default()
+                },
+            },
+        );
+    }
+    let start = s.now;
+    let end = start + chrono::Duration::days(5);
+    // 1 to 4: windows without the rule; 5: no window; 6: a window under the rule.
+    for (n, pool, window) in [
+        (1, WITHOUT_RULE, true),
+        (2, WITHOUT_RULE, true),
+        (3, WITHOUT_RULE, true),
+        (4, WITHOUT_RULE, true),
+        (5, WITHOUT_RULE, false),
+        (6, WITH_RULE, true),
+    ] {
+        s.ok(
+            ADMIN,
+            CommandBody::CreateCustomer(new_customer(n, pool, "北京某某")),
+        );
+        s.ok(
+            ADMIN,
+            CommandBody::Assign {
+                customer_id: customer(n),
+                assignee: ALICE,
+                protection: window.then_some(ProtectionWindow { start, end }),
+            },
+        );
+    }
+
+    let temp = tempfile::tempdir().unwrap();
+    let store = open_log(&temp.path().join("log.db"));
+    let projections = Projections::open(&temp.path().join("projections")).unwrap();
+    let runner = projections.spawn_runner(store.clone());
+    let mut appended = 0;
+    catch_up(&store, &projections, &s.commands, &mut appended).await;
+    let reader = projections.pool_view();
+    let expired = |pool: PoolId, now: DateTime<Utc>| {
+        let reader = reader.clone();
+        async move {
+            let listed =
+                all_pages(&reader, PoolQuery::new(pool, PoolFilter::Expired { now })).await;
+            for row in &listed {
+                assert!(row.is_expired(now), "{row:?}");
+            }
+            listed
+                .iter()
+                .map(|row| row.customer_id)
+                .collect::<BTreeSet<_>>()
+        }
+    };
+    let set = |ns: &[u128]| ns.iter().map(|n| customer(*n)).collect::<BTreeSet<_>>();
+
+    // The window's end shows in both pools; nobody is expired before it.
+    let one = reader.get(customer(1)).await.unwrap().unwrap();
+    let owned = one.owned.as_ref().unwrap();
+    assert_eq!(owned.protection_end, Some(end));
+    assert_eq!(owned.deadline, None, "no rule, no automatic reclaim");
+    assert!(!one.is_expired(end - chrono::Duration::seconds(1)));
+    let six = reader.get(customer(6)).await.unwrap().unwrap();
+    let deadline = six.owned.as_ref().unwrap().deadline.unwrap();
+    assert_eq!(
+        (deadline.at, deadline.rule),
+        (end, RuleKind::ProtectionExpired)
+    );
+    assert!(
+        expired(WITHOUT_RULE, end - chrono::Duration::seconds(1))
+            .await
+            .is_empty()
+    );
+    assert_eq!(expired(WITHOUT_RULE, end).await, set(&[1, 2, 3, 4]));
+    assert_eq!(expired(WITH_RULE, end).await, set(&[6]));
+
+    // At the end the scheduler reclaims the customer under the rule, and only that one.
+    s.now = end;
+    let before = s.commands.len();
+    s.scheduler();
+    assert_eq!(s.commands.len(), before + 1);
+    catch_up(&store, &projections, &s.commands, &mut appended).await;
+    assert!(expired(WITH_RULE, end).await.is_empty());
+    let six = reader.get(customer(6)).await.unwrap().unwrap();
+    assert_eq!(six.state, OwnershipState::InPool);
+    assert_eq!(
+        six.last_reclaim.map(|r| r.by),
+        Some(Actor::Rule(RuleKind::ProtectionExpired))
+    );
+    let later = end + chrono::Duration::days(30);
+    s.now = later;
+    s.scheduler();
+    assert_eq!(
+        s.commands.len(),
+        before + 1,
+        "nothing is due without the rule"
+    );
+    assert_eq!(expired(WITHOUT_RULE, later).await, set(&[1, 2, 3, 4]));
+
+    // Each way out of the expired view.
+    s.ok(
+        ADMIN,
+        CommandBody::Reclaim {
+            customer_id: customer(1),
+            reason: Some("保护期已过".into()),
+        },
+    );
+    catch_up(&store, &projections, &s.commands, &mut appended).await;
+    assert_eq!(expired(WITHOUT_RULE, later).await, set(&[2, 3, 4]));
+    s.ok(
+        ALICE,
+        CommandBody::Transfer {
+            customer_id: customer(2),
+            to: BOB,
+            reason: None,
+        },
+    );
+    catch_up(&store, &projections, &s.commands, &mut appended).await;
+    assert_eq!(expired(WITHOUT_RULE, later).await, set(&[3, 4]));
+    let re_protected = later + chrono::Duration::days(10);
+    s.ok(
+        ADMIN,
+        CommandBody::ExtendProtection {
+            customer_id: customer(3),
+            until: re_protected,
+        },
+    );
+    catch_up(&store, &projections, &s.commands, &mut appended).await;
+    assert_eq!(expired(WITHOUT_RULE, later).await, set(&[4]));
+    s.ok(
+        ALICE,
+        CommandBody::MarkWon {
+            customer_id: customer(4),
+        },
+    );
+    catch_up(&store, &projections, &s.commands, &mut appended).await;
+    assert!(expired(WITHOUT_RULE, later).await.is_empty());
+    // The re-protected window ends again; the won customer stays out.
+    assert_eq!(expired(WITHOUT_RULE, re_protected).await, set(&[3]));
+    let three = reader.get(customer(3)).await.unwrap().unwrap();
+    assert_eq!(three.owned.unwrap().protection_end, Some(re_protected));
+
+    // The write model agrees row by row, and the live projections equal a rebuild.
+    for (id, model) in &s.model.customers {
+        let row = reader.get(*id).await.unwrap().unwrap();
+        let pool = &s.model.pools[&model.pool];
+        let end = match &model.state {
+            CustomerState::Owned(ownership) => {
+                rules::protection_until(&pool.rules, &pool.rules_since, ownership)
+            }
+            _ => None,
+        };
+        assert_eq!(row.owned.as_ref().and_then(|o| o.protection_end), end);
+        assert_eq!(
+            row.owned.as_ref().and_then(|o| o.deadline).map(|d| d.at),
+            model.deadline.map(|d| d.at)
+        );
+    }
+    runner.shutdown().await;
+    let live = dump_all(&projections).await;
+    let rebuilt = rebuild_dump(
+        &temp.path().join("rebuilt"),
+        store.clone() as Arc<dyn EventStore>,
+    )
+    .await;
+    assert_same(&live, &rebuilt);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,7 +26,11 @@ pub enum PoolFilter {
     Pending,
     /// 已领用: owned (expired ones included).
     Claimed,
-    /// Owned with the end of protection at or before `now` (admins only: the caller checks).
+    /// 已过期: owned, not won, with the end of protection at or before `now` (admins only: the
+    /// caller checks). The end is the protection rule's or an explicit window's, so in a pool
+    /// without the rule a customer assigned with a window is listed from the window's end
+    /// until it is reclaimed, transferred, re-protected or won; with the rule the system
+    /// reclaims it then, so it is listed only until the scheduler has run.
     Expired {
         /// The instant protection is compared with.
         now: DateTime<Utc>,
@@ -102,7 +106,8 @@ pub struct OwnedInfo {
     pub since: DateTime<Utc>,
     /// Where protection counts from.
     pub protection_start: DateTime<Utc>,
-    /// The end of protection, when the pool's protection rule is on.
+    /// The end of protection: an explicit window's (in any pool), else the pool's default
+    /// when its protection rule is on.
     pub protection_end: Option<DateTime<Utc>>,
     /// The owner's last follow-up.
     pub last_contact_at: Option<DateTime<Utc>>,
@@ -198,10 +203,11 @@ pub struct PoolCustomer {
 }
 
 impl PoolCustomer {
-    /// Owned with protection ended at or before `now`.
+    /// Owned, not won, with protection ended at or before `now` ([`PoolFilter::Expired`]).
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         self.owned
             .as_ref()
+            .filter(|owned| owned.won_at.is_none())
             .and_then(|owned| owned.protection_end)
             .is_some_and(|end| end <= now)
     }
@@ -467,7 +473,7 @@ fn list(conn: &Connection, query: &PoolQuery) -> Result<Page<PoolCustomer>, Proj
     }
     if let PoolFilter::Expired { now } = query.filter {
         push(
-            "protection_end <= ?".into(),
+            "protection_end <= ? AND won_at IS NULL".into(),
             Value::Integer(micros(now)),
             &mut params,
         );

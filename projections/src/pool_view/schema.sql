@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS customers (
     won_at           INTEGER,
     reminded_for     INTEGER,           -- the deadline the owner was last reminded of
     -- owned: derived from the pool's rules (recomputed when they change)
-    protection_end   INTEGER,
+    protection_end   INTEGER,           -- protection_set in any pool, else the rule's default end
     deadline_at      INTEGER,
     deadline_rule    TEXT,
     deadline_days    INTEGER,
