@@ -205,7 +205,7 @@ pub enum CommandBody {
         /// Why; required, and from the pool's list when it has one.
         reason: String,
         /// The pool to return it to, when the pool lets the user choose.
-        to_pool: Option<PoolId>,
+        return_to: Option<PoolId>,
     },
     /// Take an owned customer back into its pool (pool admin).
     Reclaim {
@@ -235,7 +235,7 @@ pub enum CommandBody {
         /// The customer.
         customer_id: CustomerId,
         /// The new owner.
-        to: UserId,
+        new_owner: UserId,
         /// Why.
         reason: Option<String>,
     },
@@ -252,11 +252,11 @@ pub enum CommandBody {
         customer_id: CustomerId,
     },
     /// Move a customer to another pool, keeping its state (admin of both pools).
-    MovePool {
+    Move {
         /// The customer.
         customer_id: CustomerId,
         /// The destination pool.
-        to_pool: PoolId,
+        destination_pool: PoolId,
     },
     /// Put a customer in the recycle bin (pool admin or the owner's superior).
     Delete {
@@ -349,7 +349,7 @@ impl CommandBody {
             | Transfer { customer_id, .. }
             | Freeze { customer_id, .. }
             | Unfreeze { customer_id }
-            | MovePool { customer_id, .. }
+            | Move { customer_id, .. }
             | Delete { customer_id }
             | Restore { customer_id }
             | LogFollowUp { customer_id, .. }
@@ -397,7 +397,7 @@ impl CommandBody {
             Transfer { .. } => "transfer",
             Freeze { .. } => "freeze",
             Unfreeze { .. } => "unfreeze",
-            MovePool { .. } => "move_pool",
+            Move { .. } => "move",
             Delete { .. } => "delete",
             Restore { .. } => "restore",
             LogFollowUp { .. } => "log_follow_up",

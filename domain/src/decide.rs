@@ -844,8 +844,8 @@ impl<'a> Decision<'a> {
             Abandon {
                 customer_id,
                 reason,
-                to_pool,
-            } => self.abandon(*customer_id, reason, *to_pool)?,
+                return_to,
+            } => self.abandon(*customer_id, reason, *return_to)?,
             Reclaim {
                 customer_id,
                 reason,
@@ -895,24 +895,24 @@ impl<'a> Decision<'a> {
             }
             Transfer {
                 customer_id,
-                to,
+                new_owner,
                 reason,
             } => {
                 let reason = optional_text("reason", reason.as_deref(), limits::SHORT_TEXT)?;
                 let (customer, ownership) = self.owned(*customer_id, "transfer")?;
                 self.require_owner_admin_or_superior(*customer_id, customer)?;
-                if *to == ownership.owner {
+                if *new_owner == ownership.owner {
                     return Err(DomainError::NothingToDo(format!(
-                        "user {to} already owns customer {customer_id}"
+                        "users/{new_owner} already owns customers/{customer_id}"
                     )));
                 }
-                self.receiving_member(*to, customer.pool)?;
-                self.check_cap(*to, customer.pool)?;
+                self.receiving_member(*new_owner, customer.pool)?;
+                self.check_cap(*new_owner, customer.pool)?;
                 self.emit(EventBody::CustomerTransferred(CustomerTransferred {
                     customer_id: *customer_id,
                     pool_id: customer.pool,
                     from: ownership.owner,
-                    to: *to,
+                    to: *new_owner,
                     reason,
                 }));
             }
@@ -954,25 +954,25 @@ impl<'a> Decision<'a> {
                     pool_id: customer.pool,
                 }));
             }
-            MovePool {
+            Move {
                 customer_id,
-                to_pool,
+                destination_pool,
             } => {
                 let customer = self.customer(*customer_id)?;
-                self.pool(*to_pool)?;
-                if *to_pool == customer.pool {
+                self.pool(*destination_pool)?;
+                if *destination_pool == customer.pool {
                     return Err(DomainError::invalid(
-                        "to_pool",
+                        "destination_pool",
                         "the customer is already in that pool",
                     ));
                 }
                 self.require_pool_admin(customer.pool)?;
-                self.require_pool_admin(*to_pool)?;
-                not_deleted(*customer_id, customer, "move_pool")?;
+                self.require_pool_admin(*destination_pool)?;
+                not_deleted(*customer_id, customer, "move")?;
                 self.emit(EventBody::CustomerMoved(CustomerMoved {
                     customer_id: *customer_id,
                     from_pool: customer.pool,
-                    to_pool: *to_pool,
+                    to_pool: *destination_pool,
                 }));
             }
             Delete { customer_id } => {
@@ -1366,7 +1366,7 @@ impl<'a> Decision<'a> {
         &mut self,
         customer_id: CustomerId,
         reason: &str,
-        to_pool: Option<PoolId>,
+        return_to: Option<PoolId>,
     ) -> Result<()> {
         let reason = required_text("reason", reason, limits::SHORT_TEXT)?;
         let (customer, ownership) = self.owned(customer_id, "abandon")?;
@@ -1378,7 +1378,7 @@ impl<'a> Decision<'a> {
                 pool: customer.pool,
             });
         }
-        let target = match (&pool.rules.return_target, to_pool) {
+        let target = match (&pool.rules.return_target, return_to) {
             (rules::ReturnTarget::SourcePool, None) => customer.pool,
             (rules::ReturnTarget::UserChooses, Some(chosen)) if chosen != customer.pool => {
                 self.pool(chosen)?;
@@ -1396,7 +1396,7 @@ impl<'a> Decision<'a> {
             (rules::ReturnTarget::Fixed { pool }, Some(chosen)) if chosen == *pool => chosen,
             (_, Some(_)) => {
                 return Err(DomainError::invalid(
-                    "to_pool",
+                    "return_to",
                     "this pool's return rule does not let the user choose",
                 ));
             }

@@ -208,11 +208,11 @@ fn assign_window(
     }
 }
 
-fn abandon(customer_id: CustomerId, reason: &str, to_pool: Option<PoolId>) -> CommandBody {
+fn abandon(customer_id: CustomerId, reason: &str, return_to: Option<PoolId>) -> CommandBody {
     CommandBody::Abandon {
         customer_id,
         reason: reason.into(),
-        to_pool,
+        return_to,
     }
 }
 
@@ -223,10 +223,10 @@ fn reclaim(customer_id: CustomerId) -> CommandBody {
     }
 }
 
-fn transfer(customer_id: CustomerId, to: UserId) -> CommandBody {
+fn transfer(customer_id: CustomerId, new_owner: UserId) -> CommandBody {
     CommandBody::Transfer {
         customer_id,
-        to,
+        new_owner,
         reason: Some("工作调整".into()),
     }
 }
@@ -242,10 +242,10 @@ fn unfreeze(customer_id: CustomerId) -> CommandBody {
     CommandBody::Unfreeze { customer_id }
 }
 
-fn move_pool(customer_id: CustomerId, to_pool: PoolId) -> CommandBody {
-    CommandBody::MovePool {
+fn move_pool(customer_id: CustomerId, destination_pool: PoolId) -> CommandBody {
+    CommandBody::Move {
         customer_id,
-        to_pool,
+        destination_pool,
     }
 }
 
@@ -3290,7 +3290,7 @@ fn abandon_returns_to_the_source_pool_and_refuses_another_choice() {
     let customer = world.owned_by(pool, ALICE);
     refused!(
         world.err(as_user(ALICE), abandon(customer, "无意向", Some(DEFAULT_POOL))),
-        DomainError::Invalid { field, .. } if field == "to_pool",
+        DomainError::Invalid { field, .. } if field == "return_to",
         InvalidArgument
     );
     // Naming the source pool itself is fine.
@@ -3361,7 +3361,7 @@ fn abandon_goes_to_the_fixed_pool() {
     let customer = world.owned_by(pool, ALICE);
     refused!(
         world.err(as_user(ALICE), abandon(customer, "无意向", Some(DEFAULT_POOL))),
-        DomainError::Invalid { field, .. } if field == "to_pool",
+        DomainError::Invalid { field, .. } if field == "return_to",
         InvalidArgument
     );
     let events = world.ok(as_user(ALICE), abandon(customer, "无意向", None));
@@ -3980,7 +3980,7 @@ fn moving_to_the_same_or_an_unknown_pool_is_refused() {
     let customer = world.customer_in(pool);
     refused!(
         world.err(as_user(KEEPER), move_pool(customer, pool)),
-        DomainError::Invalid { field, .. } if field == "to_pool",
+        DomainError::Invalid { field, .. } if field == "destination_pool",
         InvalidArgument
     );
     let ghost = PoolId::from_u128(0x6057);
@@ -4000,7 +4000,7 @@ fn a_deleted_customer_cannot_be_moved() {
     refused!(
         world.err(as_user(ADMIN), move_pool(customer, DEFAULT_POOL)),
         DomainError::WrongState {
-            action: "move_pool",
+            action: "move",
             actual: "deleted",
             ..
         },
@@ -5017,7 +5017,7 @@ fn a_user_chosen_return_pool_must_be_one_the_user_belongs_to() {
         CommandBody::Abandon {
             customer_id: customer,
             reason: "转区域".into(),
-            to_pool: Some(foreign),
+            return_to: Some(foreign),
         },
     );
     assert!(

@@ -212,7 +212,7 @@ impl Fixture {
                     } else {
                         " ".into()
                     },
-                    to_pool: None,
+                    return_to: None,
                 },
             )),
             Op::Reclaim(u, c) => Some((
@@ -234,7 +234,7 @@ impl Fixture {
                 acting(a, c),
                 CommandBody::Transfer {
                     customer_id: customer(c),
-                    to: user(u),
+                    new_owner: user(u),
                     reason: None,
                 },
             )),
@@ -253,9 +253,9 @@ impl Fixture {
             )),
             Op::Move(c, p) => Some((
                 ADMIN,
-                CommandBody::MovePool {
+                CommandBody::Move {
                     customer_id: customer(c),
-                    to_pool: self.pools[p],
+                    destination_pool: self.pools[p],
                 },
             )),
             Op::Delete(u, c) => Some((

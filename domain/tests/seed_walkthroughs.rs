@@ -89,7 +89,7 @@ fn seed_000_member_applies_admin_approves_owner_abandons_with_reason() {
         CommandBody::Abandon {
             customer_id: customer,
             reason: "客户无意向".into(),
-            to_pool: None,
+            return_to: None,
         },
     );
     let EventBody::CustomerAbandoned(abandoned) = &events[0].body else {
@@ -380,7 +380,7 @@ fn seed_002_return_freeze_move_and_transfer() {
         CommandBody::Abandon {
             customer_id: customer,
             reason: "代理意愿不强".into(),
-            to_pool: None,
+            return_to: None,
         },
     );
 
@@ -415,9 +415,9 @@ fn seed_002_return_freeze_move_and_transfer() {
     let north = world.pool(PoolMode::FreeClaim, PoolRules::default());
     world.ok(
         as_user(ADMIN),
-        CommandBody::MovePool {
+        CommandBody::Move {
             customer_id: customer,
-            to_pool: north,
+            destination_pool: north,
         },
     );
     assert_eq!(world.pool_of(customer), north);
@@ -432,7 +432,7 @@ fn seed_002_return_freeze_move_and_transfer() {
         as_user(BOB),
         CommandBody::Transfer {
             customer_id: customer,
-            to: ALICE,
+            new_owner: ALICE,
             reason: Some("工作调整".into()),
         },
     );
@@ -613,7 +613,7 @@ fn seed_003_cooldown_blocks_a_reclaim_by_the_same_user() {
         CommandBody::Abandon {
             customer_id: customer,
             reason: "暂无需求".into(),
-            to_pool: None,
+            return_to: None,
         },
     );
     world.advance(days(6));
@@ -711,7 +711,7 @@ fn seed_003_return_targets_and_reason_list() {
         CommandBody::Abandon {
             customer_id: customer,
             reason: "其他".into(),
-            to_pool: None,
+            return_to: None,
         },
     );
     assert!(matches!(refused, DomainError::ReasonNotInList { .. }));
@@ -720,7 +720,7 @@ fn seed_003_return_targets_and_reason_list() {
         CommandBody::Abandon {
             customer_id: customer,
             reason: "无效线索".into(),
-            to_pool: None,
+            return_to: None,
         },
     );
     assert_eq!(world.pool_of(customer), archive);
@@ -738,7 +738,7 @@ fn seed_003_return_targets_and_reason_list() {
         CommandBody::Abandon {
             customer_id: chosen,
             reason: "转给华北".into(),
-            to_pool: Some(archive),
+            return_to: Some(archive),
         },
     );
     assert_eq!(world.pool_of(chosen), archive);
@@ -750,7 +750,7 @@ fn seed_003_return_targets_and_reason_list() {
         CommandBody::Abandon {
             customer_id: back,
             reason: "暂缓".into(),
-            to_pool: None,
+            return_to: None,
         },
     );
     assert_eq!(world.pool_of(back), source);
@@ -810,7 +810,7 @@ fn seed_004_deactivated_users_customers_go_to_the_successor() {
         as_user(MANAGER),
         CommandBody::Transfer {
             customer_id: first,
-            to: BOB,
+            new_owner: BOB,
             reason: None,
         },
     );

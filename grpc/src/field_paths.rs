@@ -1,6 +1,6 @@
 //! The request's own field paths for the fields the domain names (AIP-193).
 //!
-//! The domain names the fields of its commands (`name`, `to_pool`,
+//! The domain names the fields of its commands (`name`, `until`,
 //! `rules.claimed_not_contacted.value`); a caller must read the path of the field in
 //! the request it sent (`customer.display_name`, `return_to`,
 //! `rules.claimed_not_contacted_days.value`). Each command has a small table of its own
@@ -25,8 +25,6 @@ const ASSIGN: FieldPaths = FieldPaths(&[
     ("protection.start", "protection_start"),
     ("protection.end", "protection_end"),
 ]);
-const ABANDON: FieldPaths = FieldPaths(&[("to_pool", "return_to")]);
-const MOVE: FieldPaths = FieldPaths(&[("to_pool", "destination_pool")]);
 const EXTEND: FieldPaths = FieldPaths(&[("until", "protection_end")]);
 const NONE: FieldPaths = FieldPaths(&[]);
 
@@ -58,8 +56,6 @@ impl FieldPaths {
             | CommandBody::UpdateUser { .. }
             | CommandBody::CreatePool { .. } => PROFILE,
             CommandBody::Assign { .. } => ASSIGN,
-            CommandBody::Abandon { .. } => ABANDON,
-            CommandBody::MovePool { .. } => MOVE,
             CommandBody::ExtendProtection { .. } => EXTEND,
             _ => NONE,
         }
@@ -131,8 +127,6 @@ mod tests {
                 "rules.auto_assign[1].name",
                 "rules.auto_assign[1].display_name",
             ),
-            (ABANDON, "to_pool", "return_to"),
-            (MOVE, "to_pool", "destination_pool"),
             (ASSIGN, "protection.end", "protection_end"),
             (EXTEND, "until", "protection_end"),
             (

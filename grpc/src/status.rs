@@ -222,7 +222,7 @@ fn rpc_of(action: &str) -> &str {
         "transfer" => "TransferCustomer",
         "freeze" => "FreezeCustomer",
         "unfreeze" => "UnfreezeCustomer",
-        "move_pool" => "MoveCustomer",
+        "move" => "MoveCustomer",
         "delete" => "DeleteCustomer",
         "restore" => "RestoreCustomer",
         "log_follow_up" => "LogFollowUp",

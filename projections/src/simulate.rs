@@ -385,14 +385,14 @@ impl Simulation {
                         CommandBody::Abandon {
                             customer_id,
                             reason: REASONS[other as usize % REASONS.len()].into(),
-                            to_pool: None,
+                            return_to: None,
                         },
                     ),
                     10 => (
                         owner,
                         CommandBody::Transfer {
                             customer_id,
-                            to: user,
+                            new_owner: user,
                             reason: Some("调整负责人".into()),
                         },
                     ),
@@ -469,9 +469,9 @@ impl Simulation {
     ) -> Option<Vec<Event>> {
         let admin = Actor::User(self.admin);
         let body = match other % 3 {
-            0 => CommandBody::MovePool {
+            0 => CommandBody::Move {
                 customer_id,
-                to_pool: self.pools[(other / 3) as usize % self.pools.len()],
+                destination_pool: self.pools[(other / 3) as usize % self.pools.len()],
             },
             1 => CommandBody::Share {
                 customer_id,

@@ -236,7 +236,7 @@ fn scenario() -> (Scenario, BTreeMap<&'static str, DateTime<Utc>>) {
         CommandBody::Abandon {
             customer_id: customer(2),
             reason: "无意向".into(),
-            to_pool: None,
+            return_to: None,
         },
     );
     s.minutes(5);
@@ -728,7 +728,7 @@ async fn a_window_without_the_protection_rule_is_expired_until_reclaimed_transfe
         ALICE,
         CommandBody::Transfer {
             customer_id: customer(2),
-            to: BOB,
+            new_owner: BOB,
             reason: None,
         },
     );

@@ -377,7 +377,7 @@ fn error_info(status: &tonic::Status, code: Code) -> tonic_types::ErrorInfo {
         "user:",
         "rule:",
         "request_claim",
-        "move_pool",
+        "log_follow_up",
         "mark_won",
         "claim_with",
     ] {

@@ -176,14 +176,14 @@ fn next_command(model: &WriteModel, rng: &mut Rng, customers: u128, number: u128
             CommandBody::Abandon {
                 customer_id,
                 reason: "无意向".into(),
-                to_pool: None,
+                return_to: None,
             },
         ),
         (CustomerState::Owned(ownership), 60..=74) => (
             Actor::User(ownership.owner),
             CommandBody::Transfer {
                 customer_id,
-                to: member,
+                new_owner: member,
                 reason: None,
             },
         ),

@@ -365,11 +365,11 @@ impl CommandService for CommandApi {
             if m.reason.trim().is_empty() {
                 return Err(invalid("reason", "an abandon needs a reason"));
             }
-            let to_pool = convert::optional_pool("return_to", &m.return_to)?;
+            let return_to = convert::optional_pool("return_to", &m.return_to)?;
             Ok(CommandBody::Abandon {
                 customer_id,
                 reason: m.reason,
-                to_pool,
+                return_to,
             })
         })
         .await
@@ -393,10 +393,10 @@ impl CommandService for CommandApi {
         request: Request<pb::TransferCustomerRequest>,
     ) -> Result<Response<pb::CommandResult>, Status> {
         self.on_customer(request, |m, customer_id| {
-            let to = convert::user("new_owner", &m.new_owner)?;
+            let new_owner = convert::user("new_owner", &m.new_owner)?;
             Ok(CommandBody::Transfer {
                 customer_id,
-                to,
+                new_owner,
                 reason: optional_text(m.reason),
             })
         })
@@ -431,10 +431,10 @@ impl CommandService for CommandApi {
         request: Request<pb::MoveCustomerRequest>,
     ) -> Result<Response<pb::CommandResult>, Status> {
         self.on_customer(request, |m, customer_id| {
-            let to_pool = convert::pool("destination_pool", &m.destination_pool)?;
-            Ok(CommandBody::MovePool {
+            let destination_pool = convert::pool("destination_pool", &m.destination_pool)?;
+            Ok(CommandBody::Move {
                 customer_id,
-                to_pool,
+                destination_pool,
             })
         })
         .await
