@@ -91,6 +91,14 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Re-walks the hash chain and reports the first position where it breaks.
     async fn verify(&self) -> Result<VerifyReport, EventLogError>;
+
+    /// Stops accepting appends, commits what was already accepted and releases
+    /// the log, so that it can be opened again (by this process or another).
+    /// Afterwards appends and reads fail with
+    /// [`Closed`](EventLogError::Closed); subscriptions, also those opened after
+    /// closing, deliver everything committed, then end. Idempotent. Dropping the last handle of a store
+    /// must release the log too; `close` is how a caller waits for it.
+    async fn close(&self) -> Result<(), EventLogError>;
 }
 
 /// A live subscription: a stream of events, catch-up then live. See

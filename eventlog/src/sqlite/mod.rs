@@ -455,6 +455,10 @@ impl EventStore for SqliteEventStore {
         self.check_open()?;
         self.inner.read.run(|r, c| r.verify(c)).await
     }
+
+    async fn close(&self) -> Result<(), EventLogError> {
+        SqliteEventStore::close(self).await
+    }
 }
 
 #[cfg(test)]
