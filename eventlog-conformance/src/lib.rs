@@ -111,10 +111,15 @@ pub struct LogOptions {
     pub max_payload_bytes: usize,
     /// Upcasters applied on every read.
     pub upcasters: Upcasters,
-    /// Asks for the backend's smallest read pages, live-subscription buffers
-    /// and batching intervals, so that a check crosses their boundaries
-    /// often; `false` asks for the production settings.
-    pub small_buffers: bool,
+    /// Asks for the backend's smallest read pages and live-subscription
+    /// buffers, so that paged reads, catch-up and subscribers that fall behind
+    /// cross their boundaries often. `false`: the production sizes.
+    pub small_pages: bool,
+    /// Asks the backend to run its upkeep (moving index entries, checkpoints,
+    /// compaction) as often as it can, so that appends, reads and reopens meet
+    /// it midway. `false`: the production intervals. A backend without such
+    /// upkeep ignores it.
+    pub eager_upkeep: bool,
 }
 
 impl Default for LogOptions {
@@ -122,7 +127,8 @@ impl Default for LogOptions {
         Self {
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
             upcasters: Upcasters::new(),
-            small_buffers: false,
+            small_pages: false,
+            eager_upkeep: false,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use poolkeeper_eventlog::{
     AppendOutcome, AppendRequest, EventLogError, EventStore, ExpectedVersion, NewEvent,
-    RecordedEvent, StreamAppend, StreamId,
+    RecordedEvent, StreamAppend, StreamId, Upcasters,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -355,13 +355,14 @@ impl Model {
 }
 
 /// What the oracle's logs are opened with: no upcaster (so the hash chain
-/// can be recomputed from what is read), a small payload limit, and the
-/// backend's smallest pages and buffers.
+/// can be recomputed from what is read), a small payload limit, the backend's
+/// smallest pages and its most frequent upkeep.
 fn options() -> LogOptions {
     LogOptions {
         max_payload_bytes: MAX_PAYLOAD,
-        small_buffers: true,
-        ..LogOptions::default()
+        upcasters: Upcasters::new(),
+        small_pages: true,
+        eager_upkeep: true,
     }
 }
 

@@ -13,11 +13,11 @@ use crate::{LogOptions, LogUnderTest};
 /// Subscribers started from the middle and from 0 while four tasks append
 /// see every event once, in order, through the switch from catch-up to live;
 /// the events delivered live equal the stored ones. Run with the backend's
-/// production buffers and with its smallest ones.
+/// production pages and buffers and with its smallest ones.
 pub fn a_subscriber_started_mid_stream_sees_every_event_once_in_order<L: LogUnderTest>(logs: &L) {
-    for small_buffers in [false, true] {
+    for small_pages in [false, true] {
         let options = LogOptions {
-            small_buffers,
+            small_pages,
             ..LogOptions::default()
         };
         two_workers().block_on(async {
@@ -44,12 +44,12 @@ pub fn a_subscriber_started_mid_stream_sees_every_event_once_in_order<L: LogUnde
             assert_eq!(
                 mid_seen,
                 (150..=total).collect::<Vec<_>>(),
-                "small buffers: {small_buffers}"
+                "small pages: {small_pages}"
             );
             assert_eq!(
                 start_seen,
                 (1..=total).collect::<Vec<_>>(),
-                "small buffers: {small_buffers}"
+                "small pages: {small_pages}"
             );
 
             // Events delivered live equal the stored ones.
@@ -66,12 +66,12 @@ pub fn a_subscriber_started_mid_stream_sees_every_event_once_in_order<L: LogUnde
 
 /// A subscriber that reads nothing while 400 commits happen does not hold
 /// them up; read slowly while 300 more commit, it still gets every event once,
-/// in order. With the backend's smallest live buffers, so that it falls
-/// behind them.
+/// in order. With the backend's smallest pages and live buffers, so that it
+/// falls behind them.
 pub fn a_slow_subscriber_gets_everything_without_blocking_appends<L: LogUnderTest>(logs: &L) {
     two_workers().block_on(async {
         let options = LogOptions {
-            small_buffers: true,
+            small_pages: true,
             ..LogOptions::default()
         };
         let log = TestLog::create(logs, options).await;
