@@ -290,6 +290,9 @@ impl Inner {
     /// thread to join (once).
     fn shut_down(&self) -> Option<JoinHandle<()>> {
         self.closed.store(true, Ordering::Release);
+        // Idle readers go first, so that the writer's connection is the last
+        // one and closing it removes the WAL.
+        self.read.close();
         self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
         self.committed
             .lock()

@@ -157,7 +157,8 @@ impl Writer {
         })
     }
 
-    /// Serves jobs until every sender is gone, then closes the connection.
+    /// Serves jobs until every sender is gone, then checkpoints, truncates the
+    /// WAL and closes the connection.
     /// The writer is shared with appenders that commit on their own thread
     /// when it is idle (see [`Writer::serve_group`]).
     pub(crate) fn run(shared: Arc<Mutex<Option<Writer>>>, mut jobs: mpsc::Receiver<Job>) {
@@ -168,9 +169,30 @@ impl Writer {
             };
             writer.serve_group(first, Some(&mut jobs));
         }
-        // Dropping the writer closes the connection (checkpointing the WAL).
         let writer = shared.lock().unwrap_or_else(|e| e.into_inner()).take();
-        drop(writer);
+        if let Some(writer) = writer {
+            writer.close();
+        }
+    }
+
+    /// Copies the whole WAL into the database file, truncates the WAL to zero
+    /// bytes and closes the connection. When it is the last connection to the
+    /// file (the store closed its readers first), SQLite also deletes the
+    /// `-wal` and `-shm` files. A read still running delays the truncation
+    /// (up to the busy timeout); a WAL that could not be truncated is only
+    /// larger, never inconsistent.
+    fn close(self) {
+        let Self { conn, .. } = self;
+        match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            r.get::<_, i64>(0)
+        }) {
+            Ok(0) => {}
+            Ok(_) => tracing::warn!("a reader kept the WAL from being truncated at close"),
+            Err(error) => tracing::warn!(%error, "checkpointing the WAL at close failed"),
+        }
+        if let Err((_, error)) = conn.close() {
+            tracing::warn!(%error, "closing the event log's write connection failed");
+        }
     }
 
     /// Whether the last group held a single job: appends arrive one at a time.

@@ -1,0 +1,52 @@
+//! File hygiene of the log's WAL: closing leaves no WAL behind.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::one;
+use futures::StreamExt;
+use poolkeeper_eventlog::{EventLogConfig, EventStore, ExpectedVersion, SqliteEventStore};
+
+/// `<db>-wal`.
+fn wal_of(db: &Path) -> PathBuf {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    PathBuf::from(wal)
+}
+
+/// The WAL's size in bytes; 0 when it does not exist.
+fn wal_len(db: &Path) -> u64 {
+    std::fs::metadata(wal_of(db)).map_or(0, |m| m.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_leaves_no_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.db");
+    let store = SqliteEventStore::open(&path, EventLogConfig::default()).unwrap();
+    let mut live = store.subscribe(1);
+    for n in 0..200 {
+        store
+            .append(one("s", ExpectedVersion::Any, n))
+            .await
+            .unwrap();
+    }
+    // Readers of every kind have pooled connections open.
+    assert_eq!(store.read_all(1, 1000).await.unwrap().len(), 200);
+    assert!(store.verify().await.unwrap().is_intact());
+    assert_eq!(live.next().await.unwrap().unwrap().position, 1);
+    // A clone that outlives the close does not keep the WAL either.
+    let clone = store.clone();
+    store.close().await.unwrap();
+    assert_eq!(wal_len(&path), 0, "the WAL is left after close()");
+    drop((clone, live));
+    assert_eq!(wal_len(&path), 0);
+
+    let store = SqliteEventStore::open(&path, EventLogConfig::default()).unwrap();
+    assert_eq!(store.tail().await.unwrap(), 200);
+    assert!(store.verify().await.unwrap().is_intact());
+    // Dropping the last clone closes like close() does.
+    drop(store);
+    assert_eq!(wal_len(&path), 0, "the WAL is left after the last drop");
+}
