@@ -29,9 +29,11 @@ pub struct EventLogConfig {
     /// acknowledged the group that crossed it. Larger values checkpoint less
     /// often and copy each hot page once for more commits.
     pub checkpoint_pages: u32,
-    /// On open, replace a missing WAL by one preallocated for
-    /// `checkpoint_pages * 1.25` frames (zeros), so commits overwrite allocated
-    /// space instead of growing the file (about 16 MiB with the defaults).
+    /// Once the log is busy (its WAL reached `checkpoint_pages / 8` frames
+    /// since it was last empty), extend the WAL file with zeros to
+    /// `checkpoint_pages * 1.25` frames (about 41 MB with the defaults), so
+    /// commits overwrite allocated space instead of growing the file. A log
+    /// that is never busy is never preallocated.
     pub preallocate_wal: bool,
     /// Recently committed events are indexed (by command id and by stream) in
     /// memory, and moved to the index tables in sorted batches once this many

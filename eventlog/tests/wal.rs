@@ -1,4 +1,5 @@
-//! File hygiene of the log's WAL: closing leaves no WAL behind.
+//! File hygiene of the log's WAL: closing leaves no WAL behind, and the WAL is
+//! preallocated only once the log is busy.
 
 mod common;
 
@@ -49,4 +50,43 @@ async fn close_leaves_no_wal() {
     // Dropping the last clone closes like close() does.
     drop(store);
     assert_eq!(wal_len(&path), 0, "the WAL is left after the last drop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_log_is_small_until_it_is_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.db");
+    let store = SqliteEventStore::open(&path, EventLogConfig::default()).unwrap();
+    for n in 0..20 {
+        store
+            .append(one("s", ExpectedVersion::Any, n))
+            .await
+            .unwrap();
+    }
+    let db = std::fs::metadata(&path).unwrap().len();
+    assert!(db < 256 << 10, "events.db is {db} bytes");
+    assert!(
+        wal_len(&path) < 1 << 20,
+        "a quiet log's WAL is {} bytes",
+        wal_len(&path)
+    );
+
+    // A busy log (500 WAL frames without a pause) is preallocated to 1.25 x
+    // checkpoint_pages frames, a slice after each group.
+    let preallocated = 32 + 5000 * (24 + 8192);
+    let mut n = 20;
+    while wal_len(&path) < preallocated && n < 5000 {
+        store
+            .append(one("s", ExpectedVersion::Any, n))
+            .await
+            .unwrap();
+        n += 1;
+    }
+    assert!(
+        wal_len(&path) >= preallocated,
+        "not preallocated after {n} appends"
+    );
+    assert!(n > 200, "preallocated after only {n} appends");
+    store.close().await.unwrap();
+    assert_eq!(wal_len(&path), 0);
 }

@@ -88,7 +88,7 @@ impl SqliteEventStore {
     }
 
     /// Opens a fresh log in a new file under the system temp directory, removed
-    /// when the last clone is dropped. Meant for tests: it does not preallocate
+    /// when the last clone is dropped. Meant for tests: it never preallocates
     /// the WAL (`preallocate_wal` is ignored).
     pub fn open_temporary(config: EventLogConfig) -> Result<Self, EventLogError> {
         let path = std::env::temp_dir().join(format!("poolkeeper-eventlog-{}.db", Uuid::new_v4()));
@@ -106,27 +106,17 @@ impl SqliteEventStore {
     ) -> Result<Self, EventLogError> {
         let mut conn = open_write_connection(&path)?;
         schema::migrate(&mut conn)?;
-        if config.preallocate_wal {
-            let page_size: u32 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
-            // Closing the only connection checkpoints the WAL into the database
-            // file and deletes it; a fresh, preallocated one replaces it.
-            drop(conn);
-            let frames = u64::from(config.checkpoint_pages) * 5 / 4;
-            schema::preallocate_wal(&path, 32 + frames * (24 + u64::from(page_size)))?;
-            conn = open_write_connection(&path)?;
-        }
 
         let (committed, _) = broadcast::channel(config.subscription_capacity.max(1));
         let stats = Arc::new(StatCounters::default());
         let recent = Arc::new(RecentIndex::default());
         let writer = Writer::new(
             conn,
+            &path,
+            &config,
             committed.clone(),
-            config.max_group_events,
-            config.checkpoint_pages,
             Arc::clone(&stats),
             Arc::clone(&recent),
-            config.index_after,
         )?;
         let (jobs_tx, jobs_rx) = mpsc::channel(config.queue_capacity.max(1));
         let state = Arc::new(Mutex::new(Some(writer)));
