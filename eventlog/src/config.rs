@@ -1,5 +1,7 @@
 //! Tuning and behaviour knobs of a store, [`EventLogConfig`].
 
+use std::time::Duration;
+
 use crate::upcast::Upcasters;
 
 /// The default maximum payload size: 256 KiB.
@@ -35,6 +37,11 @@ pub struct EventLogConfig {
     /// commits overwrite allocated space instead of growing the file. A log
     /// that is never busy is never preallocated.
     pub preallocate_wal: bool,
+    /// After this long without an append, a housekeeping thread copies the
+    /// WAL into the database file and truncates it to zero bytes (and the
+    /// next busy period preallocates it again). Appends never wait for the
+    /// copy. `None` keeps the WAL until the store closes.
+    pub idle_checkpoint: Option<Duration>,
     /// Recently committed events are indexed (by command id and by stream) in
     /// memory, and moved to the index tables in sorted batches once this many
     /// accumulate: indexing each event as it commits would dirty a random
@@ -55,6 +62,7 @@ impl Default for EventLogConfig {
             queue_capacity: 4096,
             checkpoint_pages: 4000,
             preallocate_wal: true,
+            idle_checkpoint: Some(Duration::from_secs(5)),
             index_after: 16 * 1024,
         }
     }

@@ -4,9 +4,11 @@
 //! its thread serves the queue, a lone appender commits on its own thread);
 //! the command and stream indexes are filled lazily (`index`); reads use a small pool of read-only connections run through
 //! `spawn_blocking` (`reader`); subscriptions combine store reads with the
-//! writer's broadcast of committed batches (`subscription`). The schema and its
-//! migrations live in `schema` and `migrations/*.sql`.
+//! writer's broadcast of committed batches (`subscription`). A housekeeping
+//! thread checkpoints and truncates the WAL once the log is idle (`idle`).
+//! The schema and its migrations live in `schema` and `migrations/*.sql`.
 
+mod idle;
 mod index;
 mod reader;
 mod rows;
@@ -25,6 +27,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use uuid::Uuid;
 
+use self::idle::{IdleCheckpointer, Maintenance};
 use self::index::RecentIndex;
 use self::reader::ReadSide;
 pub use self::writer::WriterStats;
@@ -110,6 +113,7 @@ impl SqliteEventStore {
         let (committed, _) = broadcast::channel(config.subscription_capacity.max(1));
         let stats = Arc::new(StatCounters::default());
         let recent = Arc::new(RecentIndex::default());
+        let maintenance = Arc::new(Maintenance::new());
         let writer = Writer::new(
             conn,
             &path,
@@ -117,13 +121,19 @@ impl SqliteEventStore {
             committed.clone(),
             Arc::clone(&stats),
             Arc::clone(&recent),
+            Arc::clone(&maintenance),
         )?;
         let (jobs_tx, jobs_rx) = mpsc::channel(config.queue_capacity.max(1));
         let state = Arc::new(Mutex::new(Some(writer)));
+        // The writer thread stops the idle checkpoint before it closes.
+        let idle = config
+            .idle_checkpoint
+            .map(|after| IdleCheckpointer::spawn(&path, after, Arc::clone(&state), maintenance))
+            .transpose()?;
         let thread_state = Arc::clone(&state);
         let thread = std::thread::Builder::new()
             .name("eventlog-writer".into())
-            .spawn(move || Writer::run(thread_state, jobs_rx))?;
+            .spawn(move || Writer::run(thread_state, jobs_rx, idle))?;
         let read = Arc::new(ReadSide::new(
             path.clone(),
             config.read_connections,

@@ -29,6 +29,7 @@ use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use uuid::Uuid;
 
+use super::idle::{self, IdleCheckpointer, Maintenance};
 use super::index::{self, Cycle, Range, RecentIndex};
 use super::rows::{self, INSERT_EVENT, sql_int};
 use super::schema;
@@ -75,6 +76,8 @@ pub struct WriterStats {
     pub events: u64,
     /// Microseconds the writer spent in group commits (busy, not waiting for work).
     pub busy_micros: u64,
+    /// Times the idle checkpoint truncated the WAL.
+    pub wal_truncations: u64,
 }
 
 /// Shared, lock-free [`WriterStats`].
@@ -84,6 +87,7 @@ pub(crate) struct StatCounters {
     commands: AtomicU64,
     events: AtomicU64,
     busy_micros: AtomicU64,
+    wal_truncations: AtomicU64,
 }
 
 impl StatCounters {
@@ -93,6 +97,7 @@ impl StatCounters {
             commands: self.commands.load(Ordering::Relaxed),
             events: self.events.load(Ordering::Relaxed),
             busy_micros: self.busy_micros.load(Ordering::Relaxed),
+            wal_truncations: self.wal_truncations.load(Ordering::Relaxed),
         }
     }
 }
@@ -123,6 +128,8 @@ pub(crate) struct Writer {
     previous_jobs: usize,
     /// Preallocation of the WAL once the log is busy (`None`: disabled).
     preallocation: Option<Preallocation>,
+    /// Shared with the idle checkpoint: activity, and the checkpoint lock.
+    maintenance: Arc<Maintenance>,
 }
 
 /// Growing the WAL file ahead of the commits once the log is busy: see
@@ -158,6 +165,7 @@ impl Writer {
         committed: broadcast::Sender<CommittedBatch>,
         stats: Arc<StatCounters>,
         recent: Arc<RecentIndex>,
+        maintenance: Arc<Maintenance>,
     ) -> Result<Self, EventLogError> {
         let (tail, last_hash) = rows::tail(&conn)?;
         index::recover(&conn, &recent)?;
@@ -198,20 +206,30 @@ impl Writer {
             cycle: None,
             previous_jobs: 0,
             preallocation,
+            maintenance,
         })
     }
 
-    /// Serves jobs until every sender is gone, then checkpoints, truncates the
-    /// WAL and closes the connection.
+    /// Serves jobs until every sender is gone, then stops the idle
+    /// checkpoint, checkpoints, truncates the WAL and closes the connection.
     /// The writer is shared with appenders that commit on their own thread
-    /// when it is idle (see [`Writer::serve_group`]).
-    pub(crate) fn run(shared: Arc<Mutex<Option<Writer>>>, mut jobs: mpsc::Receiver<Job>) {
+    /// when it is idle (see [`Writer::serve_group`]), and with the idle
+    /// checkpoint (see `super::idle`).
+    pub(crate) fn run(
+        shared: Arc<Mutex<Option<Writer>>>,
+        mut jobs: mpsc::Receiver<Job>,
+        idle: Option<IdleCheckpointer>,
+    ) {
         while let Some(first) = next_job(&mut jobs) {
             let mut guard = shared.lock().unwrap_or_else(|e| e.into_inner());
             let Some(writer) = guard.as_mut() else {
                 break;
             };
             writer.serve_group(first, Some(&mut jobs));
+        }
+        // First, so that its connection is closed before the writer's.
+        if let Some(idle) = idle {
+            idle.stop();
         }
         let writer = shared.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(writer) = writer {
@@ -226,7 +244,10 @@ impl Writer {
     /// (up to the busy timeout); a WAL that could not be truncated is only
     /// larger, never inconsistent.
     fn close(self) {
-        let Self { conn, .. } = self;
+        let Self {
+            conn, maintenance, ..
+        } = self;
+        let serial = idle::lock(&maintenance.checkpointing);
         match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
             r.get::<_, i64>(0)
         }) {
@@ -234,6 +255,7 @@ impl Writer {
             Ok(_) => tracing::warn!("a reader kept the WAL from being truncated at close"),
             Err(error) => tracing::warn!(%error, "checkpointing the WAL at close failed"),
         }
+        drop(serial);
         if let Err((_, error)) = conn.close() {
             tracing::warn!(%error, "closing the event log's write connection failed");
         }
@@ -276,18 +298,34 @@ impl Writer {
         self.index_if_due();
         self.checkpoint_if_due();
         self.preallocate_if_busy();
+        self.maintenance.group_served();
         let busy = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.stats.busy_micros.fetch_add(busy, Ordering::Relaxed);
+    }
+
+    /// Called by the idle checkpoint, under the writer's lock, after it
+    /// truncated the WAL: the next busy period preallocates it again.
+    pub(crate) fn wal_truncated(&mut self) {
+        self.stats.wal_truncations.fetch_add(1, Ordering::Relaxed);
+        if let Some(p) = self.preallocation.as_mut() {
+            p.busy = false;
+            p.done = false;
+        }
     }
 
     /// Copies the WAL into the database file once it is large enough, so the
     /// next transaction restarts the WAL from its beginning (overwriting an
     /// allocated file is cheaper to fsync than growing one). Runs between
-    /// groups: no transaction is open, so the checkpoint completes.
+    /// groups: no transaction is open, so the checkpoint completes. While the
+    /// idle checkpoint runs (appends resumed during its copy), this one waits
+    /// for a later group instead of running beside it.
     fn checkpoint_if_due(&mut self) {
         if WAL_PAGES.get() < self.checkpoint_pages {
             return;
         }
+        let Some(_serial) = idle::try_lock(&self.maintenance.checkpointing) else {
+            return;
+        };
         match self
             .conn
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
