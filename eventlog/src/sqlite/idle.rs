@@ -13,8 +13,12 @@
 //!    zeros (preallocation) or frames of earlier cycles, which SQLite ignores.
 //!    The thread cuts it from the end, 4 MiB at a time, each cut under the
 //!    writer's lock taken only if it is free (it never waits for it; holding
-//!    it, no write transaction is open, so no frame is being written) and
-//!    only while no group was served since step 1 began. A cut costs about a
+//!    it, no write transaction of this store is open) and only while no group
+//!    was served since step 1 began. Each cut is also made inside an empty
+//!    `BEGIN IMMEDIATE` transaction of the thread's connection (SQLite's write
+//!    lock: no connection of any process is writing frames) after checking
+//!    that `data_version` did not change since step 1 (nothing was committed,
+//!    so no frame lies past the end the copy saw). A cut costs about a
 //!    millisecond; cutting 41 MB at once held the lock for 10–27 ms here.
 //! 3. **Truncate**, under the same conditions: `wal_checkpoint(TRUNCATE)`.
 //!    Every frame is already in the database file, so this only resets the
@@ -190,6 +194,16 @@ impl Stop {
     }
 }
 
+/// What one cut of the WAL's dead tail did.
+enum Cut {
+    /// Cut a slice; more may follow.
+    More,
+    /// What is left goes with the truncation.
+    Done,
+    /// A commit happened since the copy: the log is not idle.
+    Changed,
+}
+
 /// What one attempt gave.
 enum Outcome {
     /// The WAL is empty.
@@ -249,6 +263,10 @@ impl Housekeeper {
         }
         let _serial = lock(&self.maintenance.checkpointing);
         let before = self.maintenance.groups();
+        // Changes when any connection (of any process) commits.
+        let Ok(version) = self.data_version() else {
+            return Outcome::Busy;
+        };
         let copied = self
             .conn
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
@@ -281,32 +299,52 @@ impl Housekeeper {
             if self.maintenance.groups() != before {
                 return Outcome::Interrupted;
             }
-            match self.cut_dead_tail(live) {
-                Ok(true) => {
+            match self.cut_dead_tail(live, version) {
+                Ok(Cut::More) => {
                     // Lets a waiting appender take the lock before the next cut.
                     drop(state);
                     std::thread::sleep(CUT_PAUSE);
                 }
-                Ok(false) => return self.truncate(writer),
+                Ok(Cut::Done) => return self.truncate(writer),
+                Ok(Cut::Changed) => return Outcome::Interrupted,
                 Err(error) => {
-                    tracing::debug!(%error, "cutting the WAL's tail failed; truncating");
-                    return self.truncate(writer);
+                    tracing::debug!(%error, "cutting the WAL's tail failed; retrying later");
+                    return Outcome::Busy;
                 }
             }
         }
     }
 
+    fn data_version(&self) -> rusqlite::Result<i64> {
+        self.conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))
+    }
+
     /// Cuts one slice off the end of the WAL file if more than a slice lies
-    /// past `live`; false when what is left goes with the truncation. Only
-    /// under the writer's lock, with no group served since the copy.
-    fn cut_dead_tail(&self, live: u64) -> std::io::Result<bool> {
-        let file = std::fs::OpenOptions::new().write(true).open(&self.wal)?;
-        let len = file.metadata()?.len();
-        if len <= live.saturating_add(CUT_SLICE) {
-            return Ok(false);
-        }
-        file.set_len(len - CUT_SLICE)?;
-        Ok(true)
+    /// past `live` (the end of its last frame at `version`).
+    ///
+    /// Called under the writer's lock, and done inside an empty `BEGIN
+    /// IMMEDIATE` transaction: holding SQLite's write lock, no connection of
+    /// this or any other process is writing frames, and an unchanged
+    /// `data_version` means nothing was committed since the copy, so every
+    /// frame still ends before `live`.
+    fn cut_dead_tail(&self, live: u64, version: i64) -> Result<Cut, EventLogError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let cut = (|| {
+            if self.data_version()? != version {
+                return Ok(Cut::Changed);
+            }
+            let file = std::fs::OpenOptions::new().write(true).open(&self.wal)?;
+            let len = file.metadata()?.len();
+            if len <= live.saturating_add(CUT_SLICE) {
+                return Ok(Cut::Done);
+            }
+            file.set_len(len - CUT_SLICE)?;
+            Ok(Cut::More)
+        })();
+        // Nothing was written: this only releases the locks.
+        self.conn.execute_batch("COMMIT")?;
+        cut
     }
 
     /// Resets the WAL and truncates the file (under the writer's lock).

@@ -81,9 +81,9 @@ pub(crate) const JOURNAL_SIZE_LIMIT: u64 = 64 << 20;
 /// `slice` bytes per call, and syncs them. Returns whether the file now is
 /// that long (or there is no WAL to extend).
 ///
-/// Call it only between transactions of the one write connection (under the
-/// writer's lock). It writes nothing but zeros past the current end of the
-/// file, where SQLite has no frame; a zeroed frame fails the WAL's salt and
+/// Call it only while holding SQLite's write lock in a transaction that
+/// writes nothing (no connection is writing frames). It writes nothing but
+/// zeros past the current end of the file, where SQLite has no frame; a zeroed frame fails the WAL's salt and
 /// checksum, so recovery stops before it, and SQLite writes its next frames
 /// over the zeros: the commits of the first checkpoint cycle then overwrite
 /// allocated blocks instead of growing the file, which costs an extra

@@ -360,7 +360,18 @@ impl Writer {
             }
             p.busy = true;
         }
-        match schema::extend_wal(&p.wal, p.bytes, PREALLOCATION_SLICE) {
+        // Inside an empty write transaction: holding SQLite's write lock, no
+        // connection of any process is writing frames past the end.
+        let extended = self
+            .conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(EventLogError::from)
+            .and_then(|()| schema::extend_wal(&p.wal, p.bytes, PREALLOCATION_SLICE));
+        if !self.conn.is_autocommit() {
+            // Nothing was written: this only releases the lock.
+            let _ = self.conn.execute_batch("COMMIT");
+        }
+        match extended {
             Ok(reached) => p.done = reached,
             Err(error) => {
                 // Commits grow the file instead; tried again after the next idle truncation.
