@@ -355,7 +355,7 @@ fn open(path: &Path) -> SqliteEventStore {
     let config = EventLogConfig {
         max_payload_bytes: MAX_PAYLOAD,
         // Small pages exercise the paging of catch-up and streams, and a tiny
-        // WAL limit exercises checkpoints (and the WAL preallocation on reopen).
+        // WAL limit exercises checkpoints (and the WAL preallocation once busy).
         page_size: 3,
         checkpoint_pages: 16,
         // Commands reach the command index every few appends, in chunks.
