@@ -1,5 +1,7 @@
 //! Tuning and behaviour knobs of a store, [`EventLogConfig`].
 
+use std::time::Duration;
+
 use crate::upcast::Upcasters;
 
 /// The default maximum payload size: 256 KiB.
@@ -29,10 +31,17 @@ pub struct EventLogConfig {
     /// acknowledged the group that crossed it. Larger values checkpoint less
     /// often and copy each hot page once for more commits.
     pub checkpoint_pages: u32,
-    /// On open, replace a missing WAL by one preallocated for
-    /// `checkpoint_pages * 1.25` frames (zeros), so commits overwrite allocated
-    /// space instead of growing the file (about 16 MiB with the defaults).
+    /// Once the log is busy (its WAL reached `checkpoint_pages / 8` frames
+    /// since it was last empty), extend the WAL file with zeros to
+    /// `checkpoint_pages * 1.25` frames (about 41 MB with the defaults), so
+    /// commits overwrite allocated space instead of growing the file. A log
+    /// that is never busy is never preallocated.
     pub preallocate_wal: bool,
+    /// After this long without an append, a housekeeping thread copies the
+    /// WAL into the database file and truncates it to zero bytes (and the
+    /// next busy period preallocates it again). Appends never wait for the
+    /// copy. `None` keeps the WAL until the store closes.
+    pub idle_checkpoint: Option<Duration>,
     /// Recently committed events are indexed (by command id and by stream) in
     /// memory, and moved to the index tables in sorted batches once this many
     /// accumulate: indexing each event as it commits would dirty a random
@@ -53,6 +62,7 @@ impl Default for EventLogConfig {
             queue_capacity: 4096,
             checkpoint_pages: 4000,
             preallocate_wal: true,
+            idle_checkpoint: Some(Duration::from_secs(5)),
             index_after: 16 * 1024,
         }
     }

@@ -35,6 +35,30 @@ fn config() -> EventLogConfig {
     }
 }
 
+/// The child's configuration. In odd runs its tasks pause between appends
+/// and the log checkpoints after 1 ms without one, with a WAL preallocated to
+/// about 10 MB: kills also land during idle checkpoints, while the dead tail
+/// of the WAL is cut and while it is truncated.
+fn child_config(run: u64) -> EventLogConfig {
+    if run.is_multiple_of(2) {
+        return config();
+    }
+    EventLogConfig {
+        checkpoint_pages: 1000,
+        idle_checkpoint: Some(Duration::from_millis(1)),
+        ..config()
+    }
+}
+
+/// How long a child task pauses before command `seq` (odd runs only).
+fn child_pause(run: u64, task: u64, seq: u64) -> Duration {
+    if run.is_multiple_of(2) {
+        return Duration::ZERO;
+    }
+    let mixed = (seq.wrapping_mul(0x9e37_79b9) ^ task.wrapping_mul(0x85eb_ca6b)) % 9;
+    Duration::from_micros(mixed * 500)
+}
+
 /// The payload of event `part` of command (`run`, `task`, `seq`).
 fn payload(run: u64, task: u64, seq: u64, part: usize, parts: usize) -> String {
     format!(
@@ -94,12 +118,16 @@ fn crash_child_appender() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let store = SqliteEventStore::open(&path, config()).unwrap();
+        let store = SqliteEventStore::open(&path, child_config(run)).unwrap();
         let tasks: Vec<_> = (0..CHILD_TASKS)
             .map(|task| {
                 let store = store.clone();
                 tokio::spawn(async move {
                     for seq in 0.. {
+                        let pause = child_pause(run, task, seq);
+                        if !pause.is_zero() {
+                            tokio::time::sleep(pause).await;
+                        }
                         let out = store.append(command(run, task, seq)).await.unwrap();
                         let mut stdout = std::io::stdout().lock();
                         writeln!(

@@ -174,8 +174,7 @@ pub(crate) fn open_writer(path: &Path, mode: WriteMode) -> rusqlite::Result<Conn
              PRAGMA wal_autocheckpoint = 20000;
              PRAGMA journal_size_limit = 134217728;
              PRAGMA cache_size = -16000;
-             PRAGMA temp_store = MEMORY;
-             PRAGMA busy_timeout = 5000;",
+             PRAGMA temp_store = MEMORY;",
         )?,
         WriteMode::Bulk => conn.execute_batch(
             "PRAGMA page_size = 16384;
@@ -187,8 +186,15 @@ pub(crate) fn open_writer(path: &Path, mode: WriteMode) -> rusqlite::Result<Conn
              PRAGMA temp_store = MEMORY;",
         )?,
     }
+    if mode == WriteMode::Live {
+        conn.busy_timeout(LIVE_BUSY_TIMEOUT)?;
+    }
     Ok(conn)
 }
+
+/// How long a live writer waits for a lock (a checkpoint at close waits this long for
+/// readers still using the WAL).
+pub(crate) const LIVE_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Opens a read-only connection.
 pub(crate) fn open_reader(path: &Path) -> rusqlite::Result<Connection> {

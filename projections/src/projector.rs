@@ -280,13 +280,38 @@ impl WriteSide {
         Ok(checkpoint)
     }
 
+    /// When the runner has been idle: copies the WAL into the file and truncates it to
+    /// zero bytes. Never waits: false when a reader still uses the WAL (or a transaction
+    /// is open), to be tried again after the next idle period. Without fsync, like every
+    /// live commit (`synchronous=OFF`).
+    pub fn checkpoint_idle(&mut self) -> Result<bool, ProjectionError> {
+        if self.mode != WriteMode::Live || self.in_transaction {
+            return Ok(false);
+        }
+        self.conn.busy_timeout(std::time::Duration::ZERO)?;
+        let busy = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            });
+        self.conn.busy_timeout(db::LIVE_BUSY_TIMEOUT)?;
+        Ok(busy? == 0)
+    }
+
     /// Before the file is swapped out or the service stops: commit, checkpoint the WAL
-    /// into the file, close, and fsync the file.
+    /// into the file and truncate it to zero bytes (waiting up to 5 s for readers still
+    /// using it), close, and fsync the file.
     pub fn close(mut self) -> Result<(), ProjectionError> {
         self.commit()?;
         if self.mode == WriteMode::Live {
-            self.conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            let busy = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    r.get::<_, i64>(0)
+                })?;
+            if busy != 0 {
+                tracing::warn!(projection = %self.kind.name, "a reader kept the WAL from being truncated at close");
+            }
         }
         let Self { conn, path, .. } = self;
         conn.close().map_err(|(_, error)| error)?;

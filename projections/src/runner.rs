@@ -10,6 +10,12 @@
 //! makes fewer, larger transactions: a row changed by several events is written once, and
 //! each commit rewrites fewer pages per event.
 //!
+//! After `idle_checkpoint` (5 s) in which it applied nothing, it checkpoints and truncates
+//! each projection's WAL on a blocking thread beside it ([`checkpoint_idle`]): one
+//! projection at a time, each under its writer lock taken only if free, never waiting for
+//! a reader. A batch that arrives meanwhile waits at most for the one projection being
+//! checkpointed (the runner leaves a busy writer for last).
+//!
 //! A projection skips events at or before its checkpoint. A storage error is retried with
 //! backoff; an event that cannot be decoded, or a hole in the positions, halts the
 //! projection(s) before it and is reported in [`crate::Projections::status`]: the runner
@@ -76,6 +82,10 @@ async fn run(shared: Arc<Shared>, store: Arc<dyn EventStore>, mut stop: watch::R
         stop.clone(),
     ));
     let mut backoff = Duration::from_millis(50);
+    let idle_after = shared.config.idle_checkpoint;
+    // When the WALs are due for an idle checkpoint, and the one running.
+    let mut idle_due = idle_after.map(|after| Instant::now() + after);
+    let mut idle_task: Option<JoinHandle<bool>> = None;
     'subscribe: loop {
         let from = shared
             .slots
@@ -101,6 +111,7 @@ async fn run(shared: Arc<Shared>, store: Arc<dyn EventStore>, mut stop: watch::R
                 if !apply_gathered(&shared, &mut gathered, &mut stop).await {
                     break 'subscribe;
                 }
+                idle_due = idle_after.map(|after| Instant::now() + after);
                 continue;
             }
             let chunk = tokio::select! {
@@ -108,6 +119,21 @@ async fn run(shared: Arc<Shared>, store: Arc<dyn EventStore>, mut stop: watch::R
                 _ = stop.changed() => None,
                 () = shared.wanted_rose.notified() => continue,
                 () = sleep_until(due), if due.is_some() => continue,
+                () = sleep_until(idle_due), if idle_due.is_some() && idle_task.is_none() => {
+                    idle_due = None;
+                    let shared = Arc::clone(&shared);
+                    idle_task = Some(tokio::task::spawn_blocking(move || checkpoint_idle(&shared)));
+                    continue;
+                }
+                clean = join(&mut idle_task), if idle_task.is_some() => {
+                    idle_task = None;
+                    // A reader (or a batch) kept a WAL: try again after another idle period,
+                    // unless a batch was applied meanwhile (which already set one).
+                    if !clean && idle_due.is_none() {
+                        idle_due = idle_after.map(|after| Instant::now() + after);
+                    }
+                    continue;
+                }
                 chunk = events.next() => chunk,
             };
             let Some(chunk) = chunk else {
@@ -156,6 +182,7 @@ async fn run(shared: Arc<Shared>, store: Arc<dyn EventStore>, mut stop: watch::R
                 if !apply_gathered(&shared, &mut gathered, &mut stop).await {
                     break 'subscribe;
                 }
+                idle_due = idle_after.map(|after| Instant::now() + after);
             }
             match trouble {
                 None => backoff = Duration::from_millis(50),
@@ -200,6 +227,43 @@ async fn run(shared: Arc<Shared>, store: Arc<dyn EventStore>, mut stop: watch::R
     poller.abort();
     // Wait for it to drop its handle on the shared state (and so the directory lock).
     let _ = poller.await;
+    if let Some(task) = idle_task {
+        let _ = task.await;
+    }
+}
+
+/// Waits for the idle checkpoint in progress; whether every WAL was truncated.
+async fn join(task: &mut Option<JoinHandle<bool>>) -> bool {
+    match task {
+        Some(task) => task.await.unwrap_or(false),
+        None => std::future::pending().await,
+    }
+}
+
+/// Copies each projection's WAL into its file and truncates it, one projection at a time,
+/// each under its writer lock if that is free (a projection being applied or swapped is
+/// skipped). Whether every WAL was truncated; a reader still using one, a busy writer or
+/// an error leaves it for the next idle period.
+fn checkpoint_idle(shared: &Shared) -> bool {
+    let mut clean = true;
+    for slot in &shared.slots {
+        let Ok(mut guard) = slot.write.try_lock() else {
+            clean = false;
+            continue;
+        };
+        let Some(side) = guard.as_mut() else {
+            continue;
+        };
+        match side.checkpoint_idle() {
+            Ok(true) => {}
+            Ok(false) => clean = false,
+            Err(error) => {
+                tracing::debug!(projection = %slot.name, %error, "idle checkpoint failed; retrying later");
+                clean = false;
+            }
+        }
+    }
+    clean
 }
 
 /// Sleeps for `backoff` (doubling it up to `max`); false when asked to stop meanwhile.

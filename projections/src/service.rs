@@ -57,6 +57,10 @@ pub struct ProjectionsConfig {
     /// During an online rebuild, the live projection is paused for the swap once the
     /// rebuilt copy is at most this many events behind it.
     pub swap_within: u64,
+    /// After the runner has applied nothing for this long, each projection's WAL is
+    /// copied into its file and truncated to zero bytes (beside the runner, one projection
+    /// at a time; never waiting for a reader). `None` keeps the WALs until `close`.
+    pub idle_checkpoint: Option<Duration>,
 }
 
 impl Default for ProjectionsConfig {
@@ -72,6 +76,7 @@ impl Default for ProjectionsConfig {
             tail_poll: Duration::from_secs(1),
             max_backoff: Duration::from_secs(5),
             swap_within: 5_000,
+            idle_checkpoint: Some(Duration::from_secs(5)),
         }
     }
 }

@@ -4,9 +4,11 @@
 //! its thread serves the queue, a lone appender commits on its own thread);
 //! the command and stream indexes are filled lazily (`index`); reads use a small pool of read-only connections run through
 //! `spawn_blocking` (`reader`); subscriptions combine store reads with the
-//! writer's broadcast of committed batches (`subscription`). The schema and its
-//! migrations live in `schema` and `migrations/*.sql`.
+//! writer's broadcast of committed batches (`subscription`). A housekeeping
+//! thread checkpoints and truncates the WAL once the log is idle (`idle`).
+//! The schema and its migrations live in `schema` and `migrations/*.sql`.
 
+mod idle;
 mod index;
 mod reader;
 mod rows;
@@ -25,6 +27,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use uuid::Uuid;
 
+use self::idle::{IdleCheckpointer, Maintenance};
 use self::index::RecentIndex;
 use self::reader::ReadSide;
 pub use self::writer::WriterStats;
@@ -88,7 +91,7 @@ impl SqliteEventStore {
     }
 
     /// Opens a fresh log in a new file under the system temp directory, removed
-    /// when the last clone is dropped. Meant for tests: it does not preallocate
+    /// when the last clone is dropped. Meant for tests: it never preallocates
     /// the WAL (`preallocate_wal` is ignored).
     pub fn open_temporary(config: EventLogConfig) -> Result<Self, EventLogError> {
         let path = std::env::temp_dir().join(format!("poolkeeper-eventlog-{}.db", Uuid::new_v4()));
@@ -106,34 +109,31 @@ impl SqliteEventStore {
     ) -> Result<Self, EventLogError> {
         let mut conn = open_write_connection(&path)?;
         schema::migrate(&mut conn)?;
-        if config.preallocate_wal {
-            let page_size: u32 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
-            // Closing the only connection checkpoints the WAL into the database
-            // file and deletes it; a fresh, preallocated one replaces it.
-            drop(conn);
-            let frames = u64::from(config.checkpoint_pages) * 5 / 4;
-            schema::preallocate_wal(&path, 32 + frames * (24 + u64::from(page_size)))?;
-            conn = open_write_connection(&path)?;
-        }
 
         let (committed, _) = broadcast::channel(config.subscription_capacity.max(1));
         let stats = Arc::new(StatCounters::default());
         let recent = Arc::new(RecentIndex::default());
+        let maintenance = Arc::new(Maintenance::new());
         let writer = Writer::new(
             conn,
+            &path,
+            &config,
             committed.clone(),
-            config.max_group_events,
-            config.checkpoint_pages,
             Arc::clone(&stats),
             Arc::clone(&recent),
-            config.index_after,
+            Arc::clone(&maintenance),
         )?;
         let (jobs_tx, jobs_rx) = mpsc::channel(config.queue_capacity.max(1));
         let state = Arc::new(Mutex::new(Some(writer)));
+        // The writer thread stops the idle checkpoint before it closes.
+        let idle = config
+            .idle_checkpoint
+            .map(|after| IdleCheckpointer::spawn(&path, after, Arc::clone(&state), maintenance))
+            .transpose()?;
         let thread_state = Arc::clone(&state);
         let thread = std::thread::Builder::new()
             .name("eventlog-writer".into())
-            .spawn(move || Writer::run(thread_state, jobs_rx))?;
+            .spawn(move || Writer::run(thread_state, jobs_rx, idle))?;
         let read = Arc::new(ReadSide::new(
             path.clone(),
             config.read_connections,
@@ -290,6 +290,9 @@ impl Inner {
     /// thread to join (once).
     fn shut_down(&self) -> Option<JoinHandle<()>> {
         self.closed.store(true, Ordering::Release);
+        // Idle readers go first, so that the writer's connection is the last
+        // one and closing it removes the WAL.
+        self.read.close();
         self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
         self.committed
             .lock()

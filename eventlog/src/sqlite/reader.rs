@@ -19,7 +19,9 @@ use crate::upcast::Upcasters;
 /// Read connections and what reads need to post-process rows.
 pub(crate) struct ReadSide {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    /// Idle connections; `None` once the store closed (connections are then
+    /// dropped after each read, so the writer's is the last one to close).
+    idle: Mutex<Option<Vec<Connection>>>,
     max_idle: usize,
     pub(crate) upcasters: Upcasters,
     pub(crate) page_size: usize,
@@ -34,7 +36,7 @@ impl ReadSide {
     ) -> Self {
         Self {
             path,
-            idle: Mutex::new(Vec::new()),
+            idle: Mutex::new(Some(Vec::new())),
             max_idle,
             upcasters,
             page_size: page_size.max(1),
@@ -55,7 +57,12 @@ impl ReadSide {
         &self,
         f: impl FnOnce(&Connection) -> Result<R, EventLogError>,
     ) -> Result<R, EventLogError> {
-        let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let pooled = self
+            .idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .and_then(Vec::pop);
         let conn = match pooled {
             Some(c) => c,
             None => self.open_connection()?,
@@ -64,11 +71,21 @@ impl ReadSide {
         // A connection left inside a transaction (an error mid-way) is not reused.
         if conn.is_autocommit() {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-            if idle.len() < self.max_idle {
+            if let Some(idle) = idle.as_mut()
+                && idle.len() < self.max_idle
+            {
                 idle.push(conn);
             }
         }
         result
+    }
+
+    /// Closes the idle connections and stops pooling: reads still running (a
+    /// subscription delivering what was committed) finish on their own
+    /// connection, which is closed afterwards.
+    pub(crate) fn close(&self) {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(idle);
     }
 
     /// Runs `f` on a pooled connection in tokio's blocking pool.

@@ -5,8 +5,8 @@
 //! whose version is newer than [`SCHEMA_VERSION`] fails with
 //! [`SchemaTooNew`](crate::EventLogError::SchemaTooNew) before anything is written.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::io::{Seek, SeekFrom, Write};
+use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior};
@@ -59,7 +59,7 @@ pub(crate) fn configure_writer(conn: &Connection) -> Result<(), EventLogError> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     // After a checkpoint, truncate a WAL file that grew beyond this many bytes
     // (above the preallocated size of the default configuration).
-    conn.pragma_update(None, "journal_size_limit", 64i64 << 20)?;
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT as i64)?;
     conn.pragma_update(None, "cache_size", -32 * 1024)?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(())
@@ -73,38 +73,44 @@ pub(crate) fn configure_reader(conn: &Connection) -> Result<(), EventLogError> {
     Ok(())
 }
 
-/// Creates `<db>-wal` filled with `bytes` zeros when it does not exist (or is
-/// empty), with no connection open.
+/// After a checkpoint, SQLite truncates a WAL file larger than this
+/// (`journal_size_limit`); preallocation never goes beyond it.
+pub(crate) const JOURNAL_SIZE_LIMIT: u64 = 64 << 20;
+
+/// Appends zeros to the WAL file `wal` until it is `bytes` long, at most
+/// `slice` bytes per call, and syncs them. Returns whether the file now is
+/// that long (or there is no WAL to extend).
 ///
-/// SQLite treats a WAL whose header is invalid (all zeros) as empty and writes
-/// a fresh header and frames over it, so the commits of the first checkpoint
-/// cycle overwrite allocated blocks instead of growing the file: growing a file
-/// costs an extra metadata write in every fsync. Never touches an existing WAL,
-/// which may hold committed transactions to recover.
-pub(crate) fn preallocate_wal(db: &Path, bytes: u64) -> Result<(), EventLogError> {
-    let mut wal = db.as_os_str().to_owned();
-    wal.push("-wal");
-    let wal = PathBuf::from(wal);
-    match std::fs::metadata(&wal) {
-        Ok(m) if m.len() > 0 => return Ok(()),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+/// Call it only while holding SQLite's write lock in a transaction that
+/// writes nothing (no connection is writing frames). It writes nothing but
+/// zeros past the current end of the file, where SQLite has no frame; a zeroed frame fails the WAL's salt and
+/// checksum, so recovery stops before it, and SQLite writes its next frames
+/// over the zeros: the commits of the first checkpoint cycle then overwrite
+/// allocated blocks instead of growing the file, which costs an extra
+/// metadata write in every fsync. SQLite never locks the WAL file itself (its
+/// locks are on the database and `-shm` files), so opening and closing a
+/// second descriptor on it releases none of its POSIX locks.
+pub(crate) fn extend_wal(wal: &Path, bytes: u64, slice: u64) -> Result<bool, EventLogError> {
+    let mut file = match std::fs::OpenOptions::new().write(true).open(wal) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
         Err(e) => return Err(e.into()),
+    };
+    let len = file.metadata()?.len();
+    if len >= bytes {
+        return Ok(true);
     }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&wal)?;
+    let end = bytes.min(len.saturating_add(slice.max(1)));
+    file.seek(SeekFrom::Start(len))?;
     let zeros = vec![0u8; 1 << 20];
-    let mut left = bytes;
+    let mut left = end - len;
     while left > 0 {
         let n = usize::try_from(left).unwrap_or(usize::MAX).min(zeros.len());
         file.write_all(&zeros[..n])?;
         left -= n as u64;
     }
-    file.sync_all()?;
-    Ok(())
+    file.sync_data()?;
+    Ok(end >= bytes)
 }
 
 /// Applies the missing migrations, each in its own immediate transaction.

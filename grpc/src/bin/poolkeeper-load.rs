@@ -57,6 +57,10 @@ struct Args {
     /// A reduced run (about 30 seconds).
     #[arg(long)]
     quick: bool,
+    /// The server's process id: each phase then prints the server's CPU time per call,
+    /// read from `/proc/<pid>/stat` over the phase (and the load generator's own).
+    #[arg(long)]
+    server_pid: Option<u32>,
 }
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
@@ -224,7 +228,39 @@ fn latencies(phase: &str, kind: &str, plural: &str, samples: &[u32], elapsed: f6
     }
 }
 
-async fn phase(name: &str, workers: Vec<Worker>, duration: Duration) -> Vec<Worker> {
+/// CPU time (user + system) a process has used so far, from `/proc/<pid>/stat`, in
+/// microseconds (Linux counts it in ticks of 1/100 s).
+fn cpu_micros(pid: &str) -> Option<u64> {
+    const MICROS_PER_TICK: u64 = 10_000;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) * MICROS_PER_TICK)
+}
+
+/// Prints the CPU time per call `pid` (named `who`) spent since `before`.
+fn cpu_per_call(phase: &str, who: &str, pid: &str, before: Option<u64>, calls: usize) {
+    if let (Some(before), Some(after)) = (before, cpu_micros(pid)) {
+        let per_call = (after - before) as f64 / calls.max(1) as f64;
+        metric(
+            &format!("{phase}_{who}_cpu_per_call"),
+            format!("{per_call:.1}"),
+            "us",
+        );
+    }
+}
+
+async fn phase(
+    name: &str,
+    workers: Vec<Worker>,
+    duration: Duration,
+    server_pid: Option<u32>,
+) -> Vec<Worker> {
+    let server_pid = server_pid.map(|pid| pid.to_string());
+    let server_before = server_pid.as_deref().and_then(cpu_micros);
+    let own_before = cpu_micros("self");
     let deadline = Instant::now() + duration;
     let started = Instant::now();
     let tasks: Vec<_> = workers
@@ -257,6 +293,11 @@ async fn phase(name: &str, workers: Vec<Worker>, duration: Duration) -> Vec<Work
     all.query_micros.sort_unstable();
     latencies(name, "command", "commands", &all.command_micros, elapsed);
     latencies(name, "query", "queries", &all.query_micros, elapsed);
+    let calls = all.command_micros.len() + all.query_micros.len();
+    if let Some(pid) = &server_pid {
+        cpu_per_call(name, "server", pid, server_before, calls);
+    }
+    cpu_per_call(name, "load_generator", "self", own_before, calls);
     metric(&format!("{name}_refused"), all.refused, "calls");
     for (code, count) in &all.refused_by_code {
         metric(
@@ -438,6 +479,7 @@ async fn run(args: Args) -> Result<(), Failure> {
         "one_client",
         make_workers(clients, 1).await?,
         Duration::from_secs(seconds),
+        args.server_pid,
     )
     .await;
     catch_up(&mut admin).await?;
@@ -445,6 +487,7 @@ async fn run(args: Args) -> Result<(), Failure> {
         &format!("clients_{clients}"),
         make_workers(0, clients).await?,
         Duration::from_secs(seconds),
+        args.server_pid,
     )
     .await;
     // How far behind the log the projections were when the load stopped, and how long

@@ -1,0 +1,305 @@
+//! The data directory's files: the real `poolkeeper` process, stopped with SIGTERM, leaves
+//! no WAL behind (no `*-wal` file larger than 0 bytes) and a small directory; a fresh
+//! directory after its first start and stop stays under the bound README.md states; and
+//! an idle server truncates its WALs while it keeps running.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use poolkeeper_grpc::client::{self, Credentials};
+use poolkeeper_proto::v1 as pb;
+use poolkeeper_proto::v1::audit_service_client::AuditServiceClient;
+use poolkeeper_proto::v1::command_service_client::CommandServiceClient;
+use poolkeeper_proto::v1::query_service_client::QueryServiceClient;
+use poolkeeper_tests::command_id;
+use tonic::transport::Channel;
+
+/// A fresh data directory after its first start and a clean stop is smaller than this
+/// (README.md, "Running the service"; measured: 213,188 bytes).
+const FRESH_BOUND: u64 = 512 * 1024;
+
+/// After the 327 commands below and a clean stop (measured: about 760 KB).
+const AFTER_COMMANDS_BOUND: u64 = 2 << 20;
+
+struct Server {
+    child: Child,
+    channel: Channel,
+    credentials: Credentials,
+    admin: String,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Starts the server on `dir` and waits until it answers.
+async fn spawn(dir: &Path) -> Server {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_poolkeeper-under-test"))
+        .args([
+            "serve",
+            "--manual-clock",
+            "2026-01-01T09:00:00Z",
+            "--listen",
+        ])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the server starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let channel = loop {
+        match client::connect(&format!("http://127.0.0.1:{port}")).await {
+            Ok(channel) => break channel,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            Err(error) => panic!("the server never listened: {error}"),
+        }
+    };
+    let token = std::fs::read_to_string(dir.join("dev-token")).expect("the development token");
+    let bootstrap: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("bootstrap.json")).unwrap()).unwrap();
+    Server {
+        child,
+        channel,
+        credentials: Credentials::new(token.trim()).expect("ascii token"),
+        admin: bootstrap["admin_user"].as_str().unwrap().to_owned(),
+    }
+}
+
+impl Server {
+    fn commands(&self, user: &str) -> CommandServiceClient<client::AuthedChannel> {
+        CommandServiceClient::new(
+            self.credentials
+                .acting_as(user)
+                .unwrap()
+                .on(self.channel.clone()),
+        )
+    }
+
+    async fn tail(&self) -> u64 {
+        AuditServiceClient::new(self.credentials.on(self.channel.clone()))
+            .verify_log(pb::VerifyLogRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .tail
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the process to exit.
+    fn terminate(mut self) -> ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the server did not stop within 60 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Every file under `dir`, with its size.
+fn files(dir: &Path) -> Vec<(PathBuf, u64)> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                pending.push(entry.path());
+            } else {
+                found.push((entry.path(), meta.len()));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+fn listing(files: &[(PathBuf, u64)], root: &Path) -> String {
+    files
+        .iter()
+        .map(|(path, size)| format!("{size:>10} {}", path.strip_prefix(root).unwrap().display()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The `*-wal` files larger than 0 bytes.
+fn nonempty_wals(files: &[(PathBuf, u64)]) -> Vec<&(PathBuf, u64)> {
+    files
+        .iter()
+        .filter(|(path, size)| path.to_string_lossy().ends_with("-wal") && *size > 0)
+        .collect()
+}
+
+/// Asserts a clean stop left no WAL and at most `bound` bytes; returns the total.
+#[track_caller]
+fn assert_clean(dir: &Path, bound: u64) -> u64 {
+    let files = files(dir);
+    let total: u64 = files.iter().map(|(_, size)| size).sum();
+    eprintln!(
+        "{} bytes in the data directory:\n{}",
+        total,
+        listing(&files, dir)
+    );
+    assert!(
+        nonempty_wals(&files).is_empty(),
+        "WAL files left after a clean stop:\n{}",
+        listing(&files, dir)
+    );
+    assert!(
+        total < bound,
+        "the data directory holds {total} bytes (bound {bound}):\n{}",
+        listing(&files, dir)
+    );
+    total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_data_directory_is_small_after_a_clean_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn(dir.path()).await;
+    // The bootstrap (organization, admin, default pool) is in the log.
+    assert!(server.tail().await > 0);
+    let status = server.terminate();
+    assert!(status.success(), "exit after SIGTERM: {status}");
+    assert_clean(dir.path(), FRESH_BOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_stop_after_commands_leaves_no_wal_and_an_idle_server_truncates_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn(dir.path()).await;
+    let mut admin = server.commands(&server.admin);
+    let mut users = Vec::new();
+    for n in 0..6 {
+        let user = admin
+            .create_user(pb::CreateUserRequest {
+                command_id: command_id(),
+                display_name: format!("sales {n}"),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        users.push(user.name);
+    }
+    let customers = admin
+        .import_customers(pb::ImportCustomersRequest {
+            command_id: command_id(),
+            customers: (0..300)
+                .map(|n| pb::NewCustomer {
+                    display_name: format!("客户{n}"),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .names;
+    // Four users claim customers concurrently and log follow-ups on them.
+    let mut tasks = Vec::new();
+    for (k, user) in users.iter().take(4).enumerate() {
+        let mut commands = server.commands(user);
+        let mine: Vec<String> = customers
+            .iter()
+            .skip(k)
+            .step_by(4)
+            .take(40)
+            .cloned()
+            .collect();
+        tasks.push(tokio::spawn(async move {
+            for customer in mine {
+                commands
+                    .claim_customer(pb::ClaimCustomerRequest {
+                        command_id: command_id(),
+                        customer: customer.clone(),
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap();
+                commands
+                    .log_follow_up(pb::LogFollowUpRequest {
+                        command_id: command_id(),
+                        customer,
+                        kind: pb::FollowUpKind::Call as i32,
+                        note: "电话回访".into(),
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // The projections catch up and are read.
+    let tail = server.tail().await;
+    let pools = QueryServiceClient::new(
+        server
+            .credentials
+            .acting_as(&server.admin)
+            .unwrap()
+            .on(server.channel.clone()),
+    )
+    .list_pools(pb::ListPoolsRequest { min_position: tail })
+    .await
+    .unwrap()
+    .into_inner();
+    assert!(!pools.pools.is_empty());
+    let wals_while_serving = files(dir.path());
+    assert!(
+        !nonempty_wals(&wals_while_serving).is_empty(),
+        "the commits are in WALs while serving:\n{}",
+        listing(&wals_while_serving, dir.path())
+    );
+
+    // Idle (5 s without a commit by default): the running server truncates every WAL.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !nonempty_wals(&files(dir.path())).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "an idle server keeps its WALs:\n{}",
+            listing(&files(dir.path()), dir.path())
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(server.tail().await, tail, "the server still answers");
+
+    let status = server.terminate();
+    assert!(status.success(), "exit after SIGTERM: {status}");
+    assert_clean(dir.path(), AFTER_COMMANDS_BOUND);
+
+    // Nothing was lost: a restart finds the same, intact log.
+    let server = spawn(dir.path()).await;
+    let verified = AuditServiceClient::new(server.credentials.on(server.channel.clone()))
+        .verify_log(pb::VerifyLogRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(verified.intact && verified.tail == tail, "{verified:?}");
+    let status = server.terminate();
+    assert!(status.success(), "exit after SIGTERM: {status}");
+    assert_clean(dir.path(), AFTER_COMMANDS_BOUND);
+}
