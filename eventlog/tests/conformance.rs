@@ -4,11 +4,13 @@
 //! Each log lives in its own temporary directory. Asked for small pages, the
 //! store reads 3-event pages and buffers one committed batch per live
 //! subscriber; asked for eager upkeep, it moves index entries to the lazy
-//! indexes every 2 events (so reads cross both of their halves) and
-//! checkpoints every 16 WAL pages (so checkpoints and the WAL's preallocation
-//! happen often).
+//! indexes every 2 events (so reads cross both of their halves), checkpoints
+//! every 16 WAL pages (so checkpoints and the WAL's preallocation happen
+//! often) and truncates the WAL after 1 ms without an append (so reads and
+//! reopens meet idle checkpoints).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use poolkeeper_eventlog::{EventLogConfig, EventLogError, EventStore, SqliteEventStore};
 use poolkeeper_eventlog_conformance::{LogOptions, LogUnderTest, async_trait, conformance_tests};
@@ -44,6 +46,7 @@ impl LogUnderTest for SqliteLogs {
         if options.eager_upkeep {
             config.index_after = 2;
             config.checkpoint_pages = 16;
+            config.idle_checkpoint = Some(Duration::from_millis(1));
         }
         let path = dir.path().join("log.db");
         let store = tokio::task::spawn_blocking(move || SqliteEventStore::open(path, config))
