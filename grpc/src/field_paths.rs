@@ -26,7 +26,6 @@ const ASSIGN: FieldPaths = FieldPaths(&[
     ("protection.end", "protection_end"),
 ]);
 const EXTEND: FieldPaths = FieldPaths(&[("until", "protection_end")]);
-const NONE: FieldPaths = FieldPaths(&[]);
 
 /// Renames shared by every command: pool rules, imported customers, auto-assign rules.
 const SHARED: &[(&str, &str)] = &[
@@ -48,6 +47,9 @@ const SHARED: &[(&str, &str)] = &[
 ];
 
 impl FieldPaths {
+    /// No renames of the command's own: the domain's paths, with the shared renames.
+    pub const NONE: FieldPaths = FieldPaths(&[]);
+
     /// The table of the command `body`.
     pub fn of(body: &CommandBody) -> Self {
         match body {
@@ -57,7 +59,7 @@ impl FieldPaths {
             | CommandBody::CreatePool { .. } => PROFILE,
             CommandBody::Assign { .. } => ASSIGN,
             CommandBody::ExtendProtection { .. } => EXTEND,
-            _ => NONE,
+            _ => Self::NONE,
         }
     }
 
@@ -113,6 +115,8 @@ fn map_keys(path: &str, map: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const NONE: FieldPaths = FieldPaths::NONE;
 
     #[test]
     fn domain_paths_become_the_requests_paths() {

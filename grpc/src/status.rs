@@ -189,6 +189,12 @@ pub fn unauthenticated(reason: &str, message: impl Into<String>) -> Status {
     with_reason(Code::Unauthenticated, reason, message)
 }
 
+/// An INVALID_ARGUMENT of a client tool's credentials, refused before anything is sent
+/// (a metadata value must be ASCII).
+pub fn invalid_credentials(message: impl Into<String>) -> Status {
+    with_reason(Code::InvalidArgument, "invalid_credentials", message)
+}
+
 /// An INTERNAL: a fault of the server, never of the caller.
 pub fn internal(message: impl Into<String>) -> Status {
     with_reason(Code::Internal, "internal", message)
@@ -330,7 +336,7 @@ fn domain_metadata(error: &DomainError) -> Metadata {
 
 /// The status of a refused domain command on `target` (the request's resource, named in
 /// an ABORTED's metadata); `paths` names its fields as the request does.
-pub fn domain_status(error: &DomainError, target: Option<StreamRef>, paths: FieldPaths) -> Status {
+fn domain_status(error: &DomainError, target: Option<StreamRef>, paths: FieldPaths) -> Status {
     if let DomainError::Invalid { field, reason } = error {
         return invalid(paths.request_path(field), reason.clone());
     }
@@ -400,8 +406,110 @@ pub fn domain_status(error: &DomainError, target: Option<StreamRef>, paths: Fiel
     with_info(code, message, reason, metadata, details)
 }
 
+/// An error as the status a caller reads. Every error of the service becomes a status
+/// this one way (`.or_status()?` on a result), each with its `ErrorInfo`.
+pub trait IntoStatus {
+    /// The status.
+    fn into_status(self) -> Status;
+}
+
+/// `.or_status()?`: a result whose error becomes its status.
+pub trait OrStatus<T> {
+    /// The result with its error as a status.
+    fn or_status(self) -> Result<T, Status>;
+}
+
+impl<T, E: IntoStatus> OrStatus<T> for Result<T, E> {
+    fn or_status(self) -> Result<T, Status> {
+        self.map_err(IntoStatus::into_status)
+    }
+}
+
+/// A command the writer did not accept, with what its request named: the resource (an
+/// ABORTED names it in its metadata) and the request's own field paths.
+#[derive(Debug)]
+pub struct Refused {
+    /// Why it was not accepted.
+    pub error: WriteError,
+    /// The request's resource, if it names one.
+    pub target: Option<StreamRef>,
+    /// The request's names for the fields the domain names.
+    pub paths: FieldPaths,
+}
+
+impl IntoStatus for Refused {
+    fn into_status(self) -> Status {
+        match self.error {
+            WriteError::Domain(error) => domain_status(&error, self.target, self.paths),
+            WriteError::Log(error) => log_status(&error),
+            WriteError::ShuttingDown => {
+                unavailable("shutting_down", "the service is shutting down")
+            }
+            WriteError::Internal(_) => internal("the command could not be recorded"),
+        }
+    }
+}
+
+/// A refusal of no request in particular: no resource, the domain's field paths.
+impl IntoStatus for WriteError {
+    fn into_status(self) -> Status {
+        Refused {
+            error: self,
+            target: None,
+            paths: FieldPaths::NONE,
+        }
+        .into_status()
+    }
+}
+
+impl IntoStatus for DomainError {
+    fn into_status(self) -> Status {
+        WriteError::Domain(self).into_status()
+    }
+}
+
+impl IntoStatus for EventLogError {
+    fn into_status(self) -> Status {
+        log_status(&self)
+    }
+}
+
+impl IntoStatus for ProjectionError {
+    fn into_status(self) -> Status {
+        let error = self;
+        match &error {
+            ProjectionError::Lagging { .. } => with_reason(
+                Code::DeadlineExceeded,
+                "projection_lagging",
+                format!(
+                    "{error}; retry, or raise the deadline: the projection is catching up with the log"
+                ),
+            ),
+            ProjectionError::Halted { .. } => {
+                with_reason(Code::Unavailable, "projection_halted", error.to_string())
+            }
+            ProjectionError::Closed => unavailable("projections_closed", error.to_string()),
+            ProjectionError::InvalidArgument { field, reason } => {
+                let field = match *field {
+                    "cursor" => "page_token",
+                    "limit" => "page_size",
+                    other => other,
+                };
+                invalid(field, reason.clone())
+            }
+            ProjectionError::RebuildRunning(name) => {
+                failed_precondition("rebuild_running", name.as_str(), error.to_string())
+            }
+            other => {
+                tracing::error!(error = %other, "projection read failed");
+                internal("a projection could not be read")
+            }
+        }
+    }
+}
+
 /// The status of a log failure.
-pub fn log_status(error: &EventLogError) -> Status {
+fn log_status(error: &EventLogError) -> Status {
     match error {
         EventLogError::InvalidInput { field, reason } => invalid(field.clone(), reason.clone()),
         EventLogError::PayloadTooLarge { size, max } => resource_exhausted(
@@ -436,49 +544,6 @@ pub fn log_status(error: &EventLogError) -> Status {
         other => {
             tracing::error!(error = %other, "event log failure");
             internal("the event log failed; the command was not recorded")
-        }
-    }
-}
-
-/// The status of a command the writer did not accept; `target` is the request's resource
-/// and `paths` names its fields.
-pub fn write_status(error: &WriteError, target: Option<StreamRef>, paths: FieldPaths) -> Status {
-    match error {
-        WriteError::Domain(error) => domain_status(error, target, paths),
-        WriteError::Log(error) => log_status(error),
-        WriteError::ShuttingDown => unavailable("shutting_down", "the service is shutting down"),
-        WriteError::Internal(_) => internal("the command could not be recorded"),
-    }
-}
-
-/// The status of a failed read of the projections.
-pub fn projection_status(error: &ProjectionError) -> Status {
-    match error {
-        ProjectionError::Lagging { .. } => with_reason(
-            Code::DeadlineExceeded,
-            "projection_lagging",
-            format!(
-                "{error}; retry, or raise the deadline: the projection is catching up with the log"
-            ),
-        ),
-        ProjectionError::Halted { .. } => {
-            with_reason(Code::Unavailable, "projection_halted", error.to_string())
-        }
-        ProjectionError::Closed => unavailable("projections_closed", error.to_string()),
-        ProjectionError::InvalidArgument { field, reason } => {
-            let field = match *field {
-                "cursor" => "page_token",
-                "limit" => "page_size",
-                other => other,
-            };
-            invalid(field, reason.clone())
-        }
-        ProjectionError::RebuildRunning(name) => {
-            failed_precondition("rebuild_running", name.as_str(), error.to_string())
-        }
-        other => {
-            tracing::error!(error = %other, "projection read failed");
-            internal("a projection could not be read")
         }
     }
 }

@@ -18,7 +18,7 @@ use tonic::{Request, Response, Status};
 use crate::clock::ServiceClock;
 use crate::convert::{instant, timestamp};
 use crate::scheduler::Scheduler;
-use crate::status::{failed_precondition, invalid, projection_status};
+use crate::status::{IntoStatus, failed_precondition, invalid};
 
 /// The AdminService implementation.
 #[derive(Clone)]
@@ -129,7 +129,7 @@ impl AdminService for AdminApi {
                 {
                     Ok(progress) => progress,
                     Err(error) => {
-                        let _ = sender.send(Err(projection_status(&error))).await;
+                        let _ = sender.send(Err(error.into_status())).await;
                         return;
                     }
                 };

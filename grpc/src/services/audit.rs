@@ -14,7 +14,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::convert::timestamp;
-use crate::status::{invalid, log_status, quoted};
+use crate::status::{IntoStatus, OrStatus, invalid, quoted};
 
 /// Events per page read for an export.
 const EXPORT_PAGE: usize = 5_000;
@@ -98,7 +98,7 @@ impl AuditService for AuditApi {
                 };
                 std::future::ready(keep)
             })
-            .map(|event| event.map(log_event).map_err(|error| log_status(&error)));
+            .map(|event| event.map(log_event).or_status());
         Ok(Response::new(Box::pin(events)))
     }
 
@@ -106,11 +106,7 @@ impl AuditService for AuditApi {
         &self,
         _request: Request<pb::VerifyLogRequest>,
     ) -> Result<Response<pb::VerifyLogResponse>, Status> {
-        let report = self
-            .store
-            .verify()
-            .await
-            .map_err(|error| log_status(&error))?;
+        let report = self.store.verify().await.or_status()?;
         let (first_broken_position, reason) = match &report.first_break {
             None => (0, String::new()),
             Some(chain_break) => (
@@ -143,7 +139,7 @@ impl AuditService for AuditApi {
                 let page = match store.read_all_stored(from, EXPORT_PAGE).await {
                     Ok(page) => page,
                     Err(error) => {
-                        let _ = sender.send(Err(log_status(&error))).await;
+                        let _ = sender.send(Err(error.into_status())).await;
                         return;
                     }
                 };
@@ -155,7 +151,7 @@ impl AuditService for AuditApi {
                     if let Err(error) =
                         poolkeeper_eventlog::export::write_export_line(&mut jsonl, event)
                     {
-                        let _ = sender.send(Err(log_status(&error))).await;
+                        let _ = sender.send(Err(error.into_status())).await;
                         return;
                     }
                 }

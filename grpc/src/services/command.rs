@@ -16,7 +16,7 @@ use crate::auth;
 use crate::codec;
 use crate::convert;
 use crate::field_paths::FieldPaths;
-use crate::status::{invalid, resource_exhausted, resource_name, write_status};
+use crate::status::{IntoStatus, Refused, invalid, resource_exhausted, resource_name};
 use crate::writer::{CommandWriter, Outcome};
 
 /// The CommandService implementation.
@@ -54,7 +54,14 @@ impl CommandApi {
             .writer
             .submit(command, auth::correlation_id(request)?)
             .await
-            .map_err(|error| write_status(&error, Some(target), paths))?;
+            .map_err(|error| {
+                Refused {
+                    error,
+                    target: Some(target),
+                    paths,
+                }
+                .into_status()
+            })?;
         Ok(Response::new(self.result(target, &outcome)))
     }
 
@@ -128,7 +135,14 @@ impl CommandApi {
             .writer
             .submit(command, auth::correlation_id(request)?)
             .await
-            .map_err(|error| write_status(&error, None, paths))?;
+            .map_err(|error| {
+                Refused {
+                    error,
+                    target: None,
+                    paths,
+                }
+                .into_status()
+            })?;
         let names = outcome.created.iter().map(|c| resource_name(*c)).collect();
         let auto_assigned = outcome
             .event_types

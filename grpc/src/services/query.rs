@@ -27,9 +27,7 @@ use crate::clock::ServiceClock;
 use crate::convert::{
     self, customer_name, optional_timestamp, optional_user_name, pool_name, timestamp, user_name,
 };
-use crate::status::{
-    invalid, not_found, out_of_range, permission_denied, projection_status, quoted,
-};
+use crate::status::{OrStatus, invalid, not_found, out_of_range, permission_denied, quoted};
 use crate::writer::CommandWriter;
 
 /// The default and largest page sizes.
@@ -355,10 +353,7 @@ impl QueryApi {
             return Ok(());
         }
         let wait = deadline(request).map_or(self.max_wait, |d| d.min(self.max_wait));
-        self.projections
-            .wait_for(position, wait)
-            .await
-            .map_err(|e| projection_status(&e))
+        self.projections.wait_for(position, wait).await.or_status()
     }
 
     /// Waits until every projection applied `min_position`.
@@ -424,7 +419,7 @@ impl QueryService for QueryApi {
             .pool_view()
             .get(customer)
             .await
-            .map_err(|e| projection_status(&e))?
+            .or_status()?
             .ok_or_else(|| not_found("customer", customer_name(customer)))?;
         Ok(Response::new(customer_pb(
             &row,
@@ -511,12 +506,7 @@ impl QueryService for QueryApi {
             limit: page_size(m.page_size)?,
             cursor: cursor(m.page_token),
         };
-        let page = self
-            .projections
-            .pool_view()
-            .list(query)
-            .await
-            .map_err(|e| projection_status(&e))?;
+        let page = self.projections.pool_view().list(query).await.or_status()?;
         let customers = page
             .items
             .iter()
@@ -577,7 +567,7 @@ impl QueryService for QueryApi {
                         next_cursor: None,
                     })
                 }
-                .map_err(|e| projection_status(&e))?;
+                .or_status()?;
                 (
                     page.items.iter().map(|r| owned_pb(&r.customer)).collect(),
                     page.next_cursor,
@@ -596,10 +586,7 @@ impl QueryService for QueryApi {
                     limit,
                     cursor: cursor(m.page_token),
                 };
-                let page = reader
-                    .customers(query)
-                    .await
-                    .map_err(|e| projection_status(&e))?;
+                let page = reader.customers(query).await.or_status()?;
                 (page.items.iter().map(owned_pb).collect(), page.next_cursor)
             }
         };
@@ -623,19 +610,10 @@ impl QueryService for QueryApi {
         self.ready_for(&meta, m.min_position, StreamRef::Customer(customer))
             .await?;
         let history = self.projections.history();
-        let intervals = history
-            .ownership(customer)
-            .await
-            .map_err(|e| projection_status(&e))?;
-        let timeline = history
-            .timeline(customer)
-            .await
-            .map_err(|e| projection_status(&e))?;
+        let intervals = history.ownership(customer).await.or_status()?;
+        let timeline = history.timeline(customer).await.or_status()?;
         let owner_as_of = match point {
-            Some(point) => history
-                .owner_at(customer, point)
-                .await
-                .map_err(|e| projection_status(&e))?,
+            Some(point) => history.owner_at(customer, point).await.or_status()?,
             None => None,
         };
         Ok(Response::new(pb::OwnershipHistory {
@@ -668,7 +646,7 @@ impl QueryService for QueryApi {
             .history()
             .holdings(owner, point, limit, cursor(m.page_token))
             .await
-            .map_err(|e| projection_status(&e))?;
+            .or_status()?;
         Ok(Response::new(pb::ListHoldingsAsOfResponse {
             intervals: page.items.iter().map(interval_pb).collect(),
             next_page_token: page.next_cursor.unwrap_or_default(),
@@ -708,12 +686,7 @@ impl QueryService for QueryApi {
             cursor: cursor(m.page_token),
         };
         self.ready(&meta, m.min_position).await?;
-        let page = self
-            .projections
-            .audit()
-            .list(query)
-            .await
-            .map_err(|e| projection_status(&e))?;
+        let page = self.projections.audit().list(query).await.or_status()?;
         Ok(Response::new(pb::ListAbandonRecordsResponse {
             records: page.items.iter().map(audit_pb).collect(),
             next_page_token: page.next_cursor.unwrap_or_default(),
@@ -741,14 +714,8 @@ impl QueryService for QueryApi {
             until,
             pool_id: pool,
         };
-        let by_reason = audit
-            .counts_by_reason(period.clone())
-            .await
-            .map_err(|e| projection_status(&e))?;
-        let by_user = audit
-            .counts_by_user(period)
-            .await
-            .map_err(|e| projection_status(&e))?;
+        let by_reason = audit.counts_by_reason(period.clone()).await.or_status()?;
+        let by_user = audit.counts_by_user(period).await.or_status()?;
         Ok(Response::new(pb::AbandonStatistics {
             by_reason: by_reason
                 .into_iter()
@@ -808,10 +775,7 @@ impl QueryService for QueryApi {
         }
         self.ready(&meta, m.min_position).await?;
         let statistics = self.projections.statistics();
-        let offset = statistics
-            .day_offset_minutes()
-            .await
-            .map_err(|e| projection_status(&e))?;
+        let offset = statistics.day_offset_minutes().await.or_status()?;
         let today = (self.clock.now() + chrono::Duration::minutes(i64::from(offset))).date_naive();
         let (since, until) = period(&m.period)?;
         let day_of =
@@ -823,10 +787,7 @@ impl QueryService for QueryApi {
         );
         let states = match (pool, user) {
             (Some(pool), _) => {
-                let counts = statistics
-                    .pool_counts(pool)
-                    .await
-                    .map_err(|e| projection_status(&e))?;
+                let counts = statistics.pool_counts(pool).await.or_status()?;
                 vec![
                     (pb::CustomerState::InPool, counts.in_pool),
                     (pb::CustomerState::Pending, counts.pending),
@@ -836,10 +797,7 @@ impl QueryService for QueryApi {
                 ]
             }
             (_, Some(user)) => {
-                let counts = statistics
-                    .user_counts(user)
-                    .await
-                    .map_err(|e| projection_status(&e))?;
+                let counts = statistics.user_counts(user).await.or_status()?;
                 vec![
                     (pb::CustomerState::Owned, counts.owned),
                     (pb::CustomerState::Pending, counts.pending),
@@ -855,7 +813,7 @@ impl QueryService for QueryApi {
                 to,
             })
             .await
-            .map_err(|e| projection_status(&e))?;
+            .or_status()?;
         Ok(Response::new(pb::Statistics {
             subject: subject.to_owned(),
             states: states
@@ -893,7 +851,7 @@ impl QueryService for QueryApi {
             .pool_view()
             .pool(pool)
             .await
-            .map_err(|e| projection_status(&e))?
+            .or_status()?
             .ok_or_else(|| not_found("pool", pool_name(pool)))?;
         Ok(Response::new(pool_pb(&summary)))
     }
@@ -905,12 +863,7 @@ impl QueryService for QueryApi {
         let (meta, m) = split(request);
         let viewer = self.viewer(&meta)?;
         self.ready(&meta, m.min_position).await?;
-        let pools = self
-            .projections
-            .pool_view()
-            .pools()
-            .await
-            .map_err(|e| projection_status(&e))?;
+        let pools = self.projections.pool_view().pools().await.or_status()?;
         let visible: Vec<pb::Pool> = {
             let model = self.writer.model();
             pools
@@ -939,7 +892,7 @@ impl QueryService for QueryApi {
             .owner_view()
             .user(user)
             .await
-            .map_err(|e| projection_status(&e))?
+            .or_status()?
             .ok_or_else(|| not_found("user", user_name(user)))?;
         Ok(Response::new(user_pb(&summary)))
     }
