@@ -27,7 +27,7 @@ use poolkeeper_projections::ProjectionError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::convert::{customer_name, pool_name, user_name};
+use crate::convert::{customer_name, pool_name, resource_name, user_name};
 use crate::field_paths::FieldPaths;
 use crate::writer::WriteError;
 
@@ -203,16 +203,6 @@ pub fn internal(message: impl Into<String>) -> Status {
 /// An UNAVAILABLE: the call may succeed when retried later (elsewhere).
 pub fn unavailable(reason: &str, message: impl Into<String>) -> Status {
     with_reason(Code::Unavailable, reason, message)
-}
-
-/// The API's name of the resource behind a stream.
-pub fn resource_name(stream: StreamRef) -> String {
-    match stream {
-        StreamRef::Customer(id) => customer_name(id),
-        StreamRef::Pool(id) => pool_name(id),
-        StreamRef::User(id) => user_name(id),
-        StreamRef::Organization => "organization".to_owned(),
-    }
 }
 
 /// The RPC that runs a domain action, as callers know it (`request_claim` → `RequestClaim`).
