@@ -21,6 +21,7 @@
 
 use std::collections::HashMap;
 
+use poolkeeper_domain::permissions::{ListingRefused, ViewerRefused};
 use poolkeeper_domain::{DomainError, ErrorClass, StreamRef};
 use poolkeeper_eventlog::{EventLogError, ExpectedVersion};
 use poolkeeper_projections::ProjectionError;
@@ -493,6 +494,33 @@ impl IntoStatus for ProjectionError {
             other => {
                 tracing::error!(error = %other, "projection read failed");
                 internal("a projection could not be read")
+            }
+        }
+    }
+}
+
+impl IntoStatus for ViewerRefused {
+    fn into_status(self) -> Status {
+        match self {
+            ViewerRefused::UnknownUser(user) => not_found("user", user_name(user)),
+            ViewerRefused::Deactivated(user) => permission_denied(
+                "inactive_actor",
+                format!("the acting user {} is deactivated", user_name(user)),
+            ),
+        }
+    }
+}
+
+impl IntoStatus for ListingRefused {
+    fn into_status(self) -> Status {
+        match self {
+            ListingRefused::UnknownPool(pool) => not_found("pool", pool_name(pool)),
+            ListingRefused::NotMember { user, pool } => permission_denied(
+                "not_pool_member",
+                format!("{} is not a member of {}", user_name(user), pool_name(pool)),
+            ),
+            ListingRefused::AdminsOnly => {
+                permission_denied("not_pool_admin", "this pool view is for the pool's admins")
             }
         }
     }
