@@ -31,6 +31,18 @@ pub struct CommandRequest {
     pub body: CommandBody,
 }
 
+impl CommandRequest {
+    /// A request creating `target`: there is no version of it to expect.
+    fn create(command_id: String, target: StreamRef, body: CommandBody) -> Self {
+        Self {
+            command_id,
+            expected_version: None,
+            target,
+            body,
+        }
+    }
+}
+
 /// A request message that runs one domain command.
 pub trait IntoCommand {
     /// The request parsed; every malformed field is an INVALID_ARGUMENT naming it.
@@ -176,12 +188,11 @@ impl IntoCommand for pb::CreatePoolRequest {
             default: self.default,
             rules: pool_rules(&self.rules)?,
         };
-        Ok(CommandRequest {
-            command_id: self.command_id,
-            expected_version: None,
-            target: StreamRef::Pool(pool_id),
+        Ok(CommandRequest::create(
+            self.command_id,
+            StreamRef::Pool(pool_id),
             body,
-        })
+        ))
     }
 }
 
@@ -195,12 +206,11 @@ impl IntoCommand for pb::CreateUserRequest {
             department: optional_text(self.department),
             admin: self.admin,
         };
-        Ok(CommandRequest {
-            command_id: self.command_id,
-            expected_version: None,
-            target: StreamRef::User(user_id),
+        Ok(CommandRequest::create(
+            self.command_id,
+            StreamRef::User(user_id),
             body,
-        })
+        ))
     }
 }
 

@@ -92,13 +92,23 @@ pub fn follow_up_id(value: &str) -> Result<FollowUpId, Status> {
     chosen_or_new("follow_up_id", value, "followUps").map(FollowUpId)
 }
 
+/// The elements of the repeated field `field`, each parsed by `parse` with its path
+/// (`field[index]`).
+pub fn repeated<T, U, C: FromIterator<U>>(
+    field: &str,
+    items: impl IntoIterator<Item = T>,
+    mut parse: impl FnMut(&str, T) -> Result<U, Status>,
+) -> Result<C, Status> {
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| parse(&format!("{field}[{index}]"), item))
+        .collect()
+}
+
 /// A list of user names.
 pub fn users(field: &str, values: &[String]) -> Result<BTreeSet<UserId>, Status> {
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| user(&format!("{field}[{i}]"), v))
-        .collect()
+    repeated(field, values, |field, name| user(field, name))
 }
 
 /// `customers/{id}`.

@@ -10,7 +10,7 @@ use poolkeeper_domain::rules::{
 use poolkeeper_proto::v1 as pb;
 use tonic::Status;
 
-use super::names::{pool, pool_name, user, user_name};
+use super::names::{pool, pool_name, repeated, user, user_name};
 use crate::status::{invalid, quoted};
 
 /// A pool mode; UNSPECIFIED is refused.
@@ -112,12 +112,7 @@ pub fn pool_rules(value: &Option<pb::PoolRules>) -> Result<PoolRules, Status> {
     };
     let protection = rules.protection.as_ref().map(protection).transpose()?;
     let return_target = return_target(rules.return_target.as_ref())?;
-    let auto_assign = rules
-        .auto_assign
-        .iter()
-        .enumerate()
-        .map(|(index, rule)| assign_rule(&format!("rules.auto_assign[{index}]"), rule))
-        .collect::<Result<_, _>>()?;
+    let auto_assign = repeated("rules.auto_assign", &rules.auto_assign, assign_rule)?;
     Ok(PoolRules {
         claimed_not_contacted: optional_limit(
             "rules.claimed_not_contacted_days",
@@ -177,21 +172,15 @@ fn assign_rule(field: &str, rule: &pb::AssignRule) -> Result<AssignRule, Status>
             ));
         }
     };
-    let filter = rule
-        .filter
-        .iter()
-        .enumerate()
-        .map(|(index, condition)| assign_condition(&format!("{field}.filter[{index}]"), condition))
-        .collect::<Result<_, _>>()?;
+    let filter = repeated(&format!("{field}.filter"), &rule.filter, assign_condition)?;
     Ok(AssignRule {
         name: rule.display_name.clone(),
         filter,
-        assignees: rule
-            .assignees
-            .iter()
-            .enumerate()
-            .map(|(i, name)| user(&format!("{field}.assignees[{i}]"), name))
-            .collect::<Result<_, _>>()?,
+        assignees: repeated(
+            &format!("{field}.assignees"),
+            &rule.assignees,
+            |field, name| user(field, name),
+        )?,
         strategy,
     })
 }

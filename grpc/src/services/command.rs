@@ -111,13 +111,9 @@ impl CommandApi {
             return Err(invalid("customers", "must hold at least one customer"));
         }
         self.check_import_size(customers.len())?;
-        let customers = customers
-            .into_iter()
-            .enumerate()
-            .map(|(index, customer)| {
-                convert::new_customer(&format!("customers[{index}]"), pool_id, customer)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let customers = convert::repeated("customers", customers, |field, customer| {
+            convert::new_customer(field, pool_id, customer)
+        })?;
         let actor = auth::actor(request)?;
         let body = CommandBody::ImportCustomers { customers };
         let outcome = self
