@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use poolkeeper_domain::permissions::PoolView;
 use poolkeeper_projections::{
-    OwnedCustomer, OwnerScope, OwnershipState, PoolCustomer, PoolFilter, TimeOrder,
+    OwnedCustomer, OwnerScope, OwnershipState, Page, PoolCustomer, PoolFilter, TimeOrder,
 };
 use poolkeeper_proto::v1 as pb;
 use tonic::Status;
@@ -98,6 +98,17 @@ pub fn owned_pb(row: &OwnedCustomer) -> pb::Customer {
         version: row.version,
         position: row.last_position,
         ..Default::default()
+    }
+}
+
+/// A page of customer rows as a listing's reply, each row mapped by `map`.
+pub fn customer_list<T>(
+    page: Page<T>,
+    map: impl Fn(&T) -> pb::Customer,
+) -> pb::ListCustomersResponse {
+    pb::ListCustomersResponse {
+        customers: page.items.iter().map(map).collect(),
+        next_page_token: page.next_cursor.unwrap_or_default(),
     }
 }
 

@@ -4,6 +4,7 @@
 //!
 //! - [`names`]: ids and resource names, both ways
 //! - [`time`]: instants, time ranges, points in the log, days
+//! - [`pages`]: page sizes and tokens
 //! - [`rules`]: pool rules and limits, pool modes, reclaim rules
 //! - [`commands`]: CommandService requests into domain commands ([`IntoCommand`])
 //! - [`customers`]: customer rows as messages, and the listings' parameters
@@ -16,6 +17,7 @@ pub mod customers;
 pub mod history;
 pub mod names;
 pub mod operations;
+pub mod pages;
 pub mod pools_and_users;
 pub mod rules;
 pub mod time;
@@ -25,6 +27,7 @@ pub use customers::*;
 pub use history::*;
 pub use names::*;
 pub use operations::*;
+pub use pages::*;
 pub use pools_and_users::*;
 pub use rules::*;
 pub use time::*;

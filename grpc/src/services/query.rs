@@ -3,8 +3,8 @@
 //! Each handler reads the same way: parse the request (every malformed field is an
 //! INVALID_ARGUMENT), authorize the [`Viewer`] with the domain's read rules
 //! (`poolkeeper_domain::permissions`, on the write model), wait until the projections
-//! applied `min_position` ([`QueryApi::ready`]) or the last write to what a point read
-//! reads ([`QueryApi::ready_for`]), read the projection, and map its rows to messages
+//! applied `min_position` ([`Freshness::ready`]) or the last write to what a point read
+//! reads ([`Freshness::ready_for`]), read the projection, and map its rows to messages
 //! (`convert`). A customer the viewer may not see is NOT_FOUND.
 
 use std::time::Duration;
@@ -19,16 +19,13 @@ use poolkeeper_proto::v1 as pb;
 use poolkeeper_proto::v1::query_service_server::QueryService;
 use tonic::{Request, Response, Status};
 
+use super::freshness::Freshness;
 use super::split;
 use crate::auth;
 use crate::clock::ServiceClock;
 use crate::convert::{self, OwnerListing, customer_name, pool_name, user_name};
-use crate::status::{OrStatus, invalid, not_found, out_of_range, permission_denied};
+use crate::status::{OrStatus, invalid, not_found, permission_denied};
 use crate::writer::CommandWriter;
-
-/// The default and largest page sizes.
-const DEFAULT_PAGE: u32 = 50;
-const MAX_PAGE: u32 = 500;
 
 /// The QueryService implementation.
 #[derive(Clone)]
@@ -36,7 +33,7 @@ pub struct QueryApi {
     projections: Projections,
     writer: CommandWriter,
     clock: ServiceClock,
-    max_wait: Duration,
+    freshness: Freshness,
 }
 
 impl QueryApi {
@@ -49,10 +46,10 @@ impl QueryApi {
         max_wait: Duration,
     ) -> Self {
         Self {
+            freshness: Freshness::new(projections.clone(), writer.clone(), max_wait),
             projections,
             writer,
             clock,
-            max_wait,
         }
     }
 
@@ -74,51 +71,6 @@ impl QueryApi {
             return Err(not_found("customer", customer_name(customer)));
         }
         Ok(access)
-    }
-
-    /// Waits until every projection applied `min_position` and the last committed event
-    /// of `resource` (a customer, pool or user): a point read sees the caller's own writes
-    /// to what it reads without asking.
-    async fn ready_for<T>(
-        &self,
-        request: &Request<T>,
-        min_position: u64,
-        resource: StreamRef,
-    ) -> Result<(), Status> {
-        self.check_reachable(min_position)?;
-        let own = self.writer.model().stream_position(resource);
-        self.wait(request, min_position.max(own)).await
-    }
-
-    /// Waits until every projection applied `min_position`.
-    async fn ready<T>(&self, request: &Request<T>, min_position: u64) -> Result<(), Status> {
-        self.check_reachable(min_position)?;
-        self.wait(request, min_position).await
-    }
-
-    /// Refuses a `min_position` the log has not reached.
-    fn check_reachable(&self, min_position: u64) -> Result<(), Status> {
-        // Every position a caller was given is at or before the writer's last one. A
-        // later one would keep the projections committing eagerly until the log reached
-        // it (`Projections::wait_for`), so it is refused.
-        let last = self.writer.last_position();
-        if min_position > last {
-            return Err(out_of_range(
-                "min_position",
-                format!("is beyond the log's last position {last}"),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Waits until the projections applied `position` (bounded by the call's deadline and
-    /// the server's maximum wait); at once when they already have.
-    async fn wait<T>(&self, request: &Request<T>, position: u64) -> Result<(), Status> {
-        if position == 0 {
-            return Ok(());
-        }
-        let wait = deadline(request).map_or(self.max_wait, |d| d.min(self.max_wait));
-        self.projections.wait_for(position, wait).await.or_status()
     }
 
     /// One page of an owner's customers, as `listing` selects them; `department` is the
@@ -150,20 +102,12 @@ impl QueryApi {
                     cursor,
                 };
                 let page = reader.customers(query).await.or_status()?;
-                return Ok(customers_page(page, convert::owned_pb));
+                return Ok(convert::customer_list(page, convert::owned_pb));
             }
         };
-        Ok(customers_page(related.or_status()?, |r| {
+        Ok(convert::customer_list(related.or_status()?, |r| {
             convert::owned_pb(&r.customer)
         }))
-    }
-}
-
-/// A page of customer rows as a reply.
-fn customers_page<T>(page: Page<T>, map: impl Fn(&T) -> pb::Customer) -> pb::ListCustomersResponse {
-    pb::ListCustomersResponse {
-        customers: page.items.iter().map(map).collect(),
-        next_page_token: page.next_cursor.unwrap_or_default(),
     }
 }
 
@@ -176,34 +120,6 @@ fn allow(allowed: bool, reason: &str, message: &str) -> Result<(), Status> {
     }
 }
 
-/// The deadline the caller set (`grpc-timeout`), if any.
-fn deadline<T>(request: &Request<T>) -> Option<Duration> {
-    let value = request.metadata().get("grpc-timeout")?.to_str().ok()?;
-    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
-    let amount: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(amount * 3600),
-        "M" => Duration::from_secs(amount * 60),
-        "S" => Duration::from_secs(amount),
-        "m" => Duration::from_millis(amount),
-        "u" => Duration::from_micros(amount),
-        "n" => Duration::from_nanos(amount),
-        _ => return None,
-    })
-}
-
-fn page_size(value: i32) -> Result<u32, Status> {
-    match value {
-        0 => Ok(DEFAULT_PAGE),
-        n if n < 0 => Err(invalid("page_size", "must not be negative")),
-        n => Ok(u32::try_from(n).unwrap_or(MAX_PAGE).min(MAX_PAGE)),
-    }
-}
-
-fn cursor(token: String) -> Option<String> {
-    (!token.is_empty()).then_some(token)
-}
-
 #[tonic::async_trait]
 impl QueryService for QueryApi {
     async fn get_customer(
@@ -214,7 +130,8 @@ impl QueryService for QueryApi {
         let customer = convert::customer("name", &m.name)?;
         let viewer = self.viewer(&metadata)?;
         let access = self.access(viewer, customer, Access::Listed)?;
-        self.ready_for(&metadata, m.min_position, StreamRef::Customer(customer))
+        self.freshness
+            .ready_for(&metadata, m.min_position, StreamRef::Customer(customer))
             .await?;
         let row = self
             .projections
@@ -240,7 +157,7 @@ impl QueryService for QueryApi {
         let view = convert::pool_view(m.view)?;
         let owner = convert::optional_user("owner", &m.owner)?;
         let order = convert::time_order(&m.order_by)?;
-        let limit = page_size(m.page_size)?;
+        let limit = convert::page_size(m.page_size)?;
         let viewer = self.viewer(&metadata)?;
         let listing = self
             .writer
@@ -248,7 +165,7 @@ impl QueryService for QueryApi {
             .pool_listing(viewer, pool, view)
             .or_status()?;
         let now = self.clock.now();
-        self.ready(&metadata, m.min_position).await?;
+        self.freshness.ready(&metadata, m.min_position).await?;
         let query = PoolQuery {
             pool_id: pool,
             filter: convert::pool_filter(view, now),
@@ -256,11 +173,11 @@ impl QueryService for QueryApi {
             owner,
             order,
             limit,
-            cursor: cursor(m.page_token),
+            cursor: convert::cursor(m.page_token),
         };
         let page = self.projections.pool_view().list(query).await.or_status()?;
         let model = self.writer.model();
-        Ok(Response::new(customers_page(page, |row| {
+        Ok(Response::new(convert::customer_list(page, |row| {
             let unclaimed = row.state == OwnershipState::InPool;
             let details = listing.shows_details(&model, row.customer_id, unclaimed);
             convert::customer_pb(row, details, now)
@@ -274,7 +191,7 @@ impl QueryService for QueryApi {
         let (metadata, m) = split(request);
         let owner = convert::optional_user("owner", &m.owner)?;
         let listing = convert::owner_listing(m.scope)?;
-        let limit = page_size(m.page_size)?;
+        let limit = convert::page_size(m.page_size)?;
         let viewer = self.viewer(&metadata)?;
         let owner = match (owner, viewer) {
             (Some(owner), _) => owner,
@@ -294,9 +211,15 @@ impl QueryService for QueryApi {
             .users
             .get(&owner)
             .and_then(|u| u.department.clone());
-        self.ready(&metadata, m.min_position).await?;
+        self.freshness.ready(&metadata, m.min_position).await?;
         let reply = self
-            .owner_customers(owner, department, listing, limit, cursor(m.page_token))
+            .owner_customers(
+                owner,
+                department,
+                listing,
+                limit,
+                convert::cursor(m.page_token),
+            )
             .await?;
         Ok(Response::new(reply))
     }
@@ -310,7 +233,8 @@ impl QueryService for QueryApi {
         let point = convert::as_of("as_of", &m.as_of, m.as_of_position)?;
         let viewer = self.viewer(&metadata)?;
         self.access(viewer, customer, Access::Details)?;
-        self.ready_for(&metadata, m.min_position, StreamRef::Customer(customer))
+        self.freshness
+            .ready_for(&metadata, m.min_position, StreamRef::Customer(customer))
             .await?;
         let history = self.projections.history();
         let intervals = history.ownership(customer).await.or_status()?;
@@ -335,18 +259,18 @@ impl QueryService for QueryApi {
         let owner = convert::user("owner", &m.owner)?;
         let point = convert::as_of("as_of", &m.as_of, m.as_of_position)?
             .ok_or_else(|| invalid("as_of", "give an instant or a position"))?;
-        let limit = page_size(m.page_size)?;
+        let limit = convert::page_size(m.page_size)?;
         let viewer = self.viewer(&metadata)?;
         allow(
             self.writer.model().may_see_user(viewer, owner),
             "not_user_or_superior",
             "only the user, their superiors and admins see their holdings",
         )?;
-        self.ready(&metadata, m.min_position).await?;
+        self.freshness.ready(&metadata, m.min_position).await?;
         let page = self
             .projections
             .history()
-            .holdings(owner, point, limit, cursor(m.page_token))
+            .holdings(owner, point, limit, convert::cursor(m.page_token))
             .await
             .or_status()?;
         Ok(Response::new(pb::ListHoldingsAsOfResponse {
@@ -364,14 +288,14 @@ impl QueryService for QueryApi {
         let user = convert::optional_user("user", &m.user)?;
         let rule = convert::rule("rule", m.rule)?;
         let (since, until) = convert::period(&m.period)?;
-        let limit = page_size(m.page_size)?;
+        let limit = convert::page_size(m.page_size)?;
         let viewer = self.viewer(&metadata)?;
         allow(
             self.writer.model().may_read_abandons(viewer, pool, user),
             "not_pool_admin_or_superior",
             "name a pool you administer, or yourself or a subordinate as the user",
         )?;
-        self.ready(&metadata, m.min_position).await?;
+        self.freshness.ready(&metadata, m.min_position).await?;
         let query = AuditQuery {
             pool_id: pool,
             from_user: user,
@@ -383,7 +307,7 @@ impl QueryService for QueryApi {
             until,
             order: TimeOrder::NewestFirst,
             limit,
-            cursor: cursor(m.page_token),
+            cursor: convert::cursor(m.page_token),
         };
         let page = self.projections.audit().list(query).await.or_status()?;
         Ok(Response::new(pb::ListAbandonRecordsResponse {
@@ -407,7 +331,7 @@ impl QueryService for QueryApi {
             "not_pool_admin",
             "name a pool you administer",
         )?;
-        self.ready(&metadata, m.min_position).await?;
+        self.freshness.ready(&metadata, m.min_position).await?;
         let audit = self.projections.audit();
         let period = AuditPeriod {
             since,
@@ -434,7 +358,7 @@ impl QueryService for QueryApi {
             "not_pool_admin_or_superior",
             "statistics are for pool admins, the user and their superiors",
         )?;
-        self.ready(&metadata, m.min_position).await?;
+        self.freshness.ready(&metadata, m.min_position).await?;
         let statistics = self.projections.statistics();
         let offset = statistics.day_offset_minutes().await.or_status()?;
         let (from, to) = convert::days(self.clock.now(), offset, since, until);
@@ -469,7 +393,8 @@ impl QueryService for QueryApi {
         let (metadata, m) = split(request);
         let pool = convert::pool("name", &m.name)?;
         self.viewer(&metadata)?;
-        self.ready_for(&metadata, m.min_position, StreamRef::Pool(pool))
+        self.freshness
+            .ready_for(&metadata, m.min_position, StreamRef::Pool(pool))
             .await?;
         let summary = self.projections.pool_view().pool(pool).await.or_status()?;
         let summary = summary.ok_or_else(|| not_found("pool", pool_name(pool)))?;
@@ -482,7 +407,7 @@ impl QueryService for QueryApi {
     ) -> Result<Response<pb::ListPoolsResponse>, Status> {
         let (metadata, m) = split(request);
         let viewer = self.viewer(&metadata)?;
-        self.ready(&metadata, m.min_position).await?;
+        self.freshness.ready(&metadata, m.min_position).await?;
         let pools = self.projections.pool_view().pools().await.or_status()?;
         let model = self.writer.model();
         let pools = pools
@@ -500,7 +425,8 @@ impl QueryService for QueryApi {
         let (metadata, m) = split(request);
         let user = convert::user("name", &m.name)?;
         self.viewer(&metadata)?;
-        self.ready_for(&metadata, m.min_position, StreamRef::User(user))
+        self.freshness
+            .ready_for(&metadata, m.min_position, StreamRef::User(user))
             .await?;
         let summary = self.projections.owner_view().user(user).await.or_status()?;
         let summary = summary.ok_or_else(|| not_found("user", user_name(user)))?;
