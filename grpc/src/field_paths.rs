@@ -28,7 +28,7 @@ const ASSIGN: FieldPaths = FieldPaths(&[
 const EXTEND: FieldPaths = FieldPaths(&[("until", "protection_end")]);
 
 /// Renames shared by every command: pool rules, imported customers, auto-assign rules.
-const SHARED: &[(&str, &str)] = &[
+const EVERY_COMMAND: &[(&str, &str)] = &[
     (
         "rules.claimed_not_contacted",
         "rules.claimed_not_contacted_days",
@@ -66,7 +66,7 @@ impl FieldPaths {
     /// The request's path for the domain's `path`.
     pub fn request_path(&self, path: &str) -> String {
         let path = rename(self.0, path).unwrap_or_else(|| path.to_owned());
-        let path = rename(SHARED, &path).unwrap_or(path);
+        let path = rename(EVERY_COMMAND, &path).unwrap_or(path);
         let path = display_names(&path);
         let path = per_user_keys(&path);
         map_keys(&path, "fields.")

@@ -338,19 +338,23 @@ fn domain_status(error: &DomainError, target: Option<StreamRef>, paths: FieldPat
     let code = match error.class() {
         ErrorClass::InvalidArgument => Code::InvalidArgument,
         ErrorClass::NotFound => {
-            let (kind, name) = match error {
+            let (resource_type, name) = match error {
                 DomainError::UnknownCustomer(id) => ("customer", customer_name(*id)),
                 DomainError::UnknownPool(id) => ("pool", pool_name(*id)),
                 DomainError::UnknownUser(id) => ("user", user_name(*id)),
                 DomainError::UnknownFollowUp(id) => ("follow_up", format!("followUps/{id}")),
                 _ => ("resource", String::new()),
             };
-            details.set_resource_info(kind, name, "", message.clone());
+            details.set_resource_info(resource_type, name, "", message.clone());
             Code::NotFound
         }
         ErrorClass::AlreadyExists => {
-            if let DomainError::AlreadyExists { kind, id } = error {
-                details.set_resource_info(*kind, id.clone(), "", "already exists");
+            if let DomainError::AlreadyExists {
+                kind: resource_type,
+                id,
+            } = error
+            {
+                details.set_resource_info(*resource_type, id.clone(), "", "already exists");
             }
             Code::AlreadyExists
         }

@@ -206,8 +206,8 @@ fn percentile(sorted: &[u32], fraction: f64) -> f64 {
     f64::from(sorted[index]) / 1000.0
 }
 
-/// Prints the rate and p50/p99 of one kind of call (`samples` sorted, in microseconds).
-fn latencies(phase: &str, kind: &str, plural: &str, samples: &[u32], elapsed: f64) {
+/// Prints the rate and p50/p99 of one sort of call (`samples` sorted, in microseconds).
+fn latencies(phase: &str, call: &str, plural: &str, samples: &[u32], elapsed: f64) {
     let rate = samples.len() as f64 / elapsed;
     metric(
         &format!("{phase}_{plural}_per_s"),
@@ -217,7 +217,7 @@ fn latencies(phase: &str, kind: &str, plural: &str, samples: &[u32], elapsed: f6
     for (label, fraction) in [("p50", 0.50), ("p99", 0.99)] {
         let value = percentile(samples, fraction);
         metric(
-            &format!("{phase}_{kind}_{label}"),
+            &format!("{phase}_{call}_{label}"),
             format!("{value:.2}"),
             "ms",
         );

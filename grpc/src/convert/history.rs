@@ -53,22 +53,22 @@ pub fn state_period_pb(period: &Period) -> pb::StatePeriod {
 }
 
 /// An abandon audit row as a message.
-pub fn abandon_record_pb(entry: &AuditEntry) -> pb::AbandonRecord {
+pub fn abandon_record_pb(row: &AuditEntry) -> pb::AbandonRecord {
     pb::AbandonRecord {
-        position: entry.position,
-        customer: customer_name(entry.customer_id),
-        pool: pool_name(entry.pool_id),
-        kind: entry.kind.as_str().to_owned(),
-        from_user: user_name(entry.from_user),
-        by_user: actor_user_name(entry.by),
-        rule: optional_rule_pb(entry.rule) as i32,
-        reason: entry.reason.clone().unwrap_or_default(),
-        time: Some(timestamp(entry.at)),
-        to_pool: entry.to_pool.map(pool_name).unwrap_or_default(),
-        threshold_days: entry.threshold_days.unwrap_or(0),
-        due_time: optional_timestamp(entry.due_at),
-        rules_version: entry.rules_version.unwrap_or(0),
-        evidence_json: entry
+        position: row.position,
+        customer: customer_name(row.customer_id),
+        pool: pool_name(row.pool_id),
+        kind: row.kind.as_str().to_owned(),
+        from_user: user_name(row.from_user),
+        by_user: actor_user_name(row.by),
+        rule: optional_rule_pb(row.rule) as i32,
+        reason: row.reason.clone().unwrap_or_default(),
+        time: Some(timestamp(row.at)),
+        to_pool: row.to_pool.map(pool_name).unwrap_or_default(),
+        threshold_days: row.threshold_days.unwrap_or(0),
+        due_time: optional_timestamp(row.due_at),
+        rules_version: row.rules_version.unwrap_or(0),
+        evidence_json: row
             .evidence
             .as_ref()
             .and_then(|evidence| serde_json::to_string(evidence).ok())
