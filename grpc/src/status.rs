@@ -702,4 +702,46 @@ mod tests {
             format!("customers/{customer} is OWNED; RequestClaim needs it IN_POOL")
         );
     }
+
+    #[test]
+    fn refused_reads_name_the_user_or_pool_as_the_api_does() {
+        let user = UserId::from_u128(4);
+        let pool = PoolId::from_u128(5);
+        let cases = [
+            (
+                ViewerRefused::UnknownUser(user).into_status(),
+                Code::NotFound,
+                "unknown_user",
+            ),
+            (
+                ViewerRefused::Deactivated(user).into_status(),
+                Code::PermissionDenied,
+                "inactive_actor",
+            ),
+            (
+                ListingRefused::UnknownPool(pool).into_status(),
+                Code::NotFound,
+                "unknown_pool",
+            ),
+            (
+                ListingRefused::NotMember { user, pool }.into_status(),
+                Code::PermissionDenied,
+                "not_pool_member",
+            ),
+            (
+                ListingRefused::AdminsOnly.into_status(),
+                Code::PermissionDenied,
+                "not_pool_admin",
+            ),
+        ];
+        for (status, code, reason) in cases {
+            assert_eq!(status.code(), code, "{reason}");
+            assert_eq!(status.get_details_error_info().unwrap().reason, reason);
+        }
+        let not_member = ListingRefused::NotMember { user, pool }.into_status();
+        assert_eq!(
+            not_member.message(),
+            format!("{} is not a member of {}", user_name(user), pool_name(pool))
+        );
+    }
 }
