@@ -13,6 +13,7 @@ use std::sync::Arc;
 use poolkeeper_domain::Actor;
 use serde::{Deserialize, Serialize};
 use tonic::metadata::MetadataMap;
+use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Status};
 use uuid::Uuid;
 
@@ -137,6 +138,18 @@ impl Authenticator {
             ));
         }
         Ok(caller.clone())
+    }
+
+    /// `service`, answering only callers whose token holds `scope`.
+    pub fn guard<S>(
+        &self,
+        scope: Scope,
+        service: S,
+    ) -> InterceptedService<
+        S,
+        impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone + use<S>,
+    > {
+        InterceptedService::new(service, self.interceptor(scope))
     }
 
     /// An interceptor for a service needing `scope`: authenticates and records the caller.

@@ -7,6 +7,7 @@ use tonic::transport::Channel;
 use tonic::{Request, Status};
 
 use crate::auth::USER_HEADER;
+use crate::status;
 
 /// A bearer token, and optionally an acting user, added to every request.
 #[derive(Clone, Debug)]
@@ -23,7 +24,7 @@ impl Credentials {
     pub fn new(token: &str) -> Result<Self, Status> {
         let authorization = format!("Bearer {token}")
             .parse()
-            .map_err(|_| Status::invalid_argument("the token must be ASCII"))?;
+            .map_err(|_| status::invalid_credentials("the token must be ASCII"))?;
         Ok(Self {
             authorization,
             user: None,
@@ -34,7 +35,7 @@ impl Credentials {
     pub fn acting_as(&self, user: &str) -> Result<Self, Status> {
         let user = user
             .parse()
-            .map_err(|_| Status::invalid_argument("the user must be ASCII"))?;
+            .map_err(|_| status::invalid_credentials("the user must be ASCII"))?;
         Ok(Self {
             authorization: self.authorization.clone(),
             user: Some(user),

@@ -26,10 +26,9 @@ const ASSIGN: FieldPaths = FieldPaths(&[
     ("protection.end", "protection_end"),
 ]);
 const EXTEND: FieldPaths = FieldPaths(&[("until", "protection_end")]);
-const NONE: FieldPaths = FieldPaths(&[]);
 
 /// Renames shared by every command: pool rules, imported customers, auto-assign rules.
-const SHARED: &[(&str, &str)] = &[
+const EVERY_COMMAND: &[(&str, &str)] = &[
     (
         "rules.claimed_not_contacted",
         "rules.claimed_not_contacted_days",
@@ -48,6 +47,9 @@ const SHARED: &[(&str, &str)] = &[
 ];
 
 impl FieldPaths {
+    /// No renames of the command's own: the domain's paths, with the shared renames.
+    pub const NONE: FieldPaths = FieldPaths(&[]);
+
     /// The table of the command `body`.
     pub fn of(body: &CommandBody) -> Self {
         match body {
@@ -57,14 +59,14 @@ impl FieldPaths {
             | CommandBody::CreatePool { .. } => PROFILE,
             CommandBody::Assign { .. } => ASSIGN,
             CommandBody::ExtendProtection { .. } => EXTEND,
-            _ => NONE,
+            _ => Self::NONE,
         }
     }
 
     /// The request's path for the domain's `path`.
     pub fn request_path(&self, path: &str) -> String {
         let path = rename(self.0, path).unwrap_or_else(|| path.to_owned());
-        let path = rename(SHARED, &path).unwrap_or(path);
+        let path = rename(EVERY_COMMAND, &path).unwrap_or(path);
         let path = display_names(&path);
         let path = per_user_keys(&path);
         map_keys(&path, "fields.")
@@ -113,6 +115,8 @@ fn map_keys(path: &str, map: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const NONE: FieldPaths = FieldPaths::NONE;
 
     #[test]
     fn domain_paths_become_the_requests_paths() {

@@ -316,22 +316,10 @@ impl Runtime {
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(tonic::service::interceptor::InterceptedService::new(
-                command,
-                auth.interceptor(Scope::Command),
-            ))
-            .add_service(tonic::service::interceptor::InterceptedService::new(
-                query,
-                auth.interceptor(Scope::Query),
-            ))
-            .add_service(tonic::service::interceptor::InterceptedService::new(
-                audit,
-                auth.interceptor(Scope::Audit),
-            ))
-            .add_service(tonic::service::interceptor::InterceptedService::new(
-                admin,
-                auth.interceptor(Scope::Admin),
-            ))
+            .add_service(auth.guard(Scope::Command, command))
+            .add_service(auth.guard(Scope::Query, query))
+            .add_service(auth.guard(Scope::Audit, audit))
+            .add_service(auth.guard(Scope::Admin, admin))
             .serve_with_incoming_shutdown(incoming(listener), shutdown)
             .await;
         self.shutdown().await;

@@ -21,13 +21,14 @@
 
 use std::collections::HashMap;
 
+use poolkeeper_domain::permissions::{ListingRefused, ViewerRefused};
 use poolkeeper_domain::{DomainError, ErrorClass, StreamRef};
 use poolkeeper_eventlog::{EventLogError, ExpectedVersion};
 use poolkeeper_projections::ProjectionError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::convert::{customer_name, pool_name, user_name};
+use crate::convert::{customer_name, pool_name, resource_name, user_name};
 use crate::field_paths::FieldPaths;
 use crate::writer::WriteError;
 
@@ -189,6 +190,12 @@ pub fn unauthenticated(reason: &str, message: impl Into<String>) -> Status {
     with_reason(Code::Unauthenticated, reason, message)
 }
 
+/// An INVALID_ARGUMENT of a client tool's credentials, refused before anything is sent
+/// (a metadata value must be ASCII).
+pub fn invalid_credentials(message: impl Into<String>) -> Status {
+    with_reason(Code::InvalidArgument, "invalid_credentials", message)
+}
+
 /// An INTERNAL: a fault of the server, never of the caller.
 pub fn internal(message: impl Into<String>) -> Status {
     with_reason(Code::Internal, "internal", message)
@@ -197,16 +204,6 @@ pub fn internal(message: impl Into<String>) -> Status {
 /// An UNAVAILABLE: the call may succeed when retried later (elsewhere).
 pub fn unavailable(reason: &str, message: impl Into<String>) -> Status {
     with_reason(Code::Unavailable, reason, message)
-}
-
-/// The API's name of the resource behind a stream.
-pub fn resource_name(stream: StreamRef) -> String {
-    match stream {
-        StreamRef::Customer(id) => customer_name(id),
-        StreamRef::Pool(id) => pool_name(id),
-        StreamRef::User(id) => user_name(id),
-        StreamRef::Organization => "organization".to_owned(),
-    }
 }
 
 /// The RPC that runs a domain action, as callers know it (`request_claim` → `RequestClaim`).
@@ -330,7 +327,7 @@ fn domain_metadata(error: &DomainError) -> Metadata {
 
 /// The status of a refused domain command on `target` (the request's resource, named in
 /// an ABORTED's metadata); `paths` names its fields as the request does.
-pub fn domain_status(error: &DomainError, target: Option<StreamRef>, paths: FieldPaths) -> Status {
+fn domain_status(error: &DomainError, target: Option<StreamRef>, paths: FieldPaths) -> Status {
     if let DomainError::Invalid { field, reason } = error {
         return invalid(paths.request_path(field), reason.clone());
     }
@@ -341,19 +338,23 @@ pub fn domain_status(error: &DomainError, target: Option<StreamRef>, paths: Fiel
     let code = match error.class() {
         ErrorClass::InvalidArgument => Code::InvalidArgument,
         ErrorClass::NotFound => {
-            let (kind, name) = match error {
+            let (resource_type, name) = match error {
                 DomainError::UnknownCustomer(id) => ("customer", customer_name(*id)),
                 DomainError::UnknownPool(id) => ("pool", pool_name(*id)),
                 DomainError::UnknownUser(id) => ("user", user_name(*id)),
                 DomainError::UnknownFollowUp(id) => ("follow_up", format!("followUps/{id}")),
                 _ => ("resource", String::new()),
             };
-            details.set_resource_info(kind, name, "", message.clone());
+            details.set_resource_info(resource_type, name, "", message.clone());
             Code::NotFound
         }
         ErrorClass::AlreadyExists => {
-            if let DomainError::AlreadyExists { kind, id } = error {
-                details.set_resource_info(*kind, id.clone(), "", "already exists");
+            if let DomainError::AlreadyExists {
+                kind: resource_type,
+                id,
+            } = error
+            {
+                details.set_resource_info(*resource_type, id.clone(), "", "already exists");
             }
             Code::AlreadyExists
         }
@@ -400,8 +401,137 @@ pub fn domain_status(error: &DomainError, target: Option<StreamRef>, paths: Fiel
     with_info(code, message, reason, metadata, details)
 }
 
+/// An error as the status a caller reads. Every error of the service becomes a status
+/// this one way (`.or_status()?` on a result), each with its `ErrorInfo`.
+pub trait IntoStatus {
+    /// The status.
+    fn into_status(self) -> Status;
+}
+
+/// `.or_status()?`: a result whose error becomes its status.
+pub trait OrStatus<T> {
+    /// The result with its error as a status.
+    fn or_status(self) -> Result<T, Status>;
+}
+
+impl<T, E: IntoStatus> OrStatus<T> for Result<T, E> {
+    fn or_status(self) -> Result<T, Status> {
+        self.map_err(IntoStatus::into_status)
+    }
+}
+
+/// A command the writer did not accept, with what its request named: the resource (an
+/// ABORTED names it in its metadata) and the request's own field paths.
+#[derive(Debug)]
+pub struct Refused {
+    /// Why it was not accepted.
+    pub error: WriteError,
+    /// The request's resource, if it names one.
+    pub target: Option<StreamRef>,
+    /// The request's names for the fields the domain names.
+    pub paths: FieldPaths,
+}
+
+impl IntoStatus for Refused {
+    fn into_status(self) -> Status {
+        match self.error {
+            WriteError::Domain(error) => domain_status(&error, self.target, self.paths),
+            WriteError::Log(error) => log_status(&error),
+            WriteError::ShuttingDown => {
+                unavailable("shutting_down", "the service is shutting down")
+            }
+            WriteError::Internal(_) => internal("the command could not be recorded"),
+        }
+    }
+}
+
+/// A refusal of no request in particular: no resource, the domain's field paths.
+impl IntoStatus for WriteError {
+    fn into_status(self) -> Status {
+        Refused {
+            error: self,
+            target: None,
+            paths: FieldPaths::NONE,
+        }
+        .into_status()
+    }
+}
+
+impl IntoStatus for DomainError {
+    fn into_status(self) -> Status {
+        WriteError::Domain(self).into_status()
+    }
+}
+
+impl IntoStatus for EventLogError {
+    fn into_status(self) -> Status {
+        log_status(&self)
+    }
+}
+
+impl IntoStatus for ProjectionError {
+    fn into_status(self) -> Status {
+        let error = self;
+        match &error {
+            ProjectionError::Lagging { .. } => with_reason(
+                Code::DeadlineExceeded,
+                "projection_lagging",
+                format!(
+                    "{error}; retry, or raise the deadline: the projection is catching up with the log"
+                ),
+            ),
+            ProjectionError::Halted { .. } => {
+                with_reason(Code::Unavailable, "projection_halted", error.to_string())
+            }
+            ProjectionError::Closed => unavailable("projections_closed", error.to_string()),
+            ProjectionError::InvalidArgument { field, reason } => {
+                let field = match *field {
+                    "cursor" => "page_token",
+                    "limit" => "page_size",
+                    other => other,
+                };
+                invalid(field, reason.clone())
+            }
+            ProjectionError::RebuildRunning(name) => {
+                failed_precondition("rebuild_running", name.as_str(), error.to_string())
+            }
+            other => {
+                tracing::error!(error = %other, "projection read failed");
+                internal("a projection could not be read")
+            }
+        }
+    }
+}
+
+impl IntoStatus for ViewerRefused {
+    fn into_status(self) -> Status {
+        match self {
+            ViewerRefused::UnknownUser(user) => not_found("user", user_name(user)),
+            ViewerRefused::Deactivated(user) => permission_denied(
+                "inactive_actor",
+                format!("the acting user {} is deactivated", user_name(user)),
+            ),
+        }
+    }
+}
+
+impl IntoStatus for ListingRefused {
+    fn into_status(self) -> Status {
+        match self {
+            ListingRefused::UnknownPool(pool) => not_found("pool", pool_name(pool)),
+            ListingRefused::NotMember { user, pool } => permission_denied(
+                "not_pool_member",
+                format!("{} is not a member of {}", user_name(user), pool_name(pool)),
+            ),
+            ListingRefused::AdminsOnly => {
+                permission_denied("not_pool_admin", "this pool view is for the pool's admins")
+            }
+        }
+    }
+}
+
 /// The status of a log failure.
-pub fn log_status(error: &EventLogError) -> Status {
+fn log_status(error: &EventLogError) -> Status {
     match error {
         EventLogError::InvalidInput { field, reason } => invalid(field.clone(), reason.clone()),
         EventLogError::PayloadTooLarge { size, max } => resource_exhausted(
@@ -436,49 +566,6 @@ pub fn log_status(error: &EventLogError) -> Status {
         other => {
             tracing::error!(error = %other, "event log failure");
             internal("the event log failed; the command was not recorded")
-        }
-    }
-}
-
-/// The status of a command the writer did not accept; `target` is the request's resource
-/// and `paths` names its fields.
-pub fn write_status(error: &WriteError, target: Option<StreamRef>, paths: FieldPaths) -> Status {
-    match error {
-        WriteError::Domain(error) => domain_status(error, target, paths),
-        WriteError::Log(error) => log_status(error),
-        WriteError::ShuttingDown => unavailable("shutting_down", "the service is shutting down"),
-        WriteError::Internal(_) => internal("the command could not be recorded"),
-    }
-}
-
-/// The status of a failed read of the projections.
-pub fn projection_status(error: &ProjectionError) -> Status {
-    match error {
-        ProjectionError::Lagging { .. } => with_reason(
-            Code::DeadlineExceeded,
-            "projection_lagging",
-            format!(
-                "{error}; retry, or raise the deadline: the projection is catching up with the log"
-            ),
-        ),
-        ProjectionError::Halted { .. } => {
-            with_reason(Code::Unavailable, "projection_halted", error.to_string())
-        }
-        ProjectionError::Closed => unavailable("projections_closed", error.to_string()),
-        ProjectionError::InvalidArgument { field, reason } => {
-            let field = match *field {
-                "cursor" => "page_token",
-                "limit" => "page_size",
-                other => other,
-            };
-            invalid(field, reason.clone())
-        }
-        ProjectionError::RebuildRunning(name) => {
-            failed_precondition("rebuild_running", name.as_str(), error.to_string())
-        }
-        other => {
-            tracing::error!(error = %other, "projection read failed");
-            internal("a projection could not be read")
         }
     }
 }
@@ -613,6 +700,48 @@ mod tests {
         assert_eq!(
             status.message(),
             format!("customers/{customer} is OWNED; RequestClaim needs it IN_POOL")
+        );
+    }
+
+    #[test]
+    fn refused_reads_name_the_user_or_pool_as_the_api_does() {
+        let user = UserId::from_u128(4);
+        let pool = PoolId::from_u128(5);
+        let cases = [
+            (
+                ViewerRefused::UnknownUser(user).into_status(),
+                Code::NotFound,
+                "unknown_user",
+            ),
+            (
+                ViewerRefused::Deactivated(user).into_status(),
+                Code::PermissionDenied,
+                "inactive_actor",
+            ),
+            (
+                ListingRefused::UnknownPool(pool).into_status(),
+                Code::NotFound,
+                "unknown_pool",
+            ),
+            (
+                ListingRefused::NotMember { user, pool }.into_status(),
+                Code::PermissionDenied,
+                "not_pool_member",
+            ),
+            (
+                ListingRefused::AdminsOnly.into_status(),
+                Code::PermissionDenied,
+                "not_pool_admin",
+            ),
+        ];
+        for (status, code, reason) in cases {
+            assert_eq!(status.code(), code, "{reason}");
+            assert_eq!(status.get_details_error_info().unwrap().reason, reason);
+        }
+        let not_member = ListingRefused::NotMember { user, pool }.into_status();
+        assert_eq!(
+            not_member.message(),
+            format!("{} is not a member of {}", user_name(user), pool_name(pool))
         );
     }
 }

@@ -101,7 +101,9 @@ struct Submission {
     reply: oneshot::Sender<Result<Outcome, WriteError>>,
 }
 
-struct Shared {
+/// The log folded: the write model and the last log position it reflects, read by the
+/// handles and written by the task.
+struct FoldedLog {
     model: RwLock<WriteModel>,
     last_position: AtomicU64,
 }
@@ -110,7 +112,7 @@ struct Shared {
 #[derive(Clone)]
 pub struct CommandWriter {
     queue: mpsc::Sender<Submission>,
-    shared: Arc<Shared>,
+    folded: Arc<FoldedLog>,
     stop: Arc<watch::Sender<bool>>,
 }
 
@@ -184,7 +186,7 @@ impl CommandWriter {
         config: WriterConfig,
     ) -> Result<(Self, tokio::task::JoinHandle<()>), RestoreError> {
         let restored = restore(store.as_ref()).await?;
-        let shared = Arc::new(Shared {
+        let folded = Arc::new(FoldedLog {
             model: RwLock::new(restored.model),
             last_position: AtomicU64::new(restored.position),
         });
@@ -194,14 +196,14 @@ impl CommandWriter {
             store,
             clock,
             config,
-            shared: Arc::clone(&shared),
+            folded: Arc::clone(&folded),
             seen: restored.seen,
         };
         let handle = tokio::spawn(task.run(receiver, stopped));
         Ok((
             Self {
                 queue,
-                shared,
+                folded,
                 stop: Arc::new(stop),
             },
             handle,
@@ -230,7 +232,7 @@ impl CommandWriter {
     /// Reads the write model (for permission checks and the scheduler). Hold it briefly:
     /// the writer waits for readers before deciding the next batch.
     pub fn model(&self) -> RwLockReadGuard<'_, WriteModel> {
-        self.shared
+        self.folded
             .model
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -238,7 +240,7 @@ impl CommandWriter {
 
     /// The last log position the write model reflects.
     pub fn last_position(&self) -> Position {
-        self.shared.last_position.load(Ordering::Acquire)
+        self.folded.last_position.load(Ordering::Acquire)
     }
 
     /// Stops taking commands; the task finishes the queued ones, then ends.
@@ -251,24 +253,49 @@ struct WriterTask {
     store: Arc<dyn EventStore>,
     clock: Arc<dyn Clock>,
     config: WriterConfig,
-    shared: Arc<Shared>,
+    folded: Arc<FoldedLog>,
     /// The command ids the log may hold (owned by the task: only it appends).
     seen: SeenCommands,
 }
 
-/// One submission's fate within a batch.
-enum Entry {
+/// Where a submission's outcome is sent.
+type Reply = oneshot::Sender<Result<Outcome, WriteError>>;
+
+/// How a submission of a batch is answered once the batch is appended.
+enum Answer {
     /// Already answered (refused, or a duplicate from the log).
-    Done,
-    /// Changed nothing; answer with the tail.
-    Unchanged(oneshot::Sender<Result<Outcome, WriteError>>),
-    /// Waits for request `index` of the append.
-    Appending {
+    Given,
+    /// Changed nothing; answered with the tail.
+    Unchanged(Reply),
+    /// Answered with the result of request `index` of the append.
+    Appended {
         index: usize,
         duplicate: bool,
-        reply: oneshot::Sender<Result<Outcome, WriteError>>,
+        reply: Reply,
     },
 }
+
+/// A command of the batch accepted by the domain: what its reply tells once appended.
+struct Accepted {
+    command_id: Uuid,
+    event_types: Vec<String>,
+    created: Vec<StreamRef>,
+    streams: Vec<StreamRef>,
+}
+
+/// A batch decided: the append requests, one per accepted command, and how each
+/// submission is answered.
+#[derive(Default)]
+struct DecidedBatch {
+    requests: Vec<AppendRequest>,
+    accepted: Vec<Accepted>,
+    answers: Vec<Answer>,
+    /// The request index of each command id accepted in the batch.
+    in_batch: HashMap<CommandId, usize>,
+}
+
+/// The append's result for each accepted command.
+type AppendResults = Vec<Result<AppendOutcome, Arc<EventLogError>>>;
 
 impl WriterTask {
     async fn run(
@@ -301,10 +328,31 @@ impl WriterTask {
         tracing::info!("command writer drained and stopped");
     }
 
+    /// Decides a batch, appends what was accepted in one go, and answers every caller.
     async fn process(&mut self, batch: Vec<Submission>) {
-        // Commands retried after a crash or a lost reply are answered from the log. Only ids
-        // the filter may have seen are looked up; every other command is certainly new.
-        let known = futures::future::join_all(batch.iter().map(|submission| {
+        let known = self.look_up(&batch).await;
+        let DecidedBatch {
+            requests,
+            accepted,
+            answers,
+            ..
+        } = self.decide_batch(batch, known);
+        let results = self.append(requests).await;
+        self.record(&results, &accepted).await;
+        let tail = self.folded.last_position.load(Ordering::Acquire);
+        for answer in answers {
+            answer.send(&results, &accepted, tail);
+        }
+    }
+
+    /// The first outcome of each command retried after a crash or a lost reply, from the
+    /// log. Only ids the filter may have seen are looked up; every other command is
+    /// certainly new.
+    async fn look_up(
+        &self,
+        batch: &[Submission],
+    ) -> Vec<Result<Option<AppendOutcome>, EventLogError>> {
+        futures::future::join_all(batch.iter().map(|submission| {
             let id = submission.command.command_id.0;
             let maybe_seen = self.seen.may_contain(id);
             let store = &self.store;
@@ -316,119 +364,126 @@ impl WriterTask {
                 }
             }
         }))
-        .await;
+        .await
+    }
 
-        let mut requests: Vec<AppendRequest> = Vec::new();
-        let mut entries: Vec<Entry> = Vec::with_capacity(batch.len());
-        let mut event_types: Vec<Vec<String>> = Vec::new();
-        let mut creations: Vec<Vec<StreamRef>> = Vec::new();
-        let mut streams: Vec<Vec<StreamRef>> = Vec::new();
-        let mut in_batch: HashMap<CommandId, usize> = HashMap::new();
-        let mut request_commands: Vec<uuid::Uuid> = Vec::new();
-        {
-            let mut model = self
-                .shared
-                .model
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let now = self.decision_instant(&model);
-            for (submission, known) in batch.into_iter().zip(known) {
-                let Submission {
-                    command,
-                    correlation_id,
-                    reply,
-                } = submission;
-                match known {
-                    Ok(Some(outcome)) => {
-                        let outcome = self.duplicate_outcome(outcome);
-                        tokio::spawn(async move {
-                            let _ = reply.send(outcome.await);
-                        });
-                        entries.push(Entry::Done);
-                        continue;
-                    }
-                    Err(error) => {
-                        let _ = reply.send(Err(WriteError::Log(Arc::new(error))));
-                        entries.push(Entry::Done);
-                        continue;
-                    }
-                    Ok(None) => {}
-                }
-                if let Some(&index) = in_batch.get(&command.command_id) {
-                    entries.push(Entry::Appending {
-                        index,
-                        duplicate: true,
-                        reply,
-                    });
-                    continue;
-                }
-                let events = match decide(&model, &command, now) {
-                    Ok(events) => events,
-                    Err(error) => {
-                        let _ = reply.send(Err(WriteError::Domain(error)));
-                        entries.push(Entry::Done);
-                        continue;
-                    }
-                };
-                if events.is_empty() {
-                    entries.push(Entry::Unchanged(reply));
-                    continue;
-                }
-                let request = match append_request(&model, correlation_id, &events) {
-                    Ok(request) => request,
-                    Err(error) => {
-                        tracing::error!(%error, "a decided command could not be encoded");
-                        let _ = reply.send(Err(WriteError::Internal(error.to_string())));
-                        entries.push(Entry::Done);
-                        continue;
-                    }
-                };
-                if let Err(error) = request.validate(self.config.max_payload_bytes) {
-                    let _ = reply.send(Err(WriteError::Log(Arc::new(error))));
-                    entries.push(Entry::Done);
-                    continue;
-                }
-                for event in &events {
-                    model.apply(event);
-                }
-                event_types.push(
-                    events
-                        .iter()
-                        .map(|e| e.body.event_type().to_owned())
-                        .collect(),
-                );
-                creations.push(created(&events));
-                streams.push(events.iter().map(|e| e.body.stream()).collect());
-                in_batch.insert(command.command_id, requests.len());
-                entries.push(Entry::Appending {
-                    index: requests.len(),
-                    duplicate: false,
-                    reply,
-                });
-                request_commands.push(command.command_id.0);
-                requests.push(request);
-            }
+    /// Decides every command of the batch at one instant, holding the model, folding the
+    /// events of each accepted command in before deciding the next.
+    fn decide_batch(
+        &self,
+        batch: Vec<Submission>,
+        known: Vec<Result<Option<AppendOutcome>, EventLogError>>,
+    ) -> DecidedBatch {
+        let mut decided = DecidedBatch::default();
+        let mut model = self
+            .folded
+            .model
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = self.decision_instant(&model);
+        for (submission, known) in batch.into_iter().zip(known) {
+            let answer = self.decide_one(&mut model, now, submission, known, &mut decided);
+            decided.answers.push(answer);
         }
+        decided
+    }
 
-        let results: Vec<Result<AppendOutcome, Arc<EventLogError>>> = if requests.is_empty() {
-            Vec::new()
-        } else {
-            match self.store.append_batch(requests).await {
-                Ok(results) => results.into_iter().map(|r| r.map_err(Arc::new)).collect(),
-                Err(error) => {
-                    let error = Arc::new(error);
-                    (0..event_types.len())
-                        .map(|_| Err(Arc::clone(&error)))
-                        .collect()
-                }
+    /// Decides one submission: answers it at once when it is refused or was seen in the
+    /// log, or adds its append request to the batch.
+    fn decide_one(
+        &self,
+        model: &mut WriteModel,
+        now: DateTime<Utc>,
+        submission: Submission,
+        known: Result<Option<AppendOutcome>, EventLogError>,
+        batch: &mut DecidedBatch,
+    ) -> Answer {
+        let Submission {
+            command,
+            correlation_id,
+            reply,
+        } = submission;
+        match known {
+            Ok(Some(outcome)) => {
+                let outcome = self.duplicate_outcome(outcome);
+                tokio::spawn(async move {
+                    let _ = reply.send(outcome.await);
+                });
+                return Answer::Given;
+            }
+            Err(error) => return refuse(reply, WriteError::Log(Arc::new(error))),
+            Ok(None) => {}
+        }
+        if let Some(&index) = batch.in_batch.get(&command.command_id) {
+            return Answer::Appended {
+                index,
+                duplicate: true,
+                reply,
+            };
+        }
+        let events = match decide(model, &command, now) {
+            Ok(events) => events,
+            Err(error) => return refuse(reply, WriteError::Domain(error)),
+        };
+        if events.is_empty() {
+            return Answer::Unchanged(reply);
+        }
+        let request = match append_request(model, correlation_id, &events) {
+            Ok(request) => request,
+            Err(error) => {
+                tracing::error!(%error, "a decided command could not be encoded");
+                return refuse(reply, WriteError::Internal(error.to_string()));
             }
         };
+        if let Err(error) = request.validate(self.config.max_payload_bytes) {
+            return refuse(reply, WriteError::Log(Arc::new(error)));
+        }
+        for event in &events {
+            model.apply(event);
+        }
+        let index = batch.requests.len();
+        batch.in_batch.insert(command.command_id, index);
+        batch.requests.push(request);
+        batch.accepted.push(Accepted {
+            command_id: command.command_id.0,
+            event_types: events
+                .iter()
+                .map(|e| e.body.event_type().to_owned())
+                .collect(),
+            created: created(&events),
+            streams: events.iter().map(|e| e.body.stream()).collect(),
+        });
+        Answer::Appended {
+            index,
+            duplicate: false,
+            reply,
+        }
+    }
+
+    /// Appends the batch's requests in one group commit; a failed batch fails each.
+    async fn append(&self, requests: Vec<AppendRequest>) -> AppendResults {
+        if requests.is_empty() {
+            return Vec::new();
+        }
+        let count = requests.len();
+        match self.store.append_batch(requests).await {
+            Ok(results) => results.into_iter().map(|r| r.map_err(Arc::new)).collect(),
+            Err(error) => {
+                let error = Arc::new(error);
+                (0..count).map(|_| Err(Arc::clone(&error))).collect()
+            }
+        }
+    }
+
+    /// Takes note of what the log committed; when it refused a decided command, the model
+    /// cannot be vouched for any more and is folded from the log again.
+    async fn record(&mut self, results: &AppendResults, accepted: &[Accepted]) {
         let mut refused = false;
-        for (result, command) in results.iter().zip(&request_commands) {
+        for (result, accepted) in results.iter().zip(accepted) {
             match result {
                 Ok(outcome) => {
-                    self.seen.insert(*command);
-                    self.shared
+                    self.seen.insert(accepted.command_id);
+                    self.folded
                         .last_position
                         .fetch_max(outcome.last_position, Ordering::AcqRel);
                 }
@@ -441,61 +496,23 @@ impl WriterTask {
         if refused {
             self.restore_model().await;
         } else {
-            self.record_positions(&results, &streams);
-        }
-        let tail = self.shared.last_position.load(Ordering::Acquire);
-        for entry in entries {
-            match entry {
-                Entry::Done => {}
-                Entry::Unchanged(reply) => {
-                    let _ = reply.send(Ok(Outcome {
-                        last_position: tail,
-                        ..Outcome::default()
-                    }));
-                }
-                Entry::Appending {
-                    index,
-                    duplicate,
-                    reply,
-                } => {
-                    let outcome = match &results[index] {
-                        Ok(appended) => Ok(Outcome {
-                            first_position: appended.first_position,
-                            last_position: appended.last_position,
-                            streams: appended
-                                .stream_versions
-                                .iter()
-                                .map(|(stream, version)| (stream.as_str().to_owned(), *version))
-                                .collect(),
-                            event_types: event_types[index].clone(),
-                            created: creations[index].clone(),
-                            duplicate: duplicate || appended.duplicate,
-                        }),
-                        Err(error) => Err(WriteError::Log(Arc::clone(error))),
-                    };
-                    let _ = reply.send(outcome);
-                }
-            }
+            self.record_positions(results, accepted);
         }
     }
 
     /// Records, for point reads, the position each written stream's events reached.
-    fn record_positions(
-        &self,
-        results: &[Result<AppendOutcome, Arc<EventLogError>>],
-        streams: &[Vec<StreamRef>],
-    ) {
-        if streams.is_empty() {
+    fn record_positions(&self, results: &AppendResults, accepted: &[Accepted]) {
+        if accepted.is_empty() {
             return;
         }
         let mut model = self
-            .shared
+            .folded
             .model
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (result, streams) in results.iter().zip(streams) {
+        for (result, accepted) in results.iter().zip(accepted) {
             if let Ok(appended) = result {
-                for stream in streams {
+                for stream in &accepted.streams {
                     model.record_position(*stream, appended.last_position);
                 }
             }
@@ -530,11 +547,7 @@ impl WriterTask {
             Ok(Outcome {
                 first_position: appended.first_position,
                 last_position: appended.last_position,
-                streams: appended
-                    .stream_versions
-                    .iter()
-                    .map(|(s, v)| (s.as_str().to_owned(), *v))
-                    .collect(),
+                streams: stream_versions(&appended),
                 event_types: recorded.into_iter().map(|e| e.event_type).collect(),
                 created: created(&events),
                 duplicate: true,
@@ -546,16 +559,64 @@ impl WriterTask {
         match restore(self.store.as_ref()).await {
             Ok(restored) => {
                 *self
-                    .shared
+                    .folded
                     .model
                     .write()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = restored.model;
-                self.shared
+                self.folded
                     .last_position
                     .store(restored.position, Ordering::Release);
                 self.seen = restored.seen;
             }
             Err(error) => tracing::error!(%error, "could not restore the write model from the log"),
+        }
+    }
+}
+
+/// Answers `reply` with `error` at once.
+fn refuse(reply: Reply, error: WriteError) -> Answer {
+    let _ = reply.send(Err(error));
+    Answer::Given
+}
+
+/// Each stream an append wrote and its version after it.
+fn stream_versions(appended: &AppendOutcome) -> Vec<(String, u64)> {
+    appended
+        .stream_versions
+        .iter()
+        .map(|(stream, version)| (stream.as_str().to_owned(), *version))
+        .collect()
+}
+
+impl Answer {
+    /// Sends the submission its outcome: its request's result, or the tail.
+    fn send(self, results: &AppendResults, accepted: &[Accepted], tail: Position) {
+        match self {
+            Answer::Given => {}
+            Answer::Unchanged(reply) => {
+                let _ = reply.send(Ok(Outcome {
+                    last_position: tail,
+                    ..Outcome::default()
+                }));
+            }
+            Answer::Appended {
+                index,
+                duplicate,
+                reply,
+            } => {
+                let outcome = match &results[index] {
+                    Ok(appended) => Ok(Outcome {
+                        first_position: appended.first_position,
+                        last_position: appended.last_position,
+                        streams: stream_versions(appended),
+                        event_types: accepted[index].event_types.clone(),
+                        created: accepted[index].created.clone(),
+                        duplicate: duplicate || appended.duplicate,
+                    }),
+                    Err(error) => Err(WriteError::Log(Arc::clone(error))),
+                };
+                let _ = reply.send(outcome);
+            }
         }
     }
 }

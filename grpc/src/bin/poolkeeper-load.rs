@@ -210,8 +210,8 @@ fn percentile(sorted: &[u32], fraction: f64) -> f64 {
     f64::from(sorted[index]) / 1000.0
 }
 
-/// Prints the rate and p50/p99 of one kind of call (`samples` sorted, in microseconds).
-fn latencies(phase: &str, kind: &str, plural: &str, samples: &[u32], elapsed: f64) {
+/// Prints the rate and p50/p99 of one sort of call (`samples` sorted, in microseconds).
+fn latencies(phase: &str, call: &str, plural: &str, samples: &[u32], elapsed: f64) {
     let rate = samples.len() as f64 / elapsed;
     metric(
         &format!("{phase}_{plural}_per_s"),
@@ -221,7 +221,7 @@ fn latencies(phase: &str, kind: &str, plural: &str, samples: &[u32], elapsed: f6
     for (label, fraction) in [("p50", 0.50), ("p99", 0.99)] {
         let value = percentile(samples, fraction);
         metric(
-            &format!("{phase}_{kind}_{label}"),
+            &format!("{phase}_{call}_{label}"),
             format!("{value:.2}"),
             "ms",
         );
@@ -335,7 +335,8 @@ async fn catch_up(admin: &mut AdminServiceClient<AuthedChannel>) -> Result<u64, 
     }
 }
 
-async fn run(args: Args) -> Result<(), Failure> {
+/// The token and the admin user: as given, or read from the data directory.
+fn token_and_admin(args: &Args) -> Result<(String, String), Failure> {
     let token = match &args.token {
         Some(token) => token.clone(),
         None => std::fs::read_to_string(args.data_dir.join("dev-token"))?
@@ -353,22 +354,33 @@ async fn run(args: Args) -> Result<(), Failure> {
                 .to_owned()
         }
     };
-    let (clients, seconds, per_client) = if args.quick {
-        (
-            args.clients.clamp(1, 64),
-            args.seconds.min(8),
-            args.customers_per_client.min(200),
-        )
-    } else {
-        (args.clients.max(1), args.seconds, args.customers_per_client)
-    };
-    let channel: Channel = client::connect(&args.server).await?;
-    let credentials = Credentials::new(&token)?;
-    let mut admin_commands =
-        CommandServiceClient::new(credentials.acting_as(&admin)?.on(channel.clone()))
-            .max_decoding_message_size(64 << 20)
-            .max_encoding_message_size(64 << 20);
+    Ok((token, admin))
+}
 
+/// Imports `customers` into `pool` in one call; their names.
+async fn import(
+    admin_commands: &mut CommandServiceClient<AuthedChannel>,
+    pool: &str,
+    customers: Vec<pb::NewCustomer>,
+) -> Result<Vec<String>, Failure> {
+    let imported = admin_commands
+        .import_customers(pb::ImportCustomersRequest {
+            command_id: command_id(),
+            parent: pool.to_owned(),
+            customers,
+        })
+        .await?
+        .into_inner();
+    Ok(imported.names)
+}
+
+/// A fresh free-claim pool with `needed` customers (the first 10,000 imported in one
+/// timed call) and `users` sales users: the customers' and the users' names.
+async fn seed(
+    admin_commands: &mut CommandServiceClient<AuthedChannel>,
+    needed: usize,
+    users: usize,
+) -> Result<(Vec<String>, Vec<String>), Failure> {
     let pool = admin_commands
         .create_pool(pb::CreatePoolRequest {
             command_id: command_id(),
@@ -395,23 +407,13 @@ async fn run(args: Args) -> Result<(), Failure> {
         })
         .collect();
     let started = Instant::now();
-    let imported = admin_commands
-        .import_customers(pb::ImportCustomersRequest {
-            command_id: command_id(),
-            parent: pool.clone(),
-            customers: batch,
-        })
-        .await?
-        .into_inner();
+    let mut customers = import(admin_commands, &pool, batch).await?;
     metric(
         "import_10000_customers_seconds",
         format!("{:.3}", started.elapsed().as_secs_f64()),
         "s",
     );
-    let mut customers = imported.names;
 
-    // The one-client phase has its own user and customers, after the concurrent phase's.
-    let needed = (clients + 1) * per_client;
     while customers.len() < needed {
         let batch = (0..(needed - customers.len()).min(10_000))
             .map(|n| pb::NewCustomer {
@@ -419,19 +421,11 @@ async fn run(args: Args) -> Result<(), Failure> {
                 ..Default::default()
             })
             .collect();
-        let more = admin_commands
-            .import_customers(pb::ImportCustomersRequest {
-                command_id: command_id(),
-                parent: pool.clone(),
-                customers: batch,
-            })
-            .await?
-            .into_inner();
-        customers.extend(more.names);
+        customers.extend(import(admin_commands, &pool, batch).await?);
     }
 
-    let mut users = Vec::with_capacity(clients + 1);
-    for n in 0..=clients {
+    let mut names = Vec::with_capacity(users);
+    for n in 0..users {
         let user = admin_commands
             .create_user(pb::CreateUserRequest {
                 command_id: command_id(),
@@ -441,20 +435,44 @@ async fn run(args: Args) -> Result<(), Failure> {
             .await?
             .into_inner()
             .name;
-        users.push(user);
+        names.push(user);
     }
+    Ok((customers, names))
+}
+
+async fn run(args: Args) -> Result<(), Failure> {
+    let (token, admin) = token_and_admin(&args)?;
+    let (clients, seconds, per_client) = if args.quick {
+        (
+            args.clients.clamp(1, 64),
+            args.seconds.min(8),
+            args.customers_per_client.min(200),
+        )
+    } else {
+        (args.clients.max(1), args.seconds, args.customers_per_client)
+    };
+    let channel: Channel = client::connect(&args.server).await?;
+    let credentials = Credentials::new(&token)?;
+    let mut admin_commands =
+        CommandServiceClient::new(credentials.acting_as(&admin)?.on(channel.clone()))
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(64 << 20);
+
+    // The one-client phase has its own user and customers, after the concurrent phase's.
+    let (customers, users) =
+        seed(&mut admin_commands, (clients + 1) * per_client, clients + 1).await?;
     let customers = Arc::new(customers);
     // Each client has its own connection, as separate services would, unless
     // `--connections` makes them share a few (as the threads of one service would).
-    let mut shared = Vec::new();
+    let mut connections = Vec::new();
     for _ in 0..args.connections.min(clients) {
-        shared.push(client::connect(&args.server).await?);
+        connections.push(client::connect(&args.server).await?);
     }
     // Workers `first..first + count`, each with its own user and customers.
     let make_workers = async |first: usize, count: usize| -> Result<Vec<Worker>, Failure> {
         let mut workers = Vec::with_capacity(count);
         for n in first..first + count {
-            let connection = match shared.get(n % shared.len().max(1)) {
+            let connection = match connections.get(n % connections.len().max(1)) {
                 Some(connection) if count > 1 => connection.clone(),
                 _ => client::connect(&args.server).await?,
             };

@@ -8,7 +8,7 @@ use chrono::Duration;
 use futures::Stream;
 use poolkeeper_domain::Clock;
 use poolkeeper_eventlog::EventStore;
-use poolkeeper_projections::{ProjectionName, Projections, RebuildPhase, RebuildProgress};
+use poolkeeper_projections::{ProjectionName, Projections};
 use poolkeeper_proto::v1 as pb;
 use poolkeeper_proto::v1::admin_service_server::AdminService;
 use tokio::sync::mpsc;
@@ -16,9 +16,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::clock::ServiceClock;
-use crate::convert::{instant, timestamp};
+use crate::convert::{instant, progress_pb, projection_status_pb, timestamp};
 use crate::scheduler::Scheduler;
-use crate::status::{failed_precondition, invalid, projection_status};
+use crate::status::{IntoStatus, failed_precondition, invalid};
 
 /// The AdminService implementation.
 #[derive(Clone)]
@@ -56,28 +56,6 @@ impl AdminApi {
     }
 }
 
-/// A rebuild's progress as a message.
-fn progress_pb(name: ProjectionName, progress: &RebuildProgress) -> pb::RebuildProgress {
-    let (phase, error) = match &progress.phase {
-        RebuildPhase::Loading => ("loading", String::new()),
-        RebuildPhase::Indexing => ("indexing", String::new()),
-        RebuildPhase::CatchingUp => ("catching_up", String::new()),
-        RebuildPhase::Swapping => ("swapping", String::new()),
-        RebuildPhase::Done => ("done", String::new()),
-        RebuildPhase::Failed(reason) => ("failed", reason.clone()),
-    };
-    pb::RebuildProgress {
-        projection: name.as_str().to_owned(),
-        events_done: progress.events_done,
-        events_total: progress.events_total,
-        events_per_second: progress.events_per_second,
-        eta_seconds: progress.eta.map_or(0.0, |eta| eta.as_secs_f64()),
-        done: progress.phase == RebuildPhase::Done,
-        phase: phase.to_owned(),
-        error,
-    }
-}
-
 type ProgressStream = Pin<Box<dyn Stream<Item = Result<pb::RebuildProgress, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -92,15 +70,7 @@ impl AdminService for AdminApi {
             .projections
             .status()
             .into_iter()
-            .map(|status| pb::ProjectionStatus {
-                projection: status.name.as_str().to_owned(),
-                checkpoint: status.checkpoint,
-                tail: status.tail,
-                lag_positions: status.lag_positions,
-                lag_seconds: status.lag_seconds,
-                rebuilding: status.rebuilding.is_some(),
-                error: status.error.unwrap_or_default(),
-            })
+            .map(projection_status_pb)
             .collect();
         Ok(Response::new(pb::ProjectionStatusList { projections }))
     }
@@ -129,7 +99,7 @@ impl AdminService for AdminApi {
                 {
                     Ok(progress) => progress,
                     Err(error) => {
-                        let _ = sender.send(Err(projection_status(&error))).await;
+                        let _ = sender.send(Err(error.into_status())).await;
                         return;
                     }
                 };

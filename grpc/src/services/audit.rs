@@ -6,15 +6,15 @@ use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
 use poolkeeper_domain::EventBody;
-use poolkeeper_eventlog::{BreakReason, EventStore, RecordedEvent, SqliteEventStore};
+use poolkeeper_eventlog::{EventStore, SqliteEventStore};
 use poolkeeper_proto::v1 as pb;
 use poolkeeper_proto::v1::audit_service_server::AuditService;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::convert::timestamp;
-use crate::status::{invalid, log_status, quoted};
+use crate::convert::{log_event, verify_log_pb};
+use crate::status::{IntoStatus, OrStatus, invalid, quoted};
 
 /// Events per page read for an export.
 const EXPORT_PAGE: usize = 5_000;
@@ -29,29 +29,6 @@ impl AuditApi {
     /// Audits `store`.
     pub fn new(store: Arc<SqliteEventStore>) -> Self {
         Self { store }
-    }
-}
-
-/// A stored event as sent on the wire.
-pub fn log_event(event: RecordedEvent) -> pb::LogEvent {
-    pb::LogEvent {
-        position: event.position,
-        stream: event.stream_id.into_string(),
-        stream_version: event.stream_version,
-        event_id: event.event_id.to_string(),
-        event_type: event.event_type,
-        schema_version: event.schema_version,
-        command_id: event.metadata.command_id.to_string(),
-        correlation_id: event.metadata.correlation_id.to_string(),
-        causation_id: event
-            .metadata
-            .causation_id
-            .map(|id| id.to_string())
-            .unwrap_or_default(),
-        actor: event.metadata.actor,
-        recorded_at: Some(timestamp(event.metadata.recorded_at)),
-        payload_json: event.payload,
-        hash: hex::encode(event.hash),
     }
 }
 
@@ -98,7 +75,7 @@ impl AuditService for AuditApi {
                 };
                 std::future::ready(keep)
             })
-            .map(|event| event.map(log_event).map_err(|error| log_status(&error)));
+            .map(|event| event.map(log_event).or_status());
         Ok(Response::new(Box::pin(events)))
     }
 
@@ -106,29 +83,8 @@ impl AuditService for AuditApi {
         &self,
         _request: Request<pb::VerifyLogRequest>,
     ) -> Result<Response<pb::VerifyLogResponse>, Status> {
-        let report = self
-            .store
-            .verify()
-            .await
-            .map_err(|error| log_status(&error))?;
-        let (first_broken_position, reason) = match &report.first_break {
-            None => (0, String::new()),
-            Some(chain_break) => (
-                chain_break.position,
-                match &chain_break.reason {
-                    BreakReason::HashMismatch => "hash mismatch".to_owned(),
-                    BreakReason::Malformed(detail) => format!("malformed: {detail}"),
-                    other => format!("{other:?}"),
-                },
-            ),
-        };
-        Ok(Response::new(pb::VerifyLogResponse {
-            events_checked: report.events_checked,
-            tail: report.tail,
-            intact: report.first_break.is_none(),
-            first_broken_position,
-            reason,
-        }))
+        let report = self.store.verify().await.or_status()?;
+        Ok(Response::new(verify_log_pb(&report)))
     }
 
     async fn export_log(
@@ -143,7 +99,7 @@ impl AuditService for AuditApi {
                 let page = match store.read_all_stored(from, EXPORT_PAGE).await {
                     Ok(page) => page,
                     Err(error) => {
-                        let _ = sender.send(Err(log_status(&error))).await;
+                        let _ = sender.send(Err(error.into_status())).await;
                         return;
                     }
                 };
@@ -155,7 +111,7 @@ impl AuditService for AuditApi {
                     if let Err(error) =
                         poolkeeper_eventlog::export::write_export_line(&mut jsonl, event)
                     {
-                        let _ = sender.send(Err(log_status(&error))).await;
+                        let _ = sender.send(Err(error.into_status())).await;
                         return;
                     }
                 }

@@ -1,0 +1,93 @@
+//! How fresh a read is. Every query waits until the projections applied its
+//! `min_position`, bounded by the call's deadline and the server's maximum wait; a point
+//! read also waits for the last committed write to what it reads, so a caller reads its
+//! own writes without asking. A position the log has not reached is OUT_OF_RANGE.
+
+use std::time::Duration;
+
+use poolkeeper_domain::StreamRef;
+use poolkeeper_projections::Projections;
+use tonic::{Request, Status};
+
+use crate::status::{OrStatus, out_of_range};
+use crate::writer::CommandWriter;
+
+/// Waits for the projections on behalf of reads.
+#[derive(Clone)]
+pub struct Freshness {
+    projections: Projections,
+    writer: CommandWriter,
+    max_wait: Duration,
+}
+
+impl Freshness {
+    /// Waits for `projections` at most `max_wait`, for positions `writer` reached.
+    pub fn new(projections: Projections, writer: CommandWriter, max_wait: Duration) -> Self {
+        Self {
+            projections,
+            writer,
+            max_wait,
+        }
+    }
+
+    /// Waits until every projection applied `min_position` and the last committed event
+    /// of `resource` (a customer, pool or user): a point read sees the caller's own writes
+    /// to what it reads without asking.
+    pub async fn ready_for<T>(
+        &self,
+        request: &Request<T>,
+        min_position: u64,
+        resource: StreamRef,
+    ) -> Result<(), Status> {
+        self.check_reachable(min_position)?;
+        let own = self.writer.model().stream_position(resource);
+        self.wait(request, min_position.max(own)).await
+    }
+
+    /// Waits until every projection applied `min_position`.
+    pub async fn ready<T>(&self, request: &Request<T>, min_position: u64) -> Result<(), Status> {
+        self.check_reachable(min_position)?;
+        self.wait(request, min_position).await
+    }
+
+    /// Refuses a `min_position` the log has not reached.
+    fn check_reachable(&self, min_position: u64) -> Result<(), Status> {
+        // Every position a caller was given is at or before the writer's last one. A
+        // later one would keep the projections committing eagerly until the log reached
+        // it (`Projections::wait_for`), so it is refused.
+        let last = self.writer.last_position();
+        if min_position > last {
+            return Err(out_of_range(
+                "min_position",
+                format!("is beyond the log's last position {last}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Waits until the projections applied `position` (bounded by the call's deadline and
+    /// the server's maximum wait); at once when they already have.
+    async fn wait<T>(&self, request: &Request<T>, position: u64) -> Result<(), Status> {
+        if position == 0 {
+            return Ok(());
+        }
+        let wait = deadline(request).map_or(self.max_wait, |d| d.min(self.max_wait));
+        self.projections.wait_for(position, wait).await.or_status()
+    }
+}
+
+/// The deadline the caller set (`grpc-timeout`), if any.
+fn deadline<T>(request: &Request<T>) -> Option<Duration> {
+    let value = request.metadata().get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount * 3600),
+        "M" => Duration::from_secs(amount * 60),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
