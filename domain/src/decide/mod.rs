@@ -13,7 +13,7 @@
 //! command is one function of the same shape, `fn(&mut Ruling, fields…) -> Result<()>`,
 //! in the file of its family:
 //!
-//! - [`checks`]: what several commands check (the actor, admins, owners, caps, cooldowns,
+//! - `checks`: what several commands check (the actor, admins, owners, caps, cooldowns,
 //!   quotas, the expected version, the shape of text fields) and the lookups they share;
 //! - `users`: create, update and deactivate users (a deactivation hands their customers on);
 //! - `pools`: create pools, set their mode, admins, members and rules (and validate the
