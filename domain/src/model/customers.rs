@@ -1,10 +1,15 @@
 //! The customers' streams: each customer's pool and ownership state, its related persons
 //! and shares, its next deadline and reminder, and the indexes its events feed (owned
 //! counts, losses for cooldowns, claims per day, follow-up authors, the wake-up index).
+//!
+//! [`next_state`] is the customer state machine, stated once: where each customer event
+//! takes its customer. The write model folds it here; the projections read it too.
 
 use chrono::{DateTime, Utc};
 
-use crate::event::{Event, EventBody, RestoredTo};
+use crate::event::{
+    CustomerAutoReclaimed, CustomerCreated, CustomerReclaimed, Event, EventBody, RestoredTo,
+};
 use crate::ids::{CustomerId, PoolId, UserId};
 use crate::rules::{self, Deadline, Ownership};
 
@@ -95,154 +100,258 @@ pub struct Customer {
     pub position: u64,
 }
 
+/// Where a customer event takes its customer, as far as the event alone says: the one
+/// statement of the customer state machine. The write model folds it into
+/// [`CustomerState`] (with the details of an ownership), the projections into their rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextState {
+    /// A new customer: unclaimed in `pool`, or owned by its creator (`owner`) who kept it.
+    Created {
+        /// Its pool.
+        pool: PoolId,
+        /// Its creator, when they kept it.
+        owner: Option<UserId>,
+    },
+    /// 未领用: unclaimed, in its pool or, after an abandon, in the pool it went back to.
+    InPool {
+        /// The pool it went back to, when the event names one.
+        to_pool: Option<PoolId>,
+    },
+    /// 待审批: an application awaits a pool admin.
+    Pending {
+        /// Who applied.
+        applicant: UserId,
+    },
+    /// 已领用: a new ownership starts (a claim, an approval, an assignment, an
+    /// auto-assignment, a transfer, a restore to the former owner).
+    Owned {
+        /// The new owner.
+        owner: UserId,
+        /// Where protection counts from and its explicit end, when an assignment set them.
+        protection: Option<(DateTime<Utc>, Option<DateTime<Utc>>)>,
+    },
+    /// 冻结.
+    Frozen,
+    /// 回收站: in the recycle bin.
+    Deleted,
+    /// The same state, in another pool.
+    Moved {
+        /// The pool it is in now.
+        to_pool: PoolId,
+    },
+    /// The same state in the same pool; only the customer's stream moves on (a reminder, a
+    /// follow-up or a comment, the deal, a protection extension, a share).
+    Unchanged,
+}
+
+/// Where `body` takes its customer ([`NextState`]); `None` for events of other streams.
+pub fn next_state(body: &EventBody) -> Option<NextState> {
+    let owned = |owner| NextState::Owned {
+        owner,
+        protection: None,
+    };
+    let in_pool = NextState::InPool { to_pool: None };
+    Some(match body {
+        EventBody::CustomerCreated(e) => NextState::Created {
+            pool: e.pool_id,
+            owner: e.owner,
+        },
+        EventBody::CustomerClaimed(e) => owned(e.owner),
+        EventBody::ClaimApproved(e) => owned(e.applicant),
+        EventBody::CustomerAutoAssigned(e) => owned(e.assignee),
+        EventBody::CustomerTransferred(e) => owned(e.to),
+        EventBody::CustomerAssigned(e) => NextState::Owned {
+            owner: e.assignee,
+            protection: Some((e.protection_start, e.protection_until)),
+        },
+        EventBody::ClaimRequested(e) => NextState::Pending {
+            applicant: e.applicant,
+        },
+        EventBody::ClaimRejected(_)
+        | EventBody::CustomerReclaimed(_)
+        | EventBody::CustomerAutoReclaimed(_)
+        | EventBody::CustomerUnfrozen(_) => in_pool,
+        EventBody::CustomerAbandoned(e) => NextState::InPool {
+            to_pool: Some(e.to_pool),
+        },
+        EventBody::CustomerFrozen(_) => NextState::Frozen,
+        EventBody::CustomerDeleted(_) => NextState::Deleted,
+        EventBody::CustomerMoved(e) => NextState::Moved { to_pool: e.to_pool },
+        EventBody::CustomerRestored(e) => match (e.restored_to, e.owner) {
+            (RestoredTo::FormerOwner, Some(owner)) => owned(owner),
+            (RestoredTo::Frozen, _) => NextState::Frozen,
+            _ => in_pool,
+        },
+        EventBody::ReclaimReminded(_)
+        | EventBody::FollowUpLogged(_)
+        | EventBody::FollowUpCommented(_)
+        | EventBody::CustomerWon(_)
+        | EventBody::ProtectionExtended(_)
+        | EventBody::CustomerShared(_) => NextState::Unchanged,
+        EventBody::UserCreated(_)
+        | EventBody::UserUpdated(_)
+        | EventBody::UserDeactivated(_)
+        | EventBody::PoolCreated(_)
+        | EventBody::PoolModeChanged(_)
+        | EventBody::PoolAdminsChanged(_)
+        | EventBody::PoolMembersChanged(_)
+        | EventBody::PoolRulesChanged(_)
+        | EventBody::OrganizationSettingsChanged(_) => return None,
+    })
+}
+
 impl WriteModel {
-    /// Folds an event of a customer's stream.
-    pub(super) fn apply_to_customer(&mut self, event: &Event) {
+    /// Folds an event of `customer_id`'s stream: first what it records besides the state,
+    /// then the state it leads to ([`next_state`]).
+    pub(super) fn apply_to_customer(&mut self, customer_id: CustomerId, event: &Event) {
+        let Some(next) = next_state(&event.body) else {
+            return;
+        };
+        self.record_facts(customer_id, event);
+        self.enter_state(customer_id, next, event.at);
+    }
+
+    /// What a customer event records besides the state: the customer itself when created,
+    /// the claims of the day, rotation pointers, losses (cooldowns), related persons, owned
+    /// counts that move with a customer, follow-up authors, the reminder sent, shares, and
+    /// the ownership's last contact, deal and protection end.
+    fn record_facts(&mut self, customer_id: CustomerId, event: &Event) {
         let at = event.at;
         match &event.body {
-            EventBody::CustomerCreated(e) => {
-                let state = match e.owner {
-                    Some(owner) => CustomerState::Owned(Ownership::starting(owner, at)),
-                    None => CustomerState::InPool,
-                };
-                self.customers.insert(
-                    e.customer_id,
-                    Customer {
-                        pool: e.pool_id,
-                        state,
-                        version: 0,
-                        created_by: e.created_by,
-                        related: Vec::new(),
-                        shared_with: Vec::new(),
-                        deadline: None,
-                        reminder_at: None,
-                        reminded_for: None,
-                        wake_at: None,
-                        position: 0,
-                    },
-                );
-                if let Some(owner) = e.owner {
-                    self.count(owner, e.pool_id, 1);
-                }
-                self.touch(e.customer_id);
-            }
+            EventBody::CustomerCreated(e) => self.insert_customer(customer_id, e),
             EventBody::CustomerAutoAssigned(e) => {
                 if let Some(pool) = self.pools.get_mut(&e.pool_id)
                     && let Some(pointer) = pool.rotation.get_mut(e.rule_index as usize)
                 {
                     *pointer = e.pointer_after;
                 }
-                self.start_ownership(e.customer_id, Ownership::starting(e.assignee, at));
             }
-            EventBody::CustomerAssigned(e) => {
-                let mut ownership = Ownership::starting(e.assignee, at);
-                ownership.protection_start = e.protection_start;
-                ownership.protection_until = e.protection_until;
-                self.start_ownership(e.customer_id, ownership);
-            }
-            EventBody::CustomerClaimed(e) => {
-                self.count_claim(e.owner, e.pool_id, at);
-                self.start_ownership(e.customer_id, Ownership::starting(e.owner, at));
-            }
-            EventBody::ClaimRequested(e) => {
-                self.count_claim(e.applicant, e.pool_id, at);
-                self.set_state(
-                    e.customer_id,
-                    CustomerState::Pending {
-                        applicant: e.applicant,
-                        since: at,
-                    },
-                );
-            }
-            EventBody::ClaimApproved(e) => {
-                self.start_ownership(e.customer_id, Ownership::starting(e.applicant, at));
-            }
-            EventBody::ClaimRejected(e) => self.set_state(e.customer_id, CustomerState::InPool),
+            EventBody::CustomerClaimed(e) => self.count_claim(e.owner, e.pool_id, at),
+            EventBody::ClaimRequested(e) => self.count_claim(e.applicant, e.pool_id, at),
             EventBody::CustomerAbandoned(e) => {
-                self.set_state(e.customer_id, CustomerState::InPool);
-                if let Some(customer) = self.customers.get_mut(&e.customer_id) {
-                    customer.pool = e.to_pool;
-                }
-                self.losses.insert((e.abandoner, e.customer_id), at);
+                self.losses.insert((e.abandoner, customer_id), at);
             }
-            EventBody::CustomerReclaimed(e) => {
-                self.lose_to_reclaim(e.customer_id, e.former_owner, at);
-            }
-            EventBody::CustomerAutoReclaimed(e) => {
-                self.lose_to_reclaim(e.customer_id, e.former_owner, at);
+            EventBody::CustomerReclaimed(CustomerReclaimed { former_owner, .. })
+            | EventBody::CustomerAutoReclaimed(CustomerAutoReclaimed { former_owner, .. }) => {
+                self.lose_to_reclaim(customer_id, *former_owner, at);
             }
             EventBody::ReclaimReminded(e) => {
-                if let Some(customer) = self.customers.get_mut(&e.customer_id) {
+                if let Some(customer) = self.customers.get_mut(&customer_id) {
                     customer.reminded_for = Some(e.due_at);
                 }
-                self.touch(e.customer_id);
             }
-            EventBody::CustomerTransferred(e) => {
-                self.start_ownership(e.customer_id, Ownership::starting(e.to, at));
+            EventBody::FollowUpLogged(e) => {
+                self.follow_ups.insert(
+                    e.follow_up_id,
+                    FollowUpRef {
+                        customer: customer_id,
+                        author: e.author,
+                    },
+                );
+                self.with_ownership(customer_id, |ownership| {
+                    ownership.last_contact_at = Some(at);
+                });
             }
-            EventBody::CustomerFrozen(e) => self.set_state(e.customer_id, CustomerState::Frozen),
-            EventBody::CustomerUnfrozen(e) => self.set_state(e.customer_id, CustomerState::InPool),
+            EventBody::CustomerWon(_) => {
+                self.with_ownership(customer_id, |ownership| ownership.won_at = Some(at));
+            }
+            EventBody::ProtectionExtended(e) => {
+                self.with_ownership(customer_id, |ownership| {
+                    ownership.protection_until = Some(e.until);
+                });
+            }
             EventBody::CustomerMoved(e) => {
                 let owner = self
                     .customers
-                    .get(&e.customer_id)
+                    .get(&customer_id)
                     .and_then(|c| c.state.owner());
                 if let Some(owner) = owner {
                     self.count(owner, e.from_pool, -1);
                     self.count(owner, e.to_pool, 1);
                 }
-                if let Some(customer) = self.customers.get_mut(&e.customer_id) {
-                    customer.pool = e.to_pool;
-                }
-                self.touch(e.customer_id);
-            }
-            EventBody::CustomerDeleted(e) => {
-                let former = match self.customers.get(&e.customer_id).map(|c| &c.state) {
-                    Some(CustomerState::Owned(ownership)) => FormerState::Owned(ownership.owner),
-                    Some(CustomerState::Frozen) => FormerState::Frozen,
-                    _ => FormerState::Unclaimed,
-                };
-                self.set_state(e.customer_id, CustomerState::Deleted { former });
-            }
-            EventBody::CustomerRestored(e) => match (e.restored_to, e.owner) {
-                (RestoredTo::FormerOwner, Some(owner)) => {
-                    self.start_ownership(e.customer_id, Ownership::starting(owner, at));
-                }
-                (RestoredTo::Frozen, _) => self.set_state(e.customer_id, CustomerState::Frozen),
-                _ => self.set_state(e.customer_id, CustomerState::InPool),
-            },
-            EventBody::FollowUpLogged(e) => {
-                self.follow_ups.insert(
-                    e.follow_up_id,
-                    FollowUpRef {
-                        customer: e.customer_id,
-                        author: e.author,
-                    },
-                );
-                self.with_ownership(e.customer_id, |ownership| {
-                    ownership.last_contact_at = Some(at);
-                });
-            }
-            EventBody::FollowUpCommented(e) => self.touch(e.customer_id),
-            EventBody::CustomerWon(e) => {
-                self.with_ownership(e.customer_id, |ownership| ownership.won_at = Some(at));
-            }
-            EventBody::ProtectionExtended(e) => {
-                self.with_ownership(e.customer_id, |ownership| {
-                    ownership.protection_until = Some(e.until);
-                });
             }
             EventBody::CustomerShared(e) => {
-                if let Some(customer) = self.customers.get_mut(&e.customer_id)
+                if let Some(customer) = self.customers.get_mut(&customer_id)
                     && !customer.shared_with.contains(&e.department)
                 {
                     customer.shared_with.push(e.department.clone());
                 }
-                self.touch(e.customer_id);
             }
-            // Events of other streams are folded by their own files.
+            // The rest change nothing but the state.
             _ => {}
         }
+    }
+
+    /// Moves the customer to `next`: its state (counting owners), its pool, its version and
+    /// its schedule.
+    fn enter_state(&mut self, customer_id: CustomerId, next: NextState, at: DateTime<Utc>) {
+        match next {
+            NextState::Created { owner: None, .. } => {
+                self.set_state(customer_id, CustomerState::InPool);
+            }
+            NextState::Created {
+                owner: Some(owner), ..
+            } => self.start_ownership(customer_id, Ownership::starting(owner, at)),
+            NextState::InPool { to_pool } => {
+                self.set_state(customer_id, CustomerState::InPool);
+                if let Some(to_pool) = to_pool
+                    && let Some(customer) = self.customers.get_mut(&customer_id)
+                {
+                    customer.pool = to_pool;
+                }
+            }
+            NextState::Pending { applicant } => self.set_state(
+                customer_id,
+                CustomerState::Pending {
+                    applicant,
+                    since: at,
+                },
+            ),
+            NextState::Owned { owner, protection } => {
+                let mut ownership = Ownership::starting(owner, at);
+                if let Some((start, until)) = protection {
+                    ownership.protection_start = start;
+                    ownership.protection_until = until;
+                }
+                self.start_ownership(customer_id, ownership);
+            }
+            NextState::Frozen => self.set_state(customer_id, CustomerState::Frozen),
+            NextState::Deleted => {
+                let former = match self.customers.get(&customer_id).map(|c| &c.state) {
+                    Some(CustomerState::Owned(ownership)) => FormerState::Owned(ownership.owner),
+                    Some(CustomerState::Frozen) => FormerState::Frozen,
+                    _ => FormerState::Unclaimed,
+                };
+                self.set_state(customer_id, CustomerState::Deleted { former });
+            }
+            NextState::Moved { to_pool } => {
+                if let Some(customer) = self.customers.get_mut(&customer_id) {
+                    customer.pool = to_pool;
+                }
+                self.touch(customer_id);
+            }
+            NextState::Unchanged => self.touch(customer_id),
+        }
+    }
+
+    /// A new customer's record, unclaimed until [`Self::enter_state`] gives it its state.
+    fn insert_customer(&mut self, customer_id: CustomerId, created: &CustomerCreated) {
+        self.customers.insert(
+            customer_id,
+            Customer {
+                pool: created.pool_id,
+                state: CustomerState::InPool,
+                version: 0,
+                created_by: created.created_by,
+                related: Vec::new(),
+                shared_with: Vec::new(),
+                deadline: None,
+                reminder_at: None,
+                reminded_for: None,
+                wake_at: None,
+                position: 0,
+            },
+        );
     }
 
     /// Ends any current ownership and starts `ownership`.
@@ -258,14 +367,13 @@ impl WriteModel {
         }
     }
 
-    /// A reclaim: back to the pool, the former owner becomes a related person and starts a cooldown.
+    /// A reclaim: the former owner becomes a related person and starts a cooldown.
     fn lose_to_reclaim(
         &mut self,
         customer_id: CustomerId,
         former_owner: UserId,
         at: DateTime<Utc>,
     ) {
-        self.set_state(customer_id, CustomerState::InPool);
         if let Some(customer) = self.customers.get_mut(&customer_id)
             && !customer.related.contains(&former_owner)
         {
@@ -287,13 +395,13 @@ impl WriteModel {
         self.touch(customer_id);
     }
 
+    /// Changes the current ownership, if the customer is owned.
     fn with_ownership(&mut self, customer_id: CustomerId, change: impl FnOnce(&mut Ownership)) {
         if let Some(customer) = self.customers.get_mut(&customer_id)
             && let CustomerState::Owned(ownership) = &mut customer.state
         {
             change(ownership);
         }
-        self.touch(customer_id);
     }
 
     /// Bumps the customer's version and recomputes its deadline and reminder.

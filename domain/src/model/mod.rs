@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use crate::event::{Event, StreamRef};
 use crate::ids::{CustomerId, FollowUpId, PoolId, UserId};
 
-pub use customers::{Customer, CustomerState, FormerState};
+pub use customers::{Customer, CustomerState, FormerState, NextState, next_state};
 pub use organization::OrganizationSettings;
 pub use pools::Pool;
 pub use users::User;
@@ -193,7 +193,7 @@ impl WriteModel {
             StreamRef::User(_) => self.apply_to_user(&event.body),
             StreamRef::Pool(_) => self.apply_to_pool(&event.body),
             StreamRef::Organization => self.apply_to_organization(&event.body),
-            StreamRef::Customer(_) => self.apply_to_customer(event),
+            StreamRef::Customer(customer_id) => self.apply_to_customer(customer_id, event),
         }
     }
 
