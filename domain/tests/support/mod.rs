@@ -2,6 +2,9 @@
 //! and helpers that decide a command, fold its events and keep the log.
 #![allow(dead_code)]
 
+mod assertions;
+mod commands;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -9,6 +12,11 @@ use poolkeeper_domain::command::NewCustomer;
 use poolkeeper_domain::event::FollowUpKind;
 use poolkeeper_domain::schedule;
 use poolkeeper_domain::*;
+
+#[allow(unused_imports)]
+pub use assertions::*;
+#[allow(unused_imports)]
+pub use commands::*;
 
 /// The organization admin (sees and may do everything).
 pub const ADMIN: UserId = UserId::from_u128(0xA0);
