@@ -1,15 +1,15 @@
 //! Claims (`decide/claims.rs`): assigning, claiming, applying for a customer, and
 //! approving or rejecting the application.
 //!
-//! Each test drives the pure domain through the given/when/then harness in `support` and
-//! asserts the exact events (type and key fields) and the resulting state, or the exact
-//! `DomainError` and its class. A refused command is checked by `World::err` to have
+//! Each test builds its history (given) with the harness in `support`, decides one command
+//! (`World::when`) and asserts what came of it (`then`): the exact events (or their types
+//! and key fields) and the resulting state, or the `DomainError` and its class, having
 //! appended nothing and changed nothing.
 
 mod support;
 
 use chrono::Duration;
-use poolkeeper_domain::event::EventBody;
+use poolkeeper_domain::event::*;
 use poolkeeper_domain::*;
 use support::*;
 
@@ -22,15 +22,17 @@ fn pool_admin_assigns_an_unclaimed_customer() {
     let mut world = World::standard();
     let pool = world.pool(PoolMode::AssignOnly, no_rules());
     let customer = world.customer_in(pool);
-    let events = world.ok(as_user(KEEPER), assign(customer, ALICE));
-    let assigned = only!(events, CustomerAssigned);
-    assert_eq!(
-        (assigned.customer_id, assigned.pool_id, assigned.assignee),
-        (customer, pool, ALICE)
-    );
-    assert_eq!(assigned.overrode_applicant, None);
-    assert_eq!(assigned.protection_start, world.now);
-    assert_eq!(assigned.protection_until, None);
+    let now = world.now;
+    world
+        .when(as_user(KEEPER), assign(customer, ALICE))
+        .then([EventBody::CustomerAssigned(CustomerAssigned {
+            customer_id: customer,
+            pool_id: pool,
+            assignee: ALICE,
+            overrode_applicant: None,
+            protection_start: now,
+            protection_until: None,
+        })]);
     assert_eq!(world.owner(customer), Some(ALICE));
     assert_eq!(world.model.owned_in_pool(ALICE, pool), 1);
 }
@@ -40,17 +42,18 @@ fn member_cannot_assign() {
     let mut world = World::standard();
     let pool = world.pool(PoolMode::AssignOnly, no_rules());
     let customer = world.customer_in(pool);
-    refused!(
-        world.err(as_user(ALICE), assign(customer, ALICE)),
-        DomainError::NotPoolAdmin { pool: p, .. } if *p == pool,
-        PermissionDenied
-    );
+    world
+        .when(as_user(ALICE), assign(customer, ALICE))
+        .then_error(
+            PermissionDenied,
+            |error| matches!(error, DomainError::NotPoolAdmin { pool: p, .. } if *p == pool),
+        );
     // A superior of the assignee is no pool admin either.
-    refused!(
-        world.err(as_user(MANAGER), assign(customer, ALICE)),
-        DomainError::NotPoolAdmin { .. },
-        PermissionDenied
-    );
+    world
+        .when(as_user(MANAGER), assign(customer, ALICE))
+        .then_error(PermissionDenied, |error| {
+            matches!(error, DomainError::NotPoolAdmin { .. })
+        });
 }
 
 #[test]
@@ -59,7 +62,9 @@ fn assigning_a_pending_customer_overrides_the_application() {
     let pool = world.pool(PoolMode::ClaimWithApproval, no_rules());
     let customer = world.customer_in(pool);
     world.ok(as_user(ALICE), request(customer));
-    let events = world.ok(as_user(KEEPER), assign(customer, BOB));
+    let events = world
+        .when(as_user(KEEPER), assign(customer, BOB))
+        .then_accepted();
     let assigned = only!(events, CustomerAssigned);
     assert_eq!(assigned.assignee, BOB);
     assert_eq!(assigned.overrode_applicant, Some(ALICE));
@@ -70,15 +75,18 @@ fn assigning_a_pending_customer_overrides_the_application() {
 fn an_owned_customer_cannot_be_assigned() {
     let mut world = World::standard();
     let customer = world.owned_by(DEFAULT_POOL, ALICE);
-    refused!(
-        world.err(as_user(ADMIN), assign(customer, BOB)),
-        DomainError::WrongState {
-            action: "assign",
-            actual: "owned",
-            ..
-        },
-        FailedPrecondition
-    );
+    world
+        .when(as_user(ADMIN), assign(customer, BOB))
+        .then_error(FailedPrecondition, |error| {
+            matches!(
+                error,
+                DomainError::WrongState {
+                    action: "assign",
+                    actual: "owned",
+                    ..
+                }
+            )
+        });
 }
 
 #[test]
@@ -86,17 +94,22 @@ fn assignee_must_be_an_active_member_of_the_pool() {
     let mut world = World::standard();
     let pool = world.pool(PoolMode::AssignOnly, no_rules());
     let customer = world.customer_in(pool);
-    refused!(
-        world.err(as_user(KEEPER), assign(customer, MANAGER)),
-        DomainError::NotPoolMember { user, pool: p } if *user == MANAGER && *p == pool,
-        PermissionDenied
-    );
+    world
+        .when(as_user(KEEPER), assign(customer, MANAGER))
+        .then_error(
+            PermissionDenied,
+            exactly(DomainError::NotPoolMember {
+                user: MANAGER,
+                pool,
+            }),
+        );
     world.ok(as_user(ADMIN), deactivate(BOB, None));
-    refused!(
-        world.err(as_user(KEEPER), assign(customer, BOB)),
-        DomainError::DeactivatedUser(user) if *user == BOB,
-        FailedPrecondition
-    );
+    world
+        .when(as_user(KEEPER), assign(customer, BOB))
+        .then_error(
+            FailedPrecondition,
+            exactly(DomainError::DeactivatedUser(BOB)),
+        );
 }
 
 #[test]
@@ -111,16 +124,17 @@ fn assignment_respects_the_assignees_cap() {
     );
     world.owned_by(pool, ALICE);
     let customer = world.customer_in(pool);
-    refused!(
-        world.err(as_user(KEEPER), assign(customer, ALICE)),
-        DomainError::CapReached {
-            user,
-            scope: CapScope::Pool(p),
-            cap: 1,
-            owned: 1
-        } if *user == ALICE && *p == pool,
-        ResourceExhausted
-    );
+    world
+        .when(as_user(KEEPER), assign(customer, ALICE))
+        .then_error(
+            ResourceExhausted,
+            exactly(DomainError::CapReached {
+                user: ALICE,
+                scope: CapScope::Pool(pool),
+                cap: 1,
+                owned: 1,
+            }),
+        );
     world.ok(as_user(KEEPER), assign(customer, BOB));
 }
 
@@ -136,10 +150,12 @@ fn assignment_with_a_protection_window_sets_the_end_of_protection() {
     );
     let customer = world.customer_in(pool);
     let start = world.now;
-    let events = world.ok(
-        as_user(KEEPER),
-        assign_window(customer, ALICE, start, start + days(20)),
-    );
+    let events = world
+        .when(
+            as_user(KEEPER),
+            assign_window(customer, ALICE, start, start + days(20)),
+        )
+        .then_accepted();
     let assigned = only!(events, CustomerAssigned);
     assert_eq!(assigned.protection_start, start);
     assert_eq!(assigned.protection_until, Some(start + days(20)));
@@ -164,13 +180,19 @@ fn a_protection_window_beyond_the_maximum_is_refused() {
     // A window may start in the past; the maximum counts from its start.
     let start = world.now - days(5);
     let (end, max) = (start + days(31), start + days(30));
-    refused!(
-        world.err(as_user(KEEPER), assign_window(customer, ALICE, start, end)),
-        DomainError::ProtectionBeyondMaximum { requested, max: m } if *requested == end && *m == max,
-        FailedPrecondition
-    );
+    world
+        .when(as_user(KEEPER), assign_window(customer, ALICE, start, end))
+        .then_error(
+            FailedPrecondition,
+            exactly(DomainError::ProtectionBeyondMaximum {
+                requested: end,
+                max,
+            }),
+        );
     assert_eq!(world.state(customer), &CustomerState::InPool);
-    let events = world.ok(as_user(KEEPER), assign_window(customer, ALICE, start, max));
+    let events = world
+        .when(as_user(KEEPER), assign_window(customer, ALICE, start, max))
+        .then_accepted();
     assert_eq!(only!(events, CustomerAssigned).protection_until, Some(max));
 }
 
@@ -194,21 +216,18 @@ fn a_protection_window_started_before_the_rule_counts_its_maximum_from_the_rule(
     // Backdated to before the rule was in force: the maximum is not retroactive either.
     let start = turned_on - days(5);
     let max = turned_on + days(30);
-    refused!(
-        world.err(
-            as_user(KEEPER),
-            assign_window(customer, ALICE, start, max + Duration::seconds(1))
-        ),
-        DomainError::ProtectionBeyondMaximum { max: m, .. } if *m == max,
-        FailedPrecondition
-    );
+    world
+        .when(as_user(KEEPER), assign_window(customer, ALICE, start, max + Duration::seconds(1)))
+        .then_error(FailedPrecondition, |error| {
+            matches!(error, DomainError::ProtectionBeyondMaximum { max: m, .. } if *m == max)
+        });
     world.ok(as_user(KEEPER), assign_window(customer, ALICE, start, max));
     // Assignment and extension agree on the maximum.
-    refused!(
-        world.err(as_user(KEEPER), extend(customer, max + Duration::seconds(1))),
-        DomainError::ProtectionBeyondMaximum { max: m, .. } if *m == max,
-        FailedPrecondition
-    );
+    world
+        .when(as_user(KEEPER), extend(customer, max + Duration::seconds(1)))
+        .then_error(FailedPrecondition, |error| {
+            matches!(error, DomainError::ProtectionBeyondMaximum { max: m, .. } if *m == max)
+        });
 }
 
 #[test]
@@ -218,7 +237,9 @@ fn a_protection_window_is_accepted_in_a_pool_without_a_protection_rule() {
     let customer = world.customer_in(pool);
     let now = world.now;
     let (start, end) = (now - days(1), now + days(3));
-    let events = world.ok(as_user(KEEPER), assign_window(customer, ALICE, start, end));
+    let events = world
+        .when(as_user(KEEPER), assign_window(customer, ALICE, start, end))
+        .then_accepted();
     let assigned = only!(events, CustomerAssigned);
     assert_eq!(assigned.protection_start, start);
     assert_eq!(assigned.protection_until, Some(end));
@@ -256,13 +277,18 @@ fn a_protection_window_is_bounded_by_the_maximum_only_where_the_pool_has_a_prote
     let unbounded = world.customer_in(without_rule);
     let start = world.now;
     let end = start + days(90);
-    refused!(
-        world.err(as_user(KEEPER), assign_window(bounded, ALICE, start, end)),
-        DomainError::ProtectionBeyondMaximum { requested, max }
-            if *requested == end && *max == start + days(30),
-        FailedPrecondition
-    );
-    let events = world.ok(as_user(KEEPER), assign_window(unbounded, ALICE, start, end));
+    world
+        .when(as_user(KEEPER), assign_window(bounded, ALICE, start, end))
+        .then_error(
+            FailedPrecondition,
+            exactly(DomainError::ProtectionBeyondMaximum {
+                requested: end,
+                max: start + days(30),
+            }),
+        );
+    let events = world
+        .when(as_user(KEEPER), assign_window(unbounded, ALICE, start, end))
+        .then_accepted();
     assert_eq!(only!(events, CustomerAssigned).protection_until, Some(end));
 }
 
@@ -273,19 +299,15 @@ fn a_protection_window_without_a_protection_rule_must_still_end_after_it_starts_
     let pool = world.pool(PoolMode::AssignOnly, no_rules());
     let customer = world.customer_in(pool);
     let now = world.now;
-    refused!(
-        world.err(as_user(KEEPER), assign_window(customer, ALICE, now, now)),
-        DomainError::Invalid { field, .. } if field == "protection.end",
-        InvalidArgument
-    );
-    refused!(
-        world.err(
+    world
+        .when(as_user(KEEPER), assign_window(customer, ALICE, now, now))
+        .then_error(InvalidArgument, invalid("protection.end"));
+    world
+        .when(
             as_user(KEEPER),
-            assign_window(customer, ALICE, now - days(10), now - days(1))
-        ),
-        DomainError::Invalid { field, .. } if field == "protection.end",
-        InvalidArgument
-    );
+            assign_window(customer, ALICE, now - days(10), now - days(1)),
+        )
+        .then_error(InvalidArgument, invalid("protection.end"));
 }
 
 #[test]
@@ -434,19 +456,15 @@ fn a_protection_window_must_end_after_it_starts_and_in_the_future() {
     );
     let customer = world.customer_in(pool);
     let now = world.now;
-    refused!(
-        world.err(as_user(KEEPER), assign_window(customer, ALICE, now, now)),
-        DomainError::Invalid { field, .. } if field == "protection.end",
-        InvalidArgument
-    );
-    refused!(
-        world.err(
+    world
+        .when(as_user(KEEPER), assign_window(customer, ALICE, now, now))
+        .then_error(InvalidArgument, invalid("protection.end"));
+    world
+        .when(
             as_user(KEEPER),
-            assign_window(customer, ALICE, now - days(10), now - days(1))
-        ),
-        DomainError::Invalid { field, .. } if field == "protection.end",
-        InvalidArgument
-    );
+            assign_window(customer, ALICE, now - days(10), now - days(1)),
+        )
+        .then_error(InvalidArgument, invalid("protection.end"));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -458,12 +476,13 @@ fn member_claims_in_a_free_claim_pool() {
     let mut world = World::standard();
     let pool = free_pool(&mut world, no_rules());
     let customer = world.customer_in(pool);
-    let events = world.ok(as_user(ALICE), claim(customer));
-    let claimed = only!(events, CustomerClaimed);
-    assert_eq!(
-        (claimed.customer_id, claimed.pool_id, claimed.owner),
-        (customer, pool, ALICE)
-    );
+    let events = world
+        .when(as_user(ALICE), claim(customer))
+        .then([EventBody::CustomerClaimed(CustomerClaimed {
+            customer_id: customer,
+            pool_id: pool,
+            owner: ALICE,
+        })]);
     assert_eq!(events[0].actor, as_user(ALICE));
     let owned = ownership(&world, customer);
     assert_eq!((owned.owner, owned.since), (ALICE, world.now));
@@ -476,14 +495,13 @@ fn member_cannot_claim_in_assign_only_pool() {
     let mut world = World::standard();
     let pool = world.pool(PoolMode::AssignOnly, no_rules());
     let customer = world.customer_in(pool);
-    refused!(
-        world.err(as_user(ALICE), claim(customer)),
-        DomainError::WrongMode {
-            pool: p,
+    world.when(as_user(ALICE), claim(customer)).then_error(
+        FailedPrecondition,
+        exactly(DomainError::WrongMode {
+            pool,
             mode: PoolMode::AssignOnly,
-            action: "claim"
-        } if *p == pool,
-        FailedPrecondition
+            action: "claim",
+        }),
     );
 }
 
@@ -492,15 +510,18 @@ fn member_cannot_claim_directly_in_an_approval_pool() {
     let mut world = World::standard();
     let pool = world.pool(PoolMode::ClaimWithApproval, no_rules());
     let customer = world.customer_in(pool);
-    refused!(
-        world.err(as_user(ALICE), claim(customer)),
-        DomainError::WrongMode {
-            mode: PoolMode::ClaimWithApproval,
-            action: "claim",
-            ..
-        },
-        FailedPrecondition
-    );
+    world
+        .when(as_user(ALICE), claim(customer))
+        .then_error(FailedPrecondition, |error| {
+            matches!(
+                error,
+                DomainError::WrongMode {
+                    mode: PoolMode::ClaimWithApproval,
+                    action: "claim",
+                    ..
+                }
+            )
+        });
 }
 
 #[test]
@@ -508,10 +529,12 @@ fn non_member_cannot_claim() {
     let mut world = World::standard();
     let pool = free_pool(&mut world, no_rules());
     let customer = world.customer_in(pool);
-    refused!(
-        world.err(as_user(MANAGER), claim(customer)),
-        DomainError::NotPoolMember { user, pool: p } if *user == MANAGER && *p == pool,
-        PermissionDenied
+    world.when(as_user(MANAGER), claim(customer)).then_error(
+        PermissionDenied,
+        exactly(DomainError::NotPoolMember {
+            user: MANAGER,
+            pool,
+        }),
     );
 }
 
@@ -519,16 +542,19 @@ fn non_member_cannot_claim() {
 fn an_owned_customer_cannot_be_claimed() {
     let mut world = World::standard();
     let customer = world.owned_by(DEFAULT_POOL, ALICE);
-    refused!(
-        world.err(as_user(BOB), claim(customer)),
-        DomainError::WrongState {
-            action: "claim",
-            expected: "in_pool",
-            actual: "owned",
-            ..
-        },
-        FailedPrecondition
-    );
+    world
+        .when(as_user(BOB), claim(customer))
+        .then_error(FailedPrecondition, |error| {
+            matches!(
+                error,
+                DomainError::WrongState {
+                    action: "claim",
+                    expected: "in_pool",
+                    actual: "owned",
+                    ..
+                }
+            )
+        });
     assert_eq!(world.owner(customer), Some(ALICE));
 }
 
@@ -536,22 +562,18 @@ fn an_owned_customer_cannot_be_claimed() {
 fn claiming_an_unknown_customer_is_not_found() {
     let mut world = World::standard();
     let ghost = CustomerId::from_u128(0x6057);
-    refused!(
-        world.err(as_user(ALICE), claim(ghost)),
-        DomainError::UnknownCustomer(c) if *c == ghost,
-        NotFound
-    );
+    world
+        .when(as_user(ALICE), claim(ghost))
+        .then_error(NotFound, exactly(DomainError::UnknownCustomer(ghost)));
 }
 
 #[test]
 fn the_system_cannot_claim() {
     let mut world = World::standard();
     let customer = world.customer_in(DEFAULT_POOL);
-    refused!(
-        world.err(Actor::System, claim(customer)),
-        DomainError::Invalid { field, .. } if field == "actor",
-        InvalidArgument
-    );
+    world
+        .when(Actor::System, claim(customer))
+        .then_error(InvalidArgument, invalid("actor"));
 }
 
 #[test]
@@ -567,15 +589,14 @@ fn claim_respects_the_pool_cap() {
     let first = world.customer_in(pool);
     let second = world.customer_in(pool);
     world.ok(as_user(ALICE), claim(first));
-    refused!(
-        world.err(as_user(ALICE), claim(second)),
-        DomainError::CapReached {
-            user,
-            scope: CapScope::Pool(p),
+    world.when(as_user(ALICE), claim(second)).then_error(
+        ResourceExhausted,
+        exactly(DomainError::CapReached {
+            user: ALICE,
+            scope: CapScope::Pool(pool),
             cap: 1,
-            owned: 1
-        } if *user == ALICE && *p == pool,
-        ResourceExhausted
+            owned: 1,
+        }),
     );
     // Customers of other pools do not count against this pool's cap.
     world.owned_by(DEFAULT_POOL, BOB);
@@ -596,24 +617,30 @@ fn per_user_cap_override_applies_to_that_user_only() {
     world.ok(as_user(ALICE), claim(customers[0]));
     world.ok(as_user(ALICE), claim(customers[1]));
     world.ok(as_user(BOB), claim(customers[2]));
-    refused!(
-        world.err(as_user(ALICE), claim(customers[3])),
-        DomainError::CapReached {
-            cap: 2,
-            owned: 2,
-            ..
-        },
-        ResourceExhausted
-    );
-    refused!(
-        world.err(as_user(BOB), claim(customers[3])),
-        DomainError::CapReached {
-            cap: 1,
-            owned: 1,
-            ..
-        },
-        ResourceExhausted
-    );
+    world
+        .when(as_user(ALICE), claim(customers[3]))
+        .then_error(ResourceExhausted, |error| {
+            matches!(
+                error,
+                DomainError::CapReached {
+                    cap: 2,
+                    owned: 2,
+                    ..
+                }
+            )
+        });
+    world
+        .when(as_user(BOB), claim(customers[3]))
+        .then_error(ResourceExhausted, |error| {
+            matches!(
+                error,
+                DomainError::CapReached {
+                    cap: 1,
+                    owned: 1,
+                    ..
+                }
+            )
+        });
 }
 
 #[test]
@@ -630,15 +657,14 @@ fn overall_cap_counts_customers_across_pools() {
     world.owned_by(DEFAULT_POOL, ALICE);
     world.owned_by(pool, ALICE);
     let customer = world.customer_in(pool);
-    refused!(
-        world.err(as_user(ALICE), claim(customer)),
-        DomainError::CapReached {
-            user,
+    world.when(as_user(ALICE), claim(customer)).then_error(
+        ResourceExhausted,
+        exactly(DomainError::CapReached {
+            user: ALICE,
             scope: CapScope::Overall,
             cap: 2,
-            owned: 2
-        } if *user == ALICE,
-        ResourceExhausted
+            owned: 2,
+        }),
     );
     world.ok(as_user(BOB), claim(customer));
 }
@@ -656,14 +682,11 @@ fn pool_cap_is_reported_before_the_overall_cap() {
     );
     world.owned_by(pool, ALICE);
     let customer = world.customer_in(pool);
-    refused!(
-        world.err(as_user(ALICE), claim(customer)),
-        DomainError::CapReached {
-            scope: CapScope::Pool(p),
-            ..
-        } if *p == pool,
-        ResourceExhausted
-    );
+    world
+        .when(as_user(ALICE), claim(customer))
+        .then_error(ResourceExhausted, |error| {
+            matches!(error, DomainError::CapReached { scope: CapScope::Pool(p), .. } if *p == pool)
+        });
 }
 
 #[test]
@@ -673,15 +696,18 @@ fn per_user_overall_cap_override() {
     world.owned_by(DEFAULT_POOL, ALICE);
     world.owned_by(DEFAULT_POOL, BOB);
     let customer = world.customer_in(DEFAULT_POOL);
-    refused!(
-        world.err(as_user(ALICE), claim(customer)),
-        DomainError::CapReached {
-            scope: CapScope::Overall,
-            cap: 1,
-            ..
-        },
-        ResourceExhausted
-    );
+    world
+        .when(as_user(ALICE), claim(customer))
+        .then_error(ResourceExhausted, |error| {
+            matches!(
+                error,
+                DomainError::CapReached {
+                    scope: CapScope::Overall,
+                    cap: 1,
+                    ..
+                }
+            )
+        });
     world.ok(as_user(BOB), claim(customer));
     assert_eq!(world.model.owned_total(BOB), 2);
 }
@@ -702,11 +728,13 @@ fn claim_is_refused_while_the_cooldown_runs() {
     let abandoned_at = world.now;
     world.ok(as_user(ALICE), abandon(customer, "暂无需求", None));
     world.advance(days(3) - Duration::seconds(1));
-    refused!(
-        world.err(as_user(ALICE), claim(customer)),
-        DomainError::CooldownActive { user, customer: c, until }
-            if *user == ALICE && *c == customer && *until == abandoned_at + days(3),
-        FailedPrecondition
+    world.when(as_user(ALICE), claim(customer)).then_error(
+        FailedPrecondition,
+        exactly(DomainError::CooldownActive {
+            user: ALICE,
+            customer,
+            until: abandoned_at + days(3),
+        }),
     );
     world.advance(Duration::seconds(1));
     world.ok(as_user(ALICE), claim(customer));
@@ -745,11 +773,14 @@ fn a_reclaim_starts_the_former_owners_cooldown() {
     world.ok(as_user(KEEPER), reclaim(customer));
     world.advance(days(5));
     // ALICE's override is 10 days, not the pool's 3.
-    refused!(
-        world.err(as_user(ALICE), claim(customer)),
-        DomainError::CooldownActive { until, .. } if *until == reclaimed_at + days(10),
-        FailedPrecondition
-    );
+    world
+        .when(as_user(ALICE), claim(customer))
+        .then_error(FailedPrecondition, |error| {
+            matches!(
+                error,
+                DomainError::CooldownActive { until, .. } if *until == reclaimed_at + days(10)
+            )
+        });
 }
 
 #[test]
@@ -765,16 +796,21 @@ fn daily_claim_quota_resets_on_the_next_organization_day() {
     let customers: Vec<_> = (0..4).map(|_| world.customer_in(pool)).collect();
     world.ok(as_user(ALICE), claim(customers[0]));
     world.ok(as_user(ALICE), claim(customers[1]));
-    refused!(
-        world.err(as_user(ALICE), claim(customers[2])),
-        DomainError::DailyQuotaReached { user, pool: p, quota: 2 } if *user == ALICE && *p == pool,
-        ResourceExhausted
+    world.when(as_user(ALICE), claim(customers[2])).then_error(
+        ResourceExhausted,
+        exactly(DomainError::DailyQuotaReached {
+            user: ALICE,
+            pool,
+            quota: 2,
+        }),
     );
     // Others have their own quota.
     world.ok(as_user(BOB), claim(customers[3]));
     // t0 is 09:00 UTC: 23:59 is still the same day, midnight is the next one.
     world.advance(Duration::hours(14) + Duration::minutes(59));
-    world.err(as_user(ALICE), claim(customers[2]));
+    world
+        .when(as_user(ALICE), claim(customers[2]))
+        .then_refused();
     world.advance(Duration::minutes(1));
     world.ok(as_user(ALICE), claim(customers[2]));
     assert_eq!(world.model.claims_on_day(ALICE, pool, world.now), 1);
@@ -797,7 +833,7 @@ fn daily_claim_quota_follows_the_organizations_day_offset() {
         world.ok(as_user(ALICE), claim(first));
         // 15:59 UTC is 23:59 in UTC+8: still the same organization day either way.
         world.advance(Duration::hours(6) + Duration::minutes(59));
-        world.err(as_user(ALICE), claim(second));
+        world.when(as_user(ALICE), claim(second)).then_refused();
         // 16:00 UTC is midnight in UTC+8, but still the afternoon in UTC.
         world.advance(Duration::minutes(1));
         let result = world.exec(as_user(ALICE), claim(second));
@@ -820,11 +856,11 @@ fn per_user_daily_quota_override() {
         },
     );
     let customer = world.customer_in(pool);
-    refused!(
-        world.err(as_user(BOB), claim(customer)),
-        DomainError::DailyQuotaReached { quota: 0, .. },
-        ResourceExhausted
-    );
+    world
+        .when(as_user(BOB), claim(customer))
+        .then_error(ResourceExhausted, |error| {
+            matches!(error, DomainError::DailyQuotaReached { quota: 0, .. })
+        });
     world.ok(as_user(ALICE), claim(customer));
 }
 
@@ -843,11 +879,11 @@ fn claim_requests_count_toward_the_daily_quota() {
     world.ok(as_user(ALICE), request(first));
     // Even a rejected application used up today's quota.
     world.ok(as_user(KEEPER), reject(first, None));
-    refused!(
-        world.err(as_user(ALICE), request(second)),
-        DomainError::DailyQuotaReached { quota: 1, .. },
-        ResourceExhausted
-    );
+    world
+        .when(as_user(ALICE), request(second))
+        .then_error(ResourceExhausted, |error| {
+            matches!(error, DomainError::DailyQuotaReached { quota: 1, .. })
+        });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -859,16 +895,13 @@ fn member_applies_for_a_customer_in_an_approval_pool() {
     let mut world = World::standard();
     let pool = world.pool(PoolMode::ClaimWithApproval, no_rules());
     let customer = world.customer_in(pool);
-    let events = world.ok(as_user(ALICE), request(customer));
-    let requested = only!(events, ClaimRequested);
-    assert_eq!(
-        (
-            requested.customer_id,
-            requested.pool_id,
-            requested.applicant
-        ),
-        (customer, pool, ALICE)
-    );
+    world
+        .when(as_user(ALICE), request(customer))
+        .then([EventBody::ClaimRequested(ClaimRequested {
+            customer_id: customer,
+            pool_id: pool,
+            applicant: ALICE,
+        })]);
     assert_eq!(
         world.state(customer),
         &CustomerState::Pending {
@@ -883,15 +916,18 @@ fn member_applies_for_a_customer_in_an_approval_pool() {
 fn member_cannot_apply_in_a_free_claim_pool() {
     let mut world = World::standard();
     let customer = world.customer_in(DEFAULT_POOL);
-    refused!(
-        world.err(as_user(ALICE), request(customer)),
-        DomainError::WrongMode {
-            mode: PoolMode::FreeClaim,
-            action: "request_claim",
-            ..
-        },
-        FailedPrecondition
-    );
+    world
+        .when(as_user(ALICE), request(customer))
+        .then_error(FailedPrecondition, |error| {
+            matches!(
+                error,
+                DomainError::WrongMode {
+                    mode: PoolMode::FreeClaim,
+                    action: "request_claim",
+                    ..
+                }
+            )
+        });
 }
 
 #[test]
@@ -900,14 +936,17 @@ fn a_pending_customer_cannot_be_applied_for_again() {
     let pool = world.pool(PoolMode::ClaimWithApproval, no_rules());
     let customer = world.customer_in(pool);
     world.ok(as_user(ALICE), request(customer));
-    refused!(
-        world.err(as_user(BOB), request(customer)),
-        DomainError::WrongState {
-            actual: "pending",
-            ..
-        },
-        FailedPrecondition
-    );
+    world
+        .when(as_user(BOB), request(customer))
+        .then_error(FailedPrecondition, |error| {
+            matches!(
+                error,
+                DomainError::WrongState {
+                    actual: "pending",
+                    ..
+                }
+            )
+        });
 }
 
 #[test]
@@ -915,10 +954,9 @@ fn non_member_cannot_apply() {
     let mut world = World::standard();
     let pool = world.pool(PoolMode::ClaimWithApproval, no_rules());
     let customer = world.customer_in(pool);
-    refused!(
-        world.err(as_user(DIRECTOR), request(customer)),
-        DomainError::NotPoolMember { user, .. } if *user == DIRECTOR,
-        PermissionDenied
+    world.when(as_user(DIRECTOR), request(customer)).then_error(
+        PermissionDenied,
+        |error| matches!(error, DomainError::NotPoolMember { user, .. } if *user == DIRECTOR),
     );
 }
 
@@ -934,11 +972,11 @@ fn an_application_is_refused_at_the_cap() {
     );
     world.owned_by(pool, ALICE);
     let customer = world.customer_in(pool);
-    refused!(
-        world.err(as_user(ALICE), request(customer)),
-        DomainError::CapReached { .. },
-        ResourceExhausted
-    );
+    world
+        .when(as_user(ALICE), request(customer))
+        .then_error(ResourceExhausted, |error| {
+            matches!(error, DomainError::CapReached { .. })
+        });
 }
 
 #[test]
@@ -948,7 +986,9 @@ fn pool_admin_approves_an_application() {
     let customer = world.customer_in(pool);
     world.ok(as_user(ALICE), request(customer));
     world.advance(Duration::hours(3));
-    let events = world.ok(as_user(KEEPER), approve(customer));
+    let events = world
+        .when(as_user(KEEPER), approve(customer))
+        .then_accepted();
     let approved = only!(events, ClaimApproved);
     assert_eq!(
         (approved.customer_id, approved.applicant),
@@ -965,16 +1005,16 @@ fn member_cannot_approve_or_reject() {
     let pool = world.pool(PoolMode::ClaimWithApproval, no_rules());
     let customer = world.customer_in(pool);
     world.ok(as_user(ALICE), request(customer));
-    refused!(
-        world.err(as_user(ALICE), approve(customer)),
-        DomainError::NotPoolAdmin { .. },
-        PermissionDenied
-    );
-    refused!(
-        world.err(as_user(MANAGER), reject(customer, None)),
-        DomainError::NotPoolAdmin { .. },
-        PermissionDenied
-    );
+    world
+        .when(as_user(ALICE), approve(customer))
+        .then_error(PermissionDenied, |error| {
+            matches!(error, DomainError::NotPoolAdmin { .. })
+        });
+    world
+        .when(as_user(MANAGER), reject(customer, None))
+        .then_error(PermissionDenied, |error| {
+            matches!(error, DomainError::NotPoolAdmin { .. })
+        });
 }
 
 #[test]
@@ -982,25 +1022,31 @@ fn only_a_pending_customer_can_be_approved_or_rejected() {
     let mut world = World::standard();
     let pool = world.pool(PoolMode::ClaimWithApproval, no_rules());
     let customer = world.customer_in(pool);
-    refused!(
-        world.err(as_user(KEEPER), approve(customer)),
-        DomainError::WrongState {
-            action: "approve_claim",
-            expected: "pending",
-            actual: "in_pool",
-            ..
-        },
-        FailedPrecondition
-    );
-    refused!(
-        world.err(as_user(KEEPER), reject(customer, Some("不合适"))),
-        DomainError::WrongState {
-            action: "reject_claim",
-            actual: "in_pool",
-            ..
-        },
-        FailedPrecondition
-    );
+    world
+        .when(as_user(KEEPER), approve(customer))
+        .then_error(FailedPrecondition, |error| {
+            matches!(
+                error,
+                DomainError::WrongState {
+                    action: "approve_claim",
+                    expected: "pending",
+                    actual: "in_pool",
+                    ..
+                }
+            )
+        });
+    world
+        .when(as_user(KEEPER), reject(customer, Some("不合适")))
+        .then_error(FailedPrecondition, |error| {
+            matches!(
+                error,
+                DomainError::WrongState {
+                    action: "reject_claim",
+                    actual: "in_pool",
+                    ..
+                }
+            )
+        });
 }
 
 #[test]
@@ -1018,11 +1064,14 @@ fn approval_respects_the_applicants_cap() {
     world.ok(as_user(ALICE), request(first));
     world.ok(as_user(ALICE), request(second));
     world.ok(as_user(KEEPER), approve(first));
-    refused!(
-        world.err(as_user(KEEPER), approve(second)),
-        DomainError::CapReached { user, cap: 1, owned: 1, .. } if *user == ALICE,
-        ResourceExhausted
-    );
+    world
+        .when(as_user(KEEPER), approve(second))
+        .then_error(ResourceExhausted, |error| {
+            matches!(
+                error,
+                DomainError::CapReached { user, cap: 1, owned: 1, .. } if *user == ALICE
+            )
+        });
     assert!(matches!(
         world.state(second),
         CustomerState::Pending { applicant, .. } if *applicant == ALICE
@@ -1035,7 +1084,9 @@ fn pool_admin_rejects_an_application_with_a_reason() {
     let pool = world.pool(PoolMode::ClaimWithApproval, no_rules());
     let customer = world.customer_in(pool);
     world.ok(as_user(ALICE), request(customer));
-    let events = world.ok(as_user(KEEPER), reject(customer, Some("  区域不符 ")));
+    let events = world
+        .when(as_user(KEEPER), reject(customer, Some("  区域不符 ")))
+        .then_accepted();
     let rejected = only!(events, ClaimRejected);
     assert_eq!(
         (rejected.customer_id, rejected.applicant),

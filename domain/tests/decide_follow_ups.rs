@@ -1,14 +1,14 @@
 //! What happens to an owned customer (`decide/follow_ups.rs`): follow-ups and comments,
 //! the deal, protection extensions and shares.
 //!
-//! Each test drives the pure domain through the given/when/then harness in `support` and
-//! asserts the exact events (type and key fields) and the resulting state, or the exact
-//! `DomainError` and its class. A refused command is checked by `World::err` to have
+//! Each test builds its history (given) with the harness in `support`, decides one command
+//! (`World::when`) and asserts what came of it (`then`): the exact events (or their types
+//! and key fields) and the resulting state, or the `DomainError` and its class, having
 //! appended nothing and changed nothing.
 
 mod support;
 
-use poolkeeper_domain::event::{EventBody, FollowUpKind};
+use poolkeeper_domain::event::*;
 use poolkeeper_domain::*;
 use support::*;
 
@@ -27,17 +27,18 @@ fn owner_logs_a_follow_up_which_resets_the_contact_timers() {
     );
     world.advance(days(2));
     let follow_up_id = FollowUpId::from_u128(world.fresh());
-    let events = world.ok(
-        as_user(ALICE),
-        log_follow_up(customer, follow_up_id, " 上门拜访，客户有意向 "),
-    );
-    let logged = only!(events, FollowUpLogged);
-    assert_eq!(
-        (logged.customer_id, logged.follow_up_id, logged.author),
-        (customer, follow_up_id, ALICE)
-    );
-    assert_eq!(logged.kind, FollowUpKind::Visit);
-    assert_eq!(logged.note, "上门拜访，客户有意向");
+    world
+        .when(
+            as_user(ALICE),
+            log_follow_up(customer, follow_up_id, " 上门拜访，客户有意向 "),
+        )
+        .then([EventBody::FollowUpLogged(FollowUpLogged {
+            customer_id: customer,
+            follow_up_id,
+            author: ALICE,
+            kind: FollowUpKind::Visit,
+            note: "上门拜访，客户有意向".into(),
+        })]);
     assert_eq!(ownership(&world, customer).last_contact_at, Some(world.now));
     assert_eq!(
         deadline(&world, customer),
@@ -51,14 +52,14 @@ fn only_the_owner_logs_follow_ups() {
     let customer = world.owned_by(DEFAULT_POOL, ALICE);
     for actor in [MANAGER, BOB, ADMIN] {
         let follow_up_id = FollowUpId::from_u128(world.fresh());
-        refused!(
-            world.err(
+        world
+            .when(
                 as_user(actor),
-                log_follow_up(customer, follow_up_id, "电话")
-            ),
-            DomainError::NotOwner { .. },
-            PermissionDenied
-        );
+                log_follow_up(customer, follow_up_id, "电话"),
+            )
+            .then_error(PermissionDenied, |error| {
+                matches!(error, DomainError::NotOwner { .. })
+            });
     }
 }
 
@@ -67,11 +68,9 @@ fn a_blank_follow_up_note_is_invalid() {
     let mut world = World::standard();
     let customer = world.owned_by(DEFAULT_POOL, ALICE);
     let follow_up_id = FollowUpId::from_u128(world.fresh());
-    refused!(
-        world.err(as_user(ALICE), log_follow_up(customer, follow_up_id, "\n ")),
-        DomainError::Invalid { field, .. } if field == "note",
-        InvalidArgument
-    );
+    world
+        .when(as_user(ALICE), log_follow_up(customer, follow_up_id, "\n "))
+        .then_error(InvalidArgument, invalid("note"));
 }
 
 #[test]
@@ -79,17 +78,20 @@ fn a_follow_up_id_cannot_be_reused() {
     let mut world = World::standard();
     let customer = world.owned_by(DEFAULT_POOL, ALICE);
     let follow_up_id = world.follow_up(ALICE, customer);
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(ALICE),
-            log_follow_up(customer, follow_up_id, "再次")
-        ),
-        DomainError::AlreadyExists {
-            kind: "follow_up",
-            ..
-        },
-        AlreadyExists
-    );
+            log_follow_up(customer, follow_up_id, "再次"),
+        )
+        .then_error(AlreadyExists, |error| {
+            matches!(
+                error,
+                DomainError::AlreadyExists {
+                    kind: "follow_up",
+                    ..
+                }
+            )
+        });
 }
 
 #[test]
@@ -97,18 +99,21 @@ fn a_follow_up_needs_an_owned_customer() {
     let mut world = World::standard();
     let customer = world.customer_in(DEFAULT_POOL);
     let follow_up_id = FollowUpId::from_u128(world.fresh());
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(ALICE),
-            log_follow_up(customer, follow_up_id, "电话")
-        ),
-        DomainError::WrongState {
-            action: "log_follow_up",
-            actual: "in_pool",
-            ..
-        },
-        FailedPrecondition
-    );
+            log_follow_up(customer, follow_up_id, "电话"),
+        )
+        .then_error(FailedPrecondition, |error| {
+            matches!(
+                error,
+                DomainError::WrongState {
+                    action: "log_follow_up",
+                    actual: "in_pool",
+                    ..
+                }
+            )
+        });
 }
 
 #[test]
@@ -117,23 +122,22 @@ fn superiors_of_the_author_comment_on_a_follow_up() {
     let customer = world.owned_by(DEFAULT_POOL, ALICE);
     let follow_up = world.follow_up(ALICE, customer);
     let version = world.model.customer_version(customer);
-    let events = world.ok(
-        as_user(MANAGER),
-        comment(customer, follow_up, " 下次带上报价单 "),
-    );
-    let commented = only!(events, FollowUpCommented);
-    assert_eq!(
-        (
-            commented.customer_id,
-            commented.follow_up_id,
-            commented.author
-        ),
-        (customer, follow_up, MANAGER)
-    );
-    assert_eq!(commented.comment, "下次带上报价单");
+    world
+        .when(
+            as_user(MANAGER),
+            comment(customer, follow_up, " 下次带上报价单 "),
+        )
+        .then([EventBody::FollowUpCommented(FollowUpCommented {
+            customer_id: customer,
+            follow_up_id: follow_up,
+            author: MANAGER,
+            comment: "下次带上报价单".into(),
+        })]);
     assert_eq!(world.model.customer_version(customer), version + 1);
     // Two levels up counts too.
-    let events = world.ok(as_user(DIRECTOR), comment(customer, follow_up, "同意"));
+    let events = world
+        .when(as_user(DIRECTOR), comment(customer, follow_up, "同意"))
+        .then_accepted();
     assert_eq!(only!(events, FollowUpCommented).author, DIRECTOR);
 }
 
@@ -143,7 +147,9 @@ fn pool_admin_comments_on_a_follow_up() {
     let pool = free_pool(&mut world, no_rules());
     let customer = world.owned_by(pool, CAROL);
     let follow_up = world.follow_up(CAROL, customer);
-    let events = world.ok(as_user(KEEPER), comment(customer, follow_up, "跟进及时"));
+    let events = world
+        .when(as_user(KEEPER), comment(customer, follow_up, "跟进及时"))
+        .then_accepted();
     assert_eq!(only!(events, FollowUpCommented).author, KEEPER);
 }
 
@@ -153,11 +159,11 @@ fn peer_cannot_comment_nor_the_author_on_their_own() {
     let customer = world.owned_by(DEFAULT_POOL, ALICE);
     let follow_up = world.follow_up(ALICE, customer);
     for actor in [BOB, CAROL, ALICE] {
-        refused!(
-            world.err(as_user(actor), comment(customer, follow_up, "点评")),
-            DomainError::NotSuperior { follow_up: f, .. } if *f == follow_up,
-            PermissionDenied
-        );
+        world
+            .when(as_user(actor), comment(customer, follow_up, "点评"))
+            .then_error(PermissionDenied, |error| {
+                matches!(error, DomainError::NotSuperior { follow_up: f, .. } if *f == follow_up)
+            });
     }
 }
 
@@ -168,17 +174,13 @@ fn comment_on_an_unknown_follow_up_is_not_found() {
     let other = world.owned_by(DEFAULT_POOL, ALICE);
     let elsewhere = world.follow_up(ALICE, other);
     let ghost = FollowUpId::from_u128(0x6057);
-    refused!(
-        world.err(as_user(MANAGER), comment(customer, ghost, "点评")),
-        DomainError::UnknownFollowUp(f) if *f == ghost,
-        NotFound
-    );
+    world
+        .when(as_user(MANAGER), comment(customer, ghost, "点评"))
+        .then_error(NotFound, exactly(DomainError::UnknownFollowUp(ghost)));
     // A follow-up of another customer is unknown on this one.
-    refused!(
-        world.err(as_user(MANAGER), comment(customer, elsewhere, "点评")),
-        DomainError::UnknownFollowUp(f) if *f == elsewhere,
-        NotFound
-    );
+    world
+        .when(as_user(MANAGER), comment(customer, elsewhere, "点评"))
+        .then_error(NotFound, exactly(DomainError::UnknownFollowUp(elsewhere)));
 }
 
 #[test]
@@ -186,11 +188,9 @@ fn a_blank_comment_is_invalid() {
     let mut world = World::standard();
     let customer = world.owned_by(DEFAULT_POOL, ALICE);
     let follow_up = world.follow_up(ALICE, customer);
-    refused!(
-        world.err(as_user(MANAGER), comment(customer, follow_up, " ")),
-        DomainError::Invalid { field, .. } if field == "comment",
-        InvalidArgument
-    );
+    world
+        .when(as_user(MANAGER), comment(customer, follow_up, " "))
+        .then_error(InvalidArgument, invalid("comment"));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -213,9 +213,12 @@ fn owner_marks_a_customer_won_which_stops_the_not_won_timer() {
         Some(RuleKind::NotWon)
     );
     world.advance(days(3));
-    let events = world.ok(as_user(ALICE), mark_won(customer));
-    let won = only!(events, CustomerWon);
-    assert_eq!((won.customer_id, won.owner), (customer, ALICE));
+    world
+        .when(as_user(ALICE), mark_won(customer))
+        .then([EventBody::CustomerWon(CustomerWon {
+            customer_id: customer,
+            owner: ALICE,
+        })]);
     assert_eq!(ownership(&world, customer).won_at, Some(world.now));
     assert_eq!(deadline(&world, customer), None);
 }
@@ -225,31 +228,34 @@ fn marking_won_twice_is_refused() {
     let mut world = World::standard();
     let customer = world.owned_by(DEFAULT_POOL, ALICE);
     world.ok(as_user(ALICE), mark_won(customer));
-    refused!(
-        world.err(as_user(ALICE), mark_won(customer)),
-        DomainError::NothingToDo(_),
-        FailedPrecondition
-    );
+    world
+        .when(as_user(ALICE), mark_won(customer))
+        .then_error(FailedPrecondition, |error| {
+            matches!(error, DomainError::NothingToDo(_))
+        });
 }
 
 #[test]
 fn only_the_owner_marks_won() {
     let mut world = World::standard();
     let customer = world.owned_by(DEFAULT_POOL, ALICE);
-    refused!(
-        world.err(as_user(MANAGER), mark_won(customer)),
-        DomainError::NotOwner { .. },
-        PermissionDenied
-    );
+    world
+        .when(as_user(MANAGER), mark_won(customer))
+        .then_error(PermissionDenied, |error| {
+            matches!(error, DomainError::NotOwner { .. })
+        });
     let unclaimed = world.customer_in(DEFAULT_POOL);
-    refused!(
-        world.err(as_user(ALICE), mark_won(unclaimed)),
-        DomainError::WrongState {
-            action: "mark_won",
-            ..
-        },
-        FailedPrecondition
-    );
+    world
+        .when(as_user(ALICE), mark_won(unclaimed))
+        .then_error(FailedPrecondition, |error| {
+            matches!(
+                error,
+                DomainError::WrongState {
+                    action: "mark_won",
+                    ..
+                }
+            )
+        });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -272,7 +278,9 @@ fn pool_admin_extends_protection_up_to_the_maximum() {
     let pool = protected_pool(&mut world);
     let customer = world.owned_by(pool, ALICE);
     let start = world.now;
-    let events = world.ok(as_user(KEEPER), extend(customer, start + days(30)));
+    let events = world
+        .when(as_user(KEEPER), extend(customer, start + days(30)))
+        .then_accepted();
     let extended = only!(events, ProtectionExtended);
     assert_eq!(extended.owner, ALICE);
     assert_eq!(extended.previous_until, start + days(7));
@@ -294,12 +302,15 @@ fn protection_cannot_be_extended_beyond_the_maximum() {
     let pool = protected_pool(&mut world);
     let customer = world.owned_by(pool, ALICE);
     let start = world.now;
-    refused!(
-        world.err(as_user(KEEPER), extend(customer, start + days(31))),
-        DomainError::ProtectionBeyondMaximum { requested, max }
-            if *requested == start + days(31) && *max == start + days(30),
-        FailedPrecondition
-    );
+    world
+        .when(as_user(KEEPER), extend(customer, start + days(31)))
+        .then_error(
+            FailedPrecondition,
+            exactly(DomainError::ProtectionBeyondMaximum {
+                requested: start + days(31),
+                max: start + days(30),
+            }),
+        );
 }
 
 #[test]
@@ -309,16 +320,12 @@ fn an_extension_must_end_later_than_the_current_protection() {
     let customer = world.owned_by(pool, ALICE);
     let start = world.now;
     world.ok(as_user(KEEPER), extend(customer, start + days(10)));
-    refused!(
-        world.err(as_user(KEEPER), extend(customer, start + days(10))),
-        DomainError::Invalid { field, .. } if field == "until",
-        InvalidArgument
-    );
-    refused!(
-        world.err(as_user(KEEPER), extend(customer, start + days(8))),
-        DomainError::Invalid { field, .. } if field == "until",
-        InvalidArgument
-    );
+    world
+        .when(as_user(KEEPER), extend(customer, start + days(10)))
+        .then_error(InvalidArgument, invalid("until"));
+    world
+        .when(as_user(KEEPER), extend(customer, start + days(8)))
+        .then_error(InvalidArgument, invalid("until"));
 }
 
 #[test]
@@ -328,11 +335,12 @@ fn protection_cannot_be_extended_without_a_protection_rule() {
     // Assigned without a window: there is no protection to extend.
     let customer = world.owned_by(pool, ALICE);
     let until = world.now + days(3);
-    refused!(
-        world.err(as_user(KEEPER), extend(customer, until)),
-        DomainError::NoProtectionRule(p) if *p == pool,
-        FailedPrecondition
-    );
+    world
+        .when(as_user(KEEPER), extend(customer, until))
+        .then_error(
+            FailedPrecondition,
+            exactly(DomainError::NoProtectionRule(pool)),
+        );
 }
 
 #[test]
@@ -345,7 +353,9 @@ fn an_expired_window_is_re_protected_without_a_maximum_in_a_pool_without_a_prote
     world.ok(as_user(KEEPER), assign_window(customer, ALICE, start, end));
     world.advance(days(10));
     let until = world.now + days(90);
-    let events = world.ok(as_user(KEEPER), extend(customer, until));
+    let events = world
+        .when(as_user(KEEPER), extend(customer, until))
+        .then_accepted();
     let extended = only!(events, ProtectionExtended);
     assert_eq!(extended.owner, ALICE);
     assert_eq!(extended.previous_until, end);
@@ -363,23 +373,19 @@ fn without_a_protection_rule_a_window_is_re_protected_only_to_a_later_end_in_the
     let start = world.now;
     let end = start + days(5);
     world.ok(as_user(KEEPER), assign_window(customer, ALICE, start, end));
-    refused!(
-        world.err(as_user(KEEPER), extend(customer, end)),
-        DomainError::Invalid { field, .. } if field == "until",
-        InvalidArgument
-    );
+    world
+        .when(as_user(KEEPER), extend(customer, end))
+        .then_error(InvalidArgument, invalid("until"));
     world.advance(days(10));
     // Later than the old end, but already past: the customer would stay expired.
-    refused!(
-        world.err(as_user(KEEPER), extend(customer, end + days(1))),
-        DomainError::Invalid { field, .. } if field == "until",
-        InvalidArgument
-    );
-    refused!(
-        world.err(as_user(ALICE), extend(customer, world.now + days(1))),
-        DomainError::NotPoolAdmin { .. },
-        PermissionDenied
-    );
+    world
+        .when(as_user(KEEPER), extend(customer, end + days(1)))
+        .then_error(InvalidArgument, invalid("until"));
+    world
+        .when(as_user(ALICE), extend(customer, world.now + days(1)))
+        .then_error(PermissionDenied, |error| {
+            matches!(error, DomainError::NotPoolAdmin { .. })
+        });
 }
 
 #[test]
@@ -389,11 +395,11 @@ fn member_cannot_extend_protection() {
     let customer = world.owned_by(pool, ALICE);
     let until = world.now + days(10);
     for actor in [ALICE, MANAGER] {
-        refused!(
-            world.err(as_user(actor), extend(customer, until)),
-            DomainError::NotPoolAdmin { .. },
-            PermissionDenied
-        );
+        world
+            .when(as_user(actor), extend(customer, until))
+            .then_error(PermissionDenied, |error| {
+                matches!(error, DomainError::NotPoolAdmin { .. })
+            });
     }
 }
 
@@ -405,18 +411,16 @@ fn member_cannot_extend_protection() {
 fn owner_shares_a_customer_with_a_department_once() {
     let mut world = World::standard();
     let customer = world.owned_by(DEFAULT_POOL, ALICE);
-    let events = world.ok(as_user(ALICE), share(customer, " 市场部 "));
-    let shared = only!(events, CustomerShared);
-    assert_eq!(
-        (shared.customer_id, shared.department.as_str()),
-        (customer, "市场部")
-    );
+    world
+        .when(as_user(ALICE), share(customer, " 市场部 "))
+        .then([EventBody::CustomerShared(CustomerShared {
+            customer_id: customer,
+            department: "市场部".into(),
+        })]);
     assert_eq!(world.model.customers[&customer].shared_with, ["市场部"]);
-    assert!(
-        world
-            .ok(as_user(ALICE), share(customer, "市场部"))
-            .is_empty()
-    );
+    world
+        .when(as_user(ALICE), share(customer, "市场部"))
+        .then_nothing();
 }
 
 #[test]
@@ -424,11 +428,11 @@ fn pool_admin_may_share_but_a_peer_may_not() {
     let mut world = World::standard();
     let pool = free_pool(&mut world, no_rules());
     let customer = world.owned_by(pool, ALICE);
-    refused!(
-        world.err(as_user(BOB), share(customer, "市场部")),
-        DomainError::NotOwner { .. },
-        PermissionDenied
-    );
+    world
+        .when(as_user(BOB), share(customer, "市场部"))
+        .then_error(PermissionDenied, |error| {
+            matches!(error, DomainError::NotOwner { .. })
+        });
     world.ok(as_user(KEEPER), share(customer, "市场部"));
 }
 
@@ -436,19 +440,20 @@ fn pool_admin_may_share_but_a_peer_may_not() {
 fn sharing_needs_a_department_and_a_live_customer() {
     let mut world = World::standard();
     let customer = world.owned_by(DEFAULT_POOL, ALICE);
-    refused!(
-        world.err(as_user(ALICE), share(customer, " ")),
-        DomainError::Invalid { field, .. } if field == "department",
-        InvalidArgument
-    );
+    world
+        .when(as_user(ALICE), share(customer, " "))
+        .then_error(InvalidArgument, invalid("department"));
     world.ok(as_user(ADMIN), delete(customer));
-    refused!(
-        world.err(as_user(ADMIN), share(customer, "市场部")),
-        DomainError::WrongState {
-            action: "share",
-            actual: "deleted",
-            ..
-        },
-        FailedPrecondition
-    );
+    world
+        .when(as_user(ADMIN), share(customer, "市场部"))
+        .then_error(FailedPrecondition, |error| {
+            matches!(
+                error,
+                DomainError::WrongState {
+                    action: "share",
+                    actual: "deleted",
+                    ..
+                }
+            )
+        });
 }

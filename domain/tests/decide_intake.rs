@@ -1,15 +1,15 @@
 //! Intake (`decide/intake.rs`): creating and importing customers, and auto-assigning them.
 //!
-//! Each test drives the pure domain through the given/when/then harness in `support` and
-//! asserts the exact events (type and key fields) and the resulting state, or the exact
-//! `DomainError` and its class. A refused command is checked by `World::err` to have
+//! Each test builds its history (given) with the harness in `support`, decides one command
+//! (`World::when`) and asserts what came of it (`then`): the exact events (or their types
+//! and key fields) and the resulting state, or the `DomainError` and its class, having
 //! appended nothing and changed nothing.
 
 mod support;
 
 use std::collections::BTreeMap;
 
-use poolkeeper_domain::event::EventBody;
+use poolkeeper_domain::event::*;
 use poolkeeper_domain::rules::{AssignStrategy, Condition};
 use poolkeeper_domain::*;
 use support::*;
@@ -25,7 +25,9 @@ fn member_creates_an_unclaimed_customer_in_the_default_pool() {
     let mut new = new_customer(customer_id, None, "  深圳XX科技有限公司 ");
     new.source = Some("web".into());
     new.fields = BTreeMap::from([("region".into(), " 华南 ".into())]);
-    let events = world.ok(as_user(ALICE), CommandBody::CreateCustomer(new));
+    let events = world
+        .when(as_user(ALICE), CommandBody::CreateCustomer(new))
+        .then_accepted();
     let created = only!(events, CustomerCreated);
     assert_eq!(created.customer_id, customer_id);
     assert_eq!(created.pool_id, DEFAULT_POOL);
@@ -46,7 +48,9 @@ fn creator_keeps_the_customer_when_asked() {
     let customer_id = CustomerId::from_u128(world.fresh());
     let mut new = new_customer(customer_id, Some(pool), "张先生");
     new.keep = true;
-    let events = world.ok(as_user(ALICE), CommandBody::CreateCustomer(new));
+    let events = world
+        .when(as_user(ALICE), CommandBody::CreateCustomer(new))
+        .then_accepted();
     let created = only!(events, CustomerCreated);
     assert_eq!(created.owner, Some(ALICE));
     let owned = ownership(&world, customer_id);
@@ -59,14 +63,18 @@ fn non_member_cannot_create_a_customer_in_a_pool() {
     let mut world = World::standard();
     let pool = free_pool(&mut world, no_rules());
     let customer_id = CustomerId::from_u128(world.fresh());
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(MANAGER),
             CommandBody::CreateCustomer(new_customer(customer_id, Some(pool), "黄小姐")),
-        ),
-        DomainError::NotPoolMember { user, pool: p } if *user == MANAGER && *p == pool,
-        PermissionDenied
-    );
+        )
+        .then_error(
+            PermissionDenied,
+            exactly(DomainError::NotPoolMember {
+                user: MANAGER,
+                pool,
+            }),
+        );
     assert!(!world.model.customers.contains_key(&customer_id));
 }
 
@@ -74,28 +82,30 @@ fn non_member_cannot_create_a_customer_in_a_pool() {
 fn customer_with_a_blank_name_is_invalid() {
     let mut world = World::standard();
     let customer_id = CustomerId::from_u128(world.fresh());
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(ALICE),
             CommandBody::CreateCustomer(new_customer(customer_id, None, "  ")),
-        ),
-        DomainError::Invalid { field, .. } if field == "name",
-        InvalidArgument
-    );
+        )
+        .then_error(InvalidArgument, invalid("name"));
 }
 
 #[test]
 fn customer_with_a_taken_id_is_refused() {
     let mut world = World::standard();
     let existing = world.customer_in(DEFAULT_POOL);
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(ALICE),
             CommandBody::CreateCustomer(new_customer(existing, None, "重复客户")),
-        ),
-        DomainError::AlreadyExists { kind: "customer", id } if *id == existing.to_string(),
-        AlreadyExists
-    );
+        )
+        .then_error(
+            AlreadyExists,
+            exactly(DomainError::AlreadyExists {
+                kind: "customer",
+                id: existing.to_string(),
+            }),
+        );
 }
 
 #[test]
@@ -103,28 +113,24 @@ fn customer_in_an_unknown_pool_is_not_found() {
     let mut world = World::standard();
     let ghost = PoolId::from_u128(0x6057);
     let customer_id = CustomerId::from_u128(world.fresh());
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(ALICE),
             CommandBody::CreateCustomer(new_customer(customer_id, Some(ghost), "某公司")),
-        ),
-        DomainError::UnknownPool(p) if *p == ghost,
-        NotFound
-    );
+        )
+        .then_error(NotFound, exactly(DomainError::UnknownPool(ghost)));
 }
 
 #[test]
 fn customer_without_a_pool_needs_a_default_pool() {
     let mut world = World::empty();
     let customer_id = CustomerId::from_u128(world.fresh());
-    refused!(
-        world.err(
+    world
+        .when(
             Actor::System,
             CommandBody::CreateCustomer(new_customer(customer_id, None, "某公司")),
-        ),
-        DomainError::NoDefaultPool,
-        FailedPrecondition
-    );
+        )
+        .then_error(FailedPrecondition, exactly(DomainError::NoDefaultPool));
 }
 
 #[test]
@@ -133,11 +139,9 @@ fn only_a_user_can_keep_a_customer() {
     let customer_id = CustomerId::from_u128(world.fresh());
     let mut new = new_customer(customer_id, None, "某公司");
     new.keep = true;
-    refused!(
-        world.err(Actor::System, CommandBody::CreateCustomer(new)),
-        DomainError::Invalid { field, .. } if field == "keep",
-        InvalidArgument
-    );
+    world
+        .when(Actor::System, CommandBody::CreateCustomer(new))
+        .then_error(InvalidArgument, invalid("keep"));
 }
 
 #[test]
@@ -182,8 +186,9 @@ fn a_kept_customer_is_not_auto_assigned() {
     let customer_id = CustomerId::from_u128(world.fresh());
     let mut new = new_customer(customer_id, Some(pool), "自建客户");
     new.keep = true;
-    let events = world.ok(as_user(ALICE), CommandBody::CreateCustomer(new));
-    assert_eq!(types(&events), ["customer.created"]);
+    world
+        .when(as_user(ALICE), CommandBody::CreateCustomer(new))
+        .then_types(&["customer.created"]);
     assert_eq!(world.owner(customer_id), Some(ALICE));
 }
 
@@ -196,8 +201,9 @@ fn import_creates_every_row_unclaimed() {
     let mut world = World::standard();
     let rows = rows(&mut world, DEFAULT_POOL, 3);
     let ids: Vec<CustomerId> = rows.iter().map(|row| row.customer_id).collect();
-    let events = world.ok(as_user(ADMIN), import(rows));
-    assert_eq!(types(&events), ["customer.created"; 3]);
+    let events = world
+        .when(as_user(ADMIN), import(rows))
+        .then_types(&["customer.created"; 3]);
     for (event, id) in events.iter().zip(&ids) {
         let created = body!(event, CustomerCreated);
         assert_eq!((created.customer_id, created.owner), (*id, None));
@@ -210,11 +216,9 @@ fn import_is_atomic_and_names_the_failing_row() {
     let mut world = World::standard();
     let mut rows = rows(&mut world, DEFAULT_POOL, 4);
     rows[2].name = " ".into();
-    let error = refused!(
-        world.err(as_user(ADMIN), import(rows.clone())),
-        DomainError::Invalid { field, .. } if field == "customers[2].name",
-        InvalidArgument
-    );
+    let error = world
+        .when(as_user(ADMIN), import(rows.clone()))
+        .then_error(InvalidArgument, invalid("customers[2].name"));
     assert_eq!(error.code(), "invalid_argument");
     for row in &rows {
         assert!(!world.model.customers.contains_key(&row.customer_id));
@@ -226,11 +230,9 @@ fn import_names_the_row_of_an_overlong_field() {
     let mut world = World::standard();
     let mut rows = rows(&mut world, DEFAULT_POOL, 2);
     rows[1].fields.insert("备注".into(), "长".repeat(501));
-    refused!(
-        world.err(as_user(ADMIN), import(rows)),
-        DomainError::Invalid { field, .. } if field == "customers[1].fields.备注",
-        InvalidArgument
-    );
+    world
+        .when(as_user(ADMIN), import(rows))
+        .then_error(InvalidArgument, invalid("customers[1].fields.备注"));
 }
 
 #[test]
@@ -238,35 +240,39 @@ fn import_refuses_an_id_repeated_within_the_batch_or_already_taken() {
     let mut world = World::standard();
     let mut batch = rows(&mut world, DEFAULT_POOL, 3);
     batch[2].customer_id = batch[0].customer_id;
-    refused!(
-        world.err(as_user(ADMIN), import(batch.clone())),
-        DomainError::AlreadyExists {
-            kind: "customer",
-            ..
-        },
-        AlreadyExists
-    );
+    world
+        .when(as_user(ADMIN), import(batch.clone()))
+        .then_error(AlreadyExists, |error| {
+            matches!(
+                error,
+                DomainError::AlreadyExists {
+                    kind: "customer",
+                    ..
+                }
+            )
+        });
     let existing = world.customer_in(DEFAULT_POOL);
     let mut batch = rows(&mut world, DEFAULT_POOL, 2);
     batch[1].customer_id = existing;
-    refused!(
-        world.err(as_user(ADMIN), import(batch)),
-        DomainError::AlreadyExists {
-            kind: "customer",
-            ..
-        },
-        AlreadyExists
-    );
+    world
+        .when(as_user(ADMIN), import(batch))
+        .then_error(AlreadyExists, |error| {
+            matches!(
+                error,
+                DomainError::AlreadyExists {
+                    kind: "customer",
+                    ..
+                }
+            )
+        });
 }
 
 #[test]
 fn an_empty_import_is_invalid() {
     let mut world = World::standard();
-    refused!(
-        world.err(as_user(ADMIN), import(vec![])),
-        DomainError::Invalid { field, .. } if field == "customers",
-        InvalidArgument
-    );
+    world
+        .when(as_user(ADMIN), import(vec![]))
+        .then_error(InvalidArgument, invalid("customers"));
 }
 
 #[test]
@@ -275,10 +281,12 @@ fn import_into_a_pool_the_importer_is_not_a_member_of_is_refused() {
     let pool = free_pool(&mut world, no_rules());
     let mut batch = rows(&mut world, DEFAULT_POOL, 2);
     batch[1].pool_id = Some(pool);
-    refused!(
-        world.err(as_user(MANAGER), import(batch)),
-        DomainError::NotPoolMember { user, pool: p } if *user == MANAGER && *p == pool,
-        PermissionDenied
+    world.when(as_user(MANAGER), import(batch)).then_error(
+        PermissionDenied,
+        exactly(DomainError::NotPoolMember {
+            user: MANAGER,
+            pool,
+        }),
     );
 }
 
@@ -296,7 +304,9 @@ fn round_robin_auto_assignment_takes_turns() {
         None,
     );
     let batch = rows(&mut world, pool, 4);
-    let events = world.ok(as_user(ADMIN), import(batch.clone()));
+    let events = world
+        .when(as_user(ADMIN), import(batch.clone()))
+        .then_accepted();
     assert_eq!(events.len(), 8);
     let assigned = auto_assigned(&events);
     assert_eq!(
@@ -334,10 +344,10 @@ fn the_rotation_pointer_is_carried_across_imports() {
         None,
     );
     let first = rows(&mut world, pool, 1);
-    let events = world.ok(as_user(ADMIN), import(first));
+    let events = world.when(as_user(ADMIN), import(first)).then_accepted();
     assert_eq!(auto_assigned(&events)[0].assignee, ALICE);
     let second = rows(&mut world, pool, 1);
-    let events = world.ok(as_user(ADMIN), import(second));
+    let events = world.when(as_user(ADMIN), import(second)).then_accepted();
     let assigned = &auto_assigned(&events)[0];
     assert_eq!(assigned.assignee, BOB);
     assert_eq!((assigned.pointer_before, assigned.pointer_after), (1, 2));
@@ -365,7 +375,7 @@ fn least_loaded_auto_assignment_picks_the_lightest_and_breaks_ties_in_rotation_o
         world.ok(as_user(owner), CommandBody::CreateCustomer(new));
     }
     let batch = rows(&mut world, pool, 2);
-    let events = world.ok(as_user(ADMIN), import(batch));
+    let events = world.when(as_user(ADMIN), import(batch)).then_accepted();
     let assigned = auto_assigned(&events);
     // Loads 2/0/1: BOB. Then 2/1/1 from pointer 2 (CAROL, ALICE, BOB): CAROL wins the tie.
     assert_eq!(assigned[0].assignee, BOB);
@@ -466,17 +476,15 @@ fn caps_hold_within_one_import_and_unassignable_rows_stay_unclaimed() {
         limit(1),
     );
     let batch = rows(&mut world, pool, 3);
-    let events = world.ok(as_user(ADMIN), import(batch.clone()));
-    assert_eq!(
-        types(&events),
-        [
+    world
+        .when(as_user(ADMIN), import(batch.clone()))
+        .then_types(&[
             "customer.created",
             "customer.auto_assigned",
             "customer.created",
             "customer.auto_assigned",
-            "customer.created"
-        ]
-    );
+            "customer.created",
+        ]);
     assert_eq!(world.owner(batch[0].customer_id), Some(ALICE));
     assert_eq!(world.owner(batch[1].customer_id), Some(BOB));
     assert_eq!(world.state(batch[2].customer_id), &CustomerState::InPool);
@@ -504,7 +512,7 @@ fn the_first_matching_auto_assignment_rule_wins() {
     let mut batch = rows(&mut world, pool, 2);
     batch[0].source = Some("market_event".into());
     batch[1].source = Some("web".into());
-    let events = world.ok(as_user(ADMIN), import(batch));
+    let events = world.when(as_user(ADMIN), import(batch)).then_accepted();
     let assigned = auto_assigned(&events);
     assert_eq!(
         (

@@ -1,9 +1,9 @@
 //! Ownership after the claim (`decide/ownership.rs`): abandons, reclaims by hand and by
 //! rule, reminders, transfers, freezing, moves between pools, deletes and restores.
 //!
-//! Each test drives the pure domain through the given/when/then harness in `support` and
-//! asserts the exact events (type and key fields) and the resulting state, or the exact
-//! `DomainError` and its class. A refused command is checked by `World::err` to have
+//! Each test builds its history (given) with the harness in `support`, decides one command
+//! (`World::when`) and asserts what came of it (`then`): the exact events (or their types
+//! and key fields) and the resulting state, or the `DomainError` and its class, having
 //! appended nothing and changed nothing.
 
 mod support;
@@ -11,7 +11,7 @@ mod support;
 use std::collections::BTreeSet;
 
 use chrono::Duration;
-use poolkeeper_domain::event::{EventBody, RestoredTo};
+use poolkeeper_domain::event::*;
 use poolkeeper_domain::model::FormerState;
 use poolkeeper_domain::rules::{Limit, ProtectionExtension, ProtectionRule, ReturnTarget};
 use poolkeeper_domain::*;
@@ -32,12 +32,15 @@ fn owner_abandons_with_a_reason_from_the_pool_list() {
         },
     );
     let customer = world.owned_by(pool, ALICE);
-    let events = world.ok(as_user(ALICE), abandon(customer, " 预算不足 ", None));
-    let abandoned = only!(events, CustomerAbandoned);
-    assert_eq!(abandoned.customer_id, customer);
-    assert_eq!((abandoned.from_pool, abandoned.to_pool), (pool, pool));
-    assert_eq!(abandoned.abandoner, ALICE);
-    assert_eq!(abandoned.reason, "预算不足");
+    world
+        .when(as_user(ALICE), abandon(customer, " 预算不足 ", None))
+        .then([EventBody::CustomerAbandoned(CustomerAbandoned {
+            customer_id: customer,
+            from_pool: pool,
+            to_pool: pool,
+            abandoner: ALICE,
+            reason: "预算不足".into(),
+        })]);
     assert_eq!(world.state(customer), &CustomerState::InPool);
     assert_eq!(world.model.owned_in_pool(ALICE, pool), 0);
     assert_eq!(world.model.losses.get(&(ALICE, customer)), Some(&world.now));
@@ -49,11 +52,9 @@ fn owner_abandons_with_a_reason_from_the_pool_list() {
 fn abandon_without_reason_is_invalid() {
     let mut world = World::standard();
     let customer = world.owned_by(DEFAULT_POOL, ALICE);
-    refused!(
-        world.err(as_user(ALICE), abandon(customer, "   ", None)),
-        DomainError::Invalid { field, .. } if field == "reason",
-        InvalidArgument
-    );
+    world
+        .when(as_user(ALICE), abandon(customer, "   ", None))
+        .then_error(InvalidArgument, invalid("reason"));
     assert_eq!(world.owner(customer), Some(ALICE));
 }
 
@@ -68,11 +69,15 @@ fn abandon_reason_must_come_from_the_pools_list() {
         },
     );
     let customer = world.owned_by(pool, ALICE);
-    refused!(
-        world.err(as_user(ALICE), abandon(customer, "不想跟了", None)),
-        DomainError::ReasonNotInList { reason, pool: p } if reason == "不想跟了" && *p == pool,
-        FailedPrecondition
-    );
+    world
+        .when(as_user(ALICE), abandon(customer, "不想跟了", None))
+        .then_error(
+            FailedPrecondition,
+            exactly(DomainError::ReasonNotInList {
+                reason: "不想跟了".into(),
+                pool,
+            }),
+        );
 }
 
 #[test]
@@ -80,11 +85,11 @@ fn only_the_owner_may_abandon() {
     let mut world = World::standard();
     let customer = world.owned_by(DEFAULT_POOL, ALICE);
     for actor in [BOB, MANAGER, ADMIN] {
-        refused!(
-            world.err(as_user(actor), abandon(customer, "无意向", None)),
-            DomainError::NotOwner { customer: c, .. } if *c == customer,
-            PermissionDenied
-        );
+        world
+            .when(as_user(actor), abandon(customer, "无意向", None))
+            .then_error(PermissionDenied, |error| {
+                matches!(error, DomainError::NotOwner { customer: c, .. } if *c == customer)
+            });
     }
 }
 
@@ -92,16 +97,19 @@ fn only_the_owner_may_abandon() {
 fn an_unclaimed_customer_cannot_be_abandoned() {
     let mut world = World::standard();
     let customer = world.customer_in(DEFAULT_POOL);
-    refused!(
-        world.err(as_user(ALICE), abandon(customer, "无意向", None)),
-        DomainError::WrongState {
-            action: "abandon",
-            expected: "owned",
-            actual: "in_pool",
-            ..
-        },
-        FailedPrecondition
-    );
+    world
+        .when(as_user(ALICE), abandon(customer, "无意向", None))
+        .then_error(FailedPrecondition, |error| {
+            matches!(
+                error,
+                DomainError::WrongState {
+                    action: "abandon",
+                    expected: "owned",
+                    actual: "in_pool",
+                    ..
+                }
+            )
+        });
 }
 
 #[test]
@@ -109,13 +117,16 @@ fn abandon_returns_to_the_source_pool_and_refuses_another_choice() {
     let mut world = World::standard();
     let pool = free_pool(&mut world, no_rules());
     let customer = world.owned_by(pool, ALICE);
-    refused!(
-        world.err(as_user(ALICE), abandon(customer, "无意向", Some(DEFAULT_POOL))),
-        DomainError::Invalid { field, .. } if field == "return_to",
-        InvalidArgument
-    );
+    world
+        .when(
+            as_user(ALICE),
+            abandon(customer, "无意向", Some(DEFAULT_POOL)),
+        )
+        .then_error(InvalidArgument, invalid("return_to"));
     // Naming the source pool itself is fine.
-    let events = world.ok(as_user(ALICE), abandon(customer, "无意向", Some(pool)));
+    let events = world
+        .when(as_user(ALICE), abandon(customer, "无意向", Some(pool)))
+        .then_accepted();
     assert_eq!(only!(events, CustomerAbandoned).to_pool, pool);
     assert_eq!(world.pool_of(customer), pool);
 }
@@ -132,10 +143,12 @@ fn abandon_goes_to_the_pool_the_user_chooses() {
     );
     let chosen = world.owned_by(pool, ALICE);
     let unchosen = world.owned_by(pool, ALICE);
-    let events = world.ok(
-        as_user(ALICE),
-        abandon(chosen, "无意向", Some(DEFAULT_POOL)),
-    );
+    let events = world
+        .when(
+            as_user(ALICE),
+            abandon(chosen, "无意向", Some(DEFAULT_POOL)),
+        )
+        .then_accepted();
     let abandoned = only!(events, CustomerAbandoned);
     assert_eq!(
         (abandoned.from_pool, abandoned.to_pool),
@@ -144,7 +157,9 @@ fn abandon_goes_to_the_pool_the_user_chooses() {
     assert_eq!(world.pool_of(chosen), DEFAULT_POOL);
     assert_eq!(world.state(chosen), &CustomerState::InPool);
     // No choice: back where it came from.
-    let events = world.ok(as_user(ALICE), abandon(unchosen, "无意向", None));
+    let events = world
+        .when(as_user(ALICE), abandon(unchosen, "无意向", None))
+        .then_accepted();
     assert_eq!(only!(events, CustomerAbandoned).to_pool, pool);
     assert_eq!(world.model.owned_total(ALICE), 0);
 }
@@ -161,11 +176,9 @@ fn abandon_to_an_unknown_chosen_pool_is_not_found() {
     );
     let customer = world.owned_by(pool, ALICE);
     let ghost = PoolId::from_u128(0x6057);
-    refused!(
-        world.err(as_user(ALICE), abandon(customer, "无意向", Some(ghost))),
-        DomainError::UnknownPool(p) if *p == ghost,
-        NotFound
-    );
+    world
+        .when(as_user(ALICE), abandon(customer, "无意向", Some(ghost)))
+        .then_error(NotFound, exactly(DomainError::UnknownPool(ghost)));
 }
 
 #[test]
@@ -180,12 +193,15 @@ fn abandon_goes_to_the_fixed_pool() {
         },
     );
     let customer = world.owned_by(pool, ALICE);
-    refused!(
-        world.err(as_user(ALICE), abandon(customer, "无意向", Some(DEFAULT_POOL))),
-        DomainError::Invalid { field, .. } if field == "return_to",
-        InvalidArgument
-    );
-    let events = world.ok(as_user(ALICE), abandon(customer, "无意向", None));
+    world
+        .when(
+            as_user(ALICE),
+            abandon(customer, "无意向", Some(DEFAULT_POOL)),
+        )
+        .then_error(InvalidArgument, invalid("return_to"));
+    let events = world
+        .when(as_user(ALICE), abandon(customer, "无意向", None))
+        .then_accepted();
     let abandoned = only!(events, CustomerAbandoned);
     assert_eq!((abandoned.from_pool, abandoned.to_pool), (pool, fixed));
     assert_eq!(world.pool_of(customer), fixed);
@@ -216,14 +232,16 @@ fn a_user_chosen_return_pool_must_be_one_the_user_belongs_to() {
         },
     );
     let customer = world.owned_by(pool, ALICE);
-    let refused = world.err(
-        as_user(ALICE),
-        CommandBody::Abandon {
-            customer_id: customer,
-            reason: "转区域".into(),
-            return_to: Some(foreign),
-        },
-    );
+    let refused = world
+        .when(
+            as_user(ALICE),
+            CommandBody::Abandon {
+                customer_id: customer,
+                reason: "转区域".into(),
+                return_to: Some(foreign),
+            },
+        )
+        .then_refused();
     assert!(
         matches!(refused, DomainError::NotPoolMember { user, pool } if user == ALICE && pool == foreign)
     );
@@ -239,17 +257,14 @@ fn pool_admin_reclaims_and_the_former_owner_becomes_a_related_person() {
     let pool = free_pool(&mut world, no_rules());
     let customer = world.owned_by(pool, ALICE);
     world.advance(days(1));
-    let events = world.ok(as_user(KEEPER), reclaim(customer));
-    let reclaimed = only!(events, CustomerReclaimed);
-    assert_eq!(
-        (
-            reclaimed.customer_id,
-            reclaimed.pool_id,
-            reclaimed.former_owner
-        ),
-        (customer, pool, ALICE)
-    );
-    assert_eq!(reclaimed.reason.as_deref(), Some("长期未跟进"));
+    world
+        .when(as_user(KEEPER), reclaim(customer))
+        .then([EventBody::CustomerReclaimed(CustomerReclaimed {
+            customer_id: customer,
+            pool_id: pool,
+            former_owner: ALICE,
+            reason: Some("长期未跟进".into()),
+        })]);
     assert_eq!(world.state(customer), &CustomerState::InPool);
     assert_eq!(world.model.customers[&customer].related, vec![ALICE]);
     assert_eq!(world.model.losses.get(&(ALICE, customer)), Some(&world.now));
@@ -262,10 +277,9 @@ fn owners_superior_who_is_no_pool_admin_cannot_reclaim() {
     let pool = free_pool(&mut world, no_rules());
     let customer = world.owned_by(pool, ALICE);
     for actor in [MANAGER, ALICE, BOB] {
-        refused!(
-            world.err(as_user(actor), reclaim(customer)),
-            DomainError::NotPoolAdmin { pool: p, .. } if *p == pool,
-            PermissionDenied
+        world.when(as_user(actor), reclaim(customer)).then_error(
+            PermissionDenied,
+            |error| matches!(error, DomainError::NotPoolAdmin { pool: p, .. } if *p == pool),
         );
     }
 }
@@ -275,15 +289,18 @@ fn an_unclaimed_customer_cannot_be_reclaimed() {
     let mut world = World::standard();
     let pool = free_pool(&mut world, no_rules());
     let customer = world.customer_in(pool);
-    refused!(
-        world.err(as_user(KEEPER), reclaim(customer)),
-        DomainError::WrongState {
-            action: "reclaim",
-            actual: "in_pool",
-            ..
-        },
-        FailedPrecondition
-    );
+    world
+        .when(as_user(KEEPER), reclaim(customer))
+        .then_error(FailedPrecondition, |error| {
+            matches!(
+                error,
+                DomainError::WrongState {
+                    action: "reclaim",
+                    actual: "in_pool",
+                    ..
+                }
+            )
+        });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -298,10 +315,12 @@ fn the_system_reclaims_a_customer_whose_rule_is_due() {
     let owned_at = world.now;
     let due = owned_at + days(5);
     world.advance(days(5));
-    let events = world.ok(
-        Actor::Rule(RuleKind::ClaimedNotContacted),
-        auto_reclaim(customer, RuleKind::ClaimedNotContacted, due),
-    );
+    let events = world
+        .when(
+            Actor::Rule(RuleKind::ClaimedNotContacted),
+            auto_reclaim(customer, RuleKind::ClaimedNotContacted, due),
+        )
+        .then_accepted();
     let reclaimed = only!(events, CustomerAutoReclaimed);
     assert_eq!(reclaimed.former_owner, ALICE);
     assert_eq!(reclaimed.rule, RuleKind::ClaimedNotContacted);
@@ -324,23 +343,25 @@ fn a_user_cannot_trigger_an_automatic_reclaim_or_reminder() {
     let customer = world.owned_by(pool, ALICE);
     let due = world.now + days(5);
     world.advance(days(5));
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(ADMIN),
-            auto_reclaim(customer, RuleKind::ClaimedNotContacted, due)
-        ),
-        DomainError::SystemOnly {
-            action: "auto_reclaim"
-        },
-        PermissionDenied
-    );
-    refused!(
-        world.err(as_user(KEEPER), remind(customer, due)),
-        DomainError::SystemOnly {
-            action: "remind_reclaim"
-        },
-        PermissionDenied
-    );
+            auto_reclaim(customer, RuleKind::ClaimedNotContacted, due),
+        )
+        .then_error(
+            PermissionDenied,
+            exactly(DomainError::SystemOnly {
+                action: "auto_reclaim",
+            }),
+        );
+    world
+        .when(as_user(KEEPER), remind(customer, due))
+        .then_error(
+            PermissionDenied,
+            exactly(DomainError::SystemOnly {
+                action: "remind_reclaim",
+            }),
+        );
 }
 
 #[test]
@@ -350,17 +371,20 @@ fn automatic_reclaim_before_the_deadline_is_not_due() {
     let customer = world.owned_by(pool, ALICE);
     let due = world.now + days(5);
     world.advance(days(5) - Duration::seconds(1));
-    refused!(
-        world.err(
+    world
+        .when(
             Actor::System,
-            auto_reclaim(customer, RuleKind::ClaimedNotContacted, due)
-        ),
-        DomainError::NotDue {
-            action: "auto_reclaim",
-            ..
-        },
-        FailedPrecondition
-    );
+            auto_reclaim(customer, RuleKind::ClaimedNotContacted, due),
+        )
+        .then_error(FailedPrecondition, |error| {
+            matches!(
+                error,
+                DomainError::NotDue {
+                    action: "auto_reclaim",
+                    ..
+                }
+            )
+        });
 }
 
 #[test]
@@ -376,14 +400,15 @@ fn automatic_reclaim_is_not_due_once_a_follow_up_moved_the_deadline() {
         Some((world.now + days(5), RuleKind::NoContact))
     );
     world.advance(days(1));
-    refused!(
-        world.err(
+    world
+        .when(
             Actor::Rule(RuleKind::ClaimedNotContacted),
-            auto_reclaim(customer, RuleKind::ClaimedNotContacted, old_due)
-        ),
-        DomainError::NotDue { due_at, .. } if *due_at == old_due,
-        FailedPrecondition
-    );
+            auto_reclaim(customer, RuleKind::ClaimedNotContacted, old_due),
+        )
+        .then_error(
+            FailedPrecondition,
+            |error| matches!(error, DomainError::NotDue { due_at, .. } if *due_at == old_due),
+        );
     assert_eq!(world.owner(customer), Some(ALICE));
 }
 
@@ -394,11 +419,11 @@ fn automatic_reclaim_naming_another_rule_is_not_due() {
     let customer = world.owned_by(pool, ALICE);
     let due = world.now + days(5);
     world.advance(days(5));
-    refused!(
-        world.err(Actor::System, auto_reclaim(customer, RuleKind::NotWon, due)),
-        DomainError::NotDue { .. },
-        FailedPrecondition
-    );
+    world
+        .when(Actor::System, auto_reclaim(customer, RuleKind::NotWon, due))
+        .then_error(FailedPrecondition, |error| {
+            matches!(error, DomainError::NotDue { .. })
+        });
 }
 
 #[test]
@@ -407,17 +432,20 @@ fn automatic_reclaim_of_an_unowned_customer_is_refused() {
     let pool = not_contacted_pool(&mut world, None);
     let customer = world.customer_in(pool);
     let due = world.now;
-    refused!(
-        world.err(
+    world
+        .when(
             Actor::System,
-            auto_reclaim(customer, RuleKind::ClaimedNotContacted, due)
-        ),
-        DomainError::WrongState {
-            action: "auto_reclaim",
-            ..
-        },
-        FailedPrecondition
-    );
+            auto_reclaim(customer, RuleKind::ClaimedNotContacted, due),
+        )
+        .then_error(FailedPrecondition, |error| {
+            matches!(
+                error,
+                DomainError::WrongState {
+                    action: "auto_reclaim",
+                    ..
+                }
+            )
+        });
 }
 
 #[test]
@@ -442,10 +470,12 @@ fn expiring_protection_with_a_recent_follow_up_is_extended_not_reclaimed() {
     world.advance(days(6));
     world.follow_up(ALICE, customer);
     world.advance(days(1));
-    let events = world.ok(
-        Actor::Rule(RuleKind::ProtectionExpired),
-        auto_reclaim(customer, RuleKind::ProtectionExpired, start + days(7)),
-    );
+    let events = world
+        .when(
+            Actor::Rule(RuleKind::ProtectionExpired),
+            auto_reclaim(customer, RuleKind::ProtectionExpired, start + days(7)),
+        )
+        .then_accepted();
     let extended = only!(events, ProtectionExtended);
     assert_eq!(extended.previous_until, start + days(7));
     // 7 + 5 would pass the 10-day maximum.
@@ -469,19 +499,24 @@ fn the_system_reminds_the_owner_before_a_reclaim_once() {
         Some(due - days(1))
     );
     world.advance(days(3));
-    refused!(
-        world.err(Actor::System, remind(customer, due)),
-        DomainError::NotDue {
-            action: "remind_reclaim",
-            ..
-        },
-        FailedPrecondition
-    );
+    world
+        .when(Actor::System, remind(customer, due))
+        .then_error(FailedPrecondition, |error| {
+            matches!(
+                error,
+                DomainError::NotDue {
+                    action: "remind_reclaim",
+                    ..
+                }
+            )
+        });
     world.advance(days(1));
-    let events = world.ok(
-        Actor::Rule(RuleKind::ClaimedNotContacted),
-        remind(customer, due),
-    );
+    let events = world
+        .when(
+            Actor::Rule(RuleKind::ClaimedNotContacted),
+            remind(customer, due),
+        )
+        .then_accepted();
     let reminded = only!(events, ReclaimReminded);
     assert_eq!(
         (reminded.owner, reminded.rule, reminded.due_at),
@@ -490,11 +525,11 @@ fn the_system_reminds_the_owner_before_a_reclaim_once() {
     assert_eq!(world.model.customers[&customer].reminded_for, Some(due));
     assert_eq!(world.model.customers[&customer].reminder_at, None);
     // Once is enough.
-    refused!(
-        world.err(Actor::System, remind(customer, due)),
-        DomainError::NotDue { .. },
-        FailedPrecondition
-    );
+    world
+        .when(Actor::System, remind(customer, due))
+        .then_error(FailedPrecondition, |error| {
+            matches!(error, DomainError::NotDue { .. })
+        });
 }
 
 #[test]
@@ -505,11 +540,11 @@ fn a_reminder_for_a_deadline_that_changed_is_not_due() {
     let due = world.now + days(5);
     world.advance(days(4));
     world.follow_up(ALICE, customer);
-    refused!(
-        world.err(Actor::System, remind(customer, due)),
-        DomainError::NotDue { .. },
-        FailedPrecondition
-    );
+    world
+        .when(Actor::System, remind(customer, due))
+        .then_error(FailedPrecondition, |error| {
+            matches!(error, DomainError::NotDue { .. })
+        });
 }
 
 #[test]
@@ -534,19 +569,21 @@ fn per_user_reclaim_threshold_sets_that_owners_deadline() {
         Some((now + days(2), RuleKind::ClaimedNotContacted))
     );
     world.advance(days(2));
-    let events = world.ok(
-        Actor::Rule(RuleKind::ClaimedNotContacted),
-        auto_reclaim(bobs, RuleKind::ClaimedNotContacted, now + days(2)),
-    );
-    assert_eq!(only!(events, CustomerAutoReclaimed).threshold_days, 2);
-    refused!(
-        world.err(
+    let events = world
+        .when(
             Actor::Rule(RuleKind::ClaimedNotContacted),
-            auto_reclaim(alices, RuleKind::ClaimedNotContacted, now + days(2))
-        ),
-        DomainError::NotDue { .. },
-        FailedPrecondition
-    );
+            auto_reclaim(bobs, RuleKind::ClaimedNotContacted, now + days(2)),
+        )
+        .then_accepted();
+    assert_eq!(only!(events, CustomerAutoReclaimed).threshold_days, 2);
+    world
+        .when(
+            Actor::Rule(RuleKind::ClaimedNotContacted),
+            auto_reclaim(alices, RuleKind::ClaimedNotContacted, now + days(2)),
+        )
+        .then_error(FailedPrecondition, |error| {
+            matches!(error, DomainError::NotDue { .. })
+        });
 }
 
 #[test]
@@ -610,14 +647,15 @@ fn owner_transfers_a_customer_to_a_colleague() {
     let pool = free_pool(&mut world, no_rules());
     let customer = world.owned_by(pool, ALICE);
     world.advance(days(2));
-    let events = world.ok(as_user(ALICE), transfer(customer, BOB));
-    let transferred = only!(events, CustomerTransferred);
-    assert_eq!(
-        (transferred.customer_id, transferred.pool_id),
-        (customer, pool)
-    );
-    assert_eq!((transferred.from, transferred.to), (ALICE, BOB));
-    assert_eq!(transferred.reason.as_deref(), Some("工作调整"));
+    world
+        .when(as_user(ALICE), transfer(customer, BOB))
+        .then([EventBody::CustomerTransferred(CustomerTransferred {
+            customer_id: customer,
+            pool_id: pool,
+            from: ALICE,
+            to: BOB,
+            reason: Some("工作调整".into()),
+        })]);
     let owned = ownership(&world, customer);
     assert_eq!((owned.owner, owned.since), (BOB, world.now));
     assert_eq!(world.model.owned_in_pool(ALICE, pool), 0);
@@ -637,7 +675,9 @@ fn pool_admin_may_transfer() {
 fn owners_superior_may_transfer() {
     let mut world = World::standard();
     let customer = world.owned_by(DEFAULT_POOL, ALICE);
-    let events = world.ok(as_user(MANAGER), transfer(customer, BOB));
+    let events = world
+        .when(as_user(MANAGER), transfer(customer, BOB))
+        .then_accepted();
     assert_eq!(events[0].actor, as_user(MANAGER));
     assert_eq!(world.owner(customer), Some(BOB));
 }
@@ -655,11 +695,14 @@ fn peer_cannot_transfer() {
     let mut world = World::standard();
     let customer = world.owned_by(DEFAULT_POOL, ALICE);
     for actor in [BOB, CAROL] {
-        refused!(
-            world.err(as_user(actor), transfer(customer, actor)),
-            DomainError::NotOwnerOrSuperior { customer: c, .. } if *c == customer,
-            PermissionDenied
-        );
+        world
+            .when(as_user(actor), transfer(customer, actor))
+            .then_error(PermissionDenied, |error| {
+                matches!(
+                    error,
+                    DomainError::NotOwnerOrSuperior { customer: c, .. } if *c == customer
+                )
+            });
     }
 }
 
@@ -667,11 +710,11 @@ fn peer_cannot_transfer() {
 fn subordinate_cannot_transfer_their_superiors_customer() {
     let mut world = World::standard();
     let customer = world.owned_by(DEFAULT_POOL, MANAGER);
-    refused!(
-        world.err(as_user(ALICE), transfer(customer, ALICE)),
-        DomainError::NotOwnerOrSuperior { .. },
-        PermissionDenied
-    );
+    world
+        .when(as_user(ALICE), transfer(customer, ALICE))
+        .then_error(PermissionDenied, |error| {
+            matches!(error, DomainError::NotOwnerOrSuperior { .. })
+        });
 }
 
 #[test]
@@ -686,15 +729,14 @@ fn transfer_respects_the_new_owners_cap() {
     );
     let customer = world.owned_by(pool, ALICE);
     world.owned_by(pool, BOB);
-    refused!(
-        world.err(as_user(ALICE), transfer(customer, BOB)),
-        DomainError::CapReached {
-            user,
-            scope: CapScope::Pool(p),
-            ..
-        } if *user == BOB && *p == pool,
-        ResourceExhausted
-    );
+    world
+        .when(as_user(ALICE), transfer(customer, BOB))
+        .then_error(ResourceExhausted, |error| {
+            matches!(
+                error,
+                DomainError::CapReached { user, scope: CapScope::Pool(p), .. } if *user == BOB && *p == pool
+            )
+        });
     assert_eq!(world.owner(customer), Some(ALICE));
 }
 
@@ -702,11 +744,11 @@ fn transfer_respects_the_new_owners_cap() {
 fn transfer_to_the_current_owner_is_nothing_to_do() {
     let mut world = World::standard();
     let customer = world.owned_by(DEFAULT_POOL, ALICE);
-    refused!(
-        world.err(as_user(MANAGER), transfer(customer, ALICE)),
-        DomainError::NothingToDo(_),
-        FailedPrecondition
-    );
+    world
+        .when(as_user(MANAGER), transfer(customer, ALICE))
+        .then_error(FailedPrecondition, |error| {
+            matches!(error, DomainError::NothingToDo(_))
+        });
 }
 
 #[test]
@@ -714,37 +756,40 @@ fn transfer_goes_only_to_an_active_member_of_the_pool() {
     let mut world = World::standard();
     let pool = free_pool(&mut world, no_rules());
     let customer = world.owned_by(pool, ALICE);
-    refused!(
-        world.err(as_user(ALICE), transfer(customer, MANAGER)),
-        DomainError::NotPoolMember { user, .. } if *user == MANAGER,
-        PermissionDenied
-    );
+    world
+        .when(as_user(ALICE), transfer(customer, MANAGER))
+        .then_error(
+            PermissionDenied,
+            |error| matches!(error, DomainError::NotPoolMember { user, .. } if *user == MANAGER),
+        );
     world.ok(as_user(ADMIN), deactivate(CAROL, None));
-    refused!(
-        world.err(as_user(ALICE), transfer(customer, CAROL)),
-        DomainError::DeactivatedUser(user) if *user == CAROL,
-        FailedPrecondition
-    );
-    refused!(
-        world.err(as_user(ALICE), transfer(customer, DAVE)),
-        DomainError::UnknownUser(user) if *user == DAVE,
-        NotFound
-    );
+    world
+        .when(as_user(ALICE), transfer(customer, CAROL))
+        .then_error(
+            FailedPrecondition,
+            exactly(DomainError::DeactivatedUser(CAROL)),
+        );
+    world
+        .when(as_user(ALICE), transfer(customer, DAVE))
+        .then_error(NotFound, exactly(DomainError::UnknownUser(DAVE)));
 }
 
 #[test]
 fn an_unclaimed_customer_cannot_be_transferred() {
     let mut world = World::standard();
     let customer = world.customer_in(DEFAULT_POOL);
-    refused!(
-        world.err(as_user(ADMIN), transfer(customer, BOB)),
-        DomainError::WrongState {
-            action: "transfer",
-            actual: "in_pool",
-            ..
-        },
-        FailedPrecondition
-    );
+    world
+        .when(as_user(ADMIN), transfer(customer, BOB))
+        .then_error(FailedPrecondition, |error| {
+            matches!(
+                error,
+                DomainError::WrongState {
+                    action: "transfer",
+                    actual: "in_pool",
+                    ..
+                }
+            )
+        });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -757,11 +802,14 @@ fn pool_admin_freezes_an_owned_customer_ending_the_ownership() {
     let pool = not_contacted_pool(&mut world, None);
     let customer = world.owned_by(pool, ALICE);
     assert!(deadline(&world, customer).is_some());
-    let events = world.ok(as_user(KEEPER), freeze(customer));
-    let frozen = only!(events, CustomerFrozen);
-    assert_eq!((frozen.customer_id, frozen.pool_id), (customer, pool));
-    assert_eq!(frozen.former_owner, Some(ALICE));
-    assert_eq!(frozen.reason.as_deref(), Some("签订一年合同"));
+    world
+        .when(as_user(KEEPER), freeze(customer))
+        .then([EventBody::CustomerFrozen(CustomerFrozen {
+            customer_id: customer,
+            pool_id: pool,
+            former_owner: Some(ALICE),
+            reason: Some("签订一年合同".into()),
+        })]);
     assert_eq!(world.state(customer), &CustomerState::Frozen);
     assert_eq!(world.model.owned_in_pool(ALICE, pool), 0);
     assert_eq!(deadline(&world, customer), None);
@@ -775,7 +823,9 @@ fn unclaimed_and_pending_customers_can_be_frozen() {
     let pending = world.customer_in(pool);
     world.ok(as_user(ALICE), request(pending));
     for customer in [unclaimed, pending] {
-        let events = world.ok(as_user(KEEPER), freeze(customer));
+        let events = world
+            .when(as_user(KEEPER), freeze(customer))
+            .then_accepted();
         assert_eq!(only!(events, CustomerFrozen).former_owner, None);
         assert_eq!(world.state(customer), &CustomerState::Frozen);
     }
@@ -786,23 +836,29 @@ fn a_frozen_customer_can_be_neither_claimed_nor_frozen_again() {
     let mut world = World::standard();
     let customer = world.customer_in(DEFAULT_POOL);
     world.ok(as_user(ADMIN), freeze(customer));
-    refused!(
-        world.err(as_user(ALICE), claim(customer)),
-        DomainError::WrongState {
-            actual: "frozen",
-            ..
-        },
-        FailedPrecondition
-    );
-    refused!(
-        world.err(as_user(ADMIN), freeze(customer)),
-        DomainError::WrongState {
-            action: "freeze",
-            actual: "frozen",
-            ..
-        },
-        FailedPrecondition
-    );
+    world
+        .when(as_user(ALICE), claim(customer))
+        .then_error(FailedPrecondition, |error| {
+            matches!(
+                error,
+                DomainError::WrongState {
+                    actual: "frozen",
+                    ..
+                }
+            )
+        });
+    world
+        .when(as_user(ADMIN), freeze(customer))
+        .then_error(FailedPrecondition, |error| {
+            matches!(
+                error,
+                DomainError::WrongState {
+                    action: "freeze",
+                    actual: "frozen",
+                    ..
+                }
+            )
+        });
 }
 
 #[test]
@@ -810,17 +866,17 @@ fn member_cannot_freeze_or_unfreeze() {
     let mut world = World::standard();
     let pool = free_pool(&mut world, no_rules());
     let customer = world.owned_by(pool, ALICE);
-    refused!(
-        world.err(as_user(ALICE), freeze(customer)),
-        DomainError::NotPoolAdmin { .. },
-        PermissionDenied
-    );
+    world
+        .when(as_user(ALICE), freeze(customer))
+        .then_error(PermissionDenied, |error| {
+            matches!(error, DomainError::NotPoolAdmin { .. })
+        });
     world.ok(as_user(KEEPER), freeze(customer));
-    refused!(
-        world.err(as_user(MANAGER), unfreeze(customer)),
-        DomainError::NotPoolAdmin { .. },
-        PermissionDenied
-    );
+    world
+        .when(as_user(MANAGER), unfreeze(customer))
+        .then_error(PermissionDenied, |error| {
+            matches!(error, DomainError::NotPoolAdmin { .. })
+        });
 }
 
 #[test]
@@ -829,9 +885,12 @@ fn pool_admin_unfreezes_a_customer_back_into_its_pool() {
     let pool = free_pool(&mut world, no_rules());
     let customer = world.owned_by(pool, ALICE);
     world.ok(as_user(KEEPER), freeze(customer));
-    let events = world.ok(as_user(KEEPER), unfreeze(customer));
-    let unfrozen = only!(events, CustomerUnfrozen);
-    assert_eq!((unfrozen.customer_id, unfrozen.pool_id), (customer, pool));
+    world
+        .when(as_user(KEEPER), unfreeze(customer))
+        .then([EventBody::CustomerUnfrozen(CustomerUnfrozen {
+            customer_id: customer,
+            pool_id: pool,
+        })]);
     // Unclaimed, not back to the former owner.
     assert_eq!(world.state(customer), &CustomerState::InPool);
     world.ok(as_user(BOB), claim(customer));
@@ -841,16 +900,19 @@ fn pool_admin_unfreezes_a_customer_back_into_its_pool() {
 fn only_a_frozen_customer_can_be_unfrozen() {
     let mut world = World::standard();
     let customer = world.customer_in(DEFAULT_POOL);
-    refused!(
-        world.err(as_user(ADMIN), unfreeze(customer)),
-        DomainError::WrongState {
-            action: "unfreeze",
-            expected: "frozen",
-            actual: "in_pool",
-            ..
-        },
-        FailedPrecondition
-    );
+    world
+        .when(as_user(ADMIN), unfreeze(customer))
+        .then_error(FailedPrecondition, |error| {
+            matches!(
+                error,
+                DomainError::WrongState {
+                    action: "unfreeze",
+                    expected: "frozen",
+                    actual: "in_pool",
+                    ..
+                }
+            )
+        });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -864,12 +926,13 @@ fn admin_of_both_pools_moves_an_owned_customer_and_its_count_follows() {
     let to = free_pool(&mut world, no_rules());
     let customer = world.owned_by(from, ALICE);
     assert!(deadline(&world, customer).is_some());
-    let events = world.ok(as_user(KEEPER), move_pool(customer, to));
-    let moved = only!(events, CustomerMoved);
-    assert_eq!(
-        (moved.customer_id, moved.from_pool, moved.to_pool),
-        (customer, from, to)
-    );
+    world
+        .when(as_user(KEEPER), move_pool(customer, to))
+        .then([EventBody::CustomerMoved(CustomerMoved {
+            customer_id: customer,
+            from_pool: from,
+            to_pool: to,
+        })]);
     assert_eq!(world.pool_of(customer), to);
     assert_eq!(world.owner(customer), Some(ALICE));
     assert_eq!(world.model.owned_in_pool(ALICE, from), 0);
@@ -892,16 +955,18 @@ fn moving_needs_admin_rights_on_both_pools() {
         },
     );
     let customer = world.customer_in(from);
-    refused!(
-        world.err(as_user(KEEPER), move_pool(customer, to)),
-        DomainError::NotPoolAdmin { pool, .. } if *pool == to,
-        PermissionDenied
-    );
-    refused!(
-        world.err(as_user(MANAGER), move_pool(customer, to)),
-        DomainError::NotPoolAdmin { pool, .. } if *pool == from,
-        PermissionDenied
-    );
+    world
+        .when(as_user(KEEPER), move_pool(customer, to))
+        .then_error(
+            PermissionDenied,
+            |error| matches!(error, DomainError::NotPoolAdmin { pool, .. } if *pool == to),
+        );
+    world
+        .when(as_user(MANAGER), move_pool(customer, to))
+        .then_error(
+            PermissionDenied,
+            |error| matches!(error, DomainError::NotPoolAdmin { pool, .. } if *pool == from),
+        );
     world.ok(as_user(ADMIN), move_pool(customer, to));
     assert_eq!(world.pool_of(customer), to);
 }
@@ -911,17 +976,13 @@ fn moving_to_the_same_or_an_unknown_pool_is_refused() {
     let mut world = World::standard();
     let pool = free_pool(&mut world, no_rules());
     let customer = world.customer_in(pool);
-    refused!(
-        world.err(as_user(KEEPER), move_pool(customer, pool)),
-        DomainError::Invalid { field, .. } if field == "destination_pool",
-        InvalidArgument
-    );
+    world
+        .when(as_user(KEEPER), move_pool(customer, pool))
+        .then_error(InvalidArgument, invalid("destination_pool"));
     let ghost = PoolId::from_u128(0x6057);
-    refused!(
-        world.err(as_user(KEEPER), move_pool(customer, ghost)),
-        DomainError::UnknownPool(p) if *p == ghost,
-        NotFound
-    );
+    world
+        .when(as_user(KEEPER), move_pool(customer, ghost))
+        .then_error(NotFound, exactly(DomainError::UnknownPool(ghost)));
 }
 
 #[test]
@@ -930,15 +991,18 @@ fn a_deleted_customer_cannot_be_moved() {
     let pool = free_pool(&mut world, no_rules());
     let customer = world.customer_in(pool);
     world.ok(as_user(ADMIN), delete(customer));
-    refused!(
-        world.err(as_user(ADMIN), move_pool(customer, DEFAULT_POOL)),
-        DomainError::WrongState {
-            action: "move",
-            actual: "deleted",
-            ..
-        },
-        FailedPrecondition
-    );
+    world
+        .when(as_user(ADMIN), move_pool(customer, DEFAULT_POOL))
+        .then_error(FailedPrecondition, |error| {
+            matches!(
+                error,
+                DomainError::WrongState {
+                    action: "move",
+                    actual: "deleted",
+                    ..
+                }
+            )
+        });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -950,10 +1014,13 @@ fn pool_admin_deletes_an_owned_customer_into_the_recycle_bin() {
     let mut world = World::standard();
     let pool = free_pool(&mut world, no_rules());
     let customer = world.owned_by(pool, ALICE);
-    let events = world.ok(as_user(KEEPER), delete(customer));
-    let deleted = only!(events, CustomerDeleted);
-    assert_eq!((deleted.customer_id, deleted.pool_id), (customer, pool));
-    assert_eq!(deleted.former_owner, Some(ALICE));
+    world
+        .when(as_user(KEEPER), delete(customer))
+        .then([EventBody::CustomerDeleted(CustomerDeleted {
+            customer_id: customer,
+            pool_id: pool,
+            former_owner: Some(ALICE),
+        })]);
     assert_eq!(
         world.state(customer),
         &CustomerState::Deleted {
@@ -969,11 +1036,11 @@ fn owners_superior_may_delete_but_the_owner_and_peers_may_not() {
     let pool = free_pool(&mut world, no_rules());
     let customer = world.owned_by(pool, ALICE);
     for actor in [ALICE, BOB, CAROL] {
-        refused!(
-            world.err(as_user(actor), delete(customer)),
-            DomainError::NotPoolAdmin { .. },
-            PermissionDenied
-        );
+        world
+            .when(as_user(actor), delete(customer))
+            .then_error(PermissionDenied, |error| {
+                matches!(error, DomainError::NotPoolAdmin { .. })
+            });
     }
     world.ok(as_user(DIRECTOR), delete(customer));
     assert!(matches!(
@@ -987,15 +1054,18 @@ fn a_deleted_customer_cannot_be_deleted_again() {
     let mut world = World::standard();
     let customer = world.customer_in(DEFAULT_POOL);
     world.ok(as_user(ADMIN), delete(customer));
-    refused!(
-        world.err(as_user(ADMIN), delete(customer)),
-        DomainError::WrongState {
-            action: "delete",
-            actual: "deleted",
-            ..
-        },
-        FailedPrecondition
-    );
+    world
+        .when(as_user(ADMIN), delete(customer))
+        .then_error(FailedPrecondition, |error| {
+            matches!(
+                error,
+                DomainError::WrongState {
+                    action: "delete",
+                    actual: "deleted",
+                    ..
+                }
+            )
+        });
 }
 
 #[test]
@@ -1005,7 +1075,9 @@ fn restore_returns_the_customer_to_its_former_owner() {
     let customer = world.owned_by(pool, ALICE);
     world.ok(as_user(KEEPER), delete(customer));
     world.advance(days(1));
-    let events = world.ok(as_user(KEEPER), restore(customer));
+    let events = world
+        .when(as_user(KEEPER), restore(customer))
+        .then_accepted();
     let restored = only!(events, CustomerRestored);
     assert_eq!(restored.restored_to, RestoredTo::FormerOwner);
     assert_eq!(restored.owner, Some(ALICE));
@@ -1021,7 +1093,9 @@ fn restore_goes_to_the_pool_when_the_former_owner_was_deactivated() {
     let customer = world.owned_by(DEFAULT_POOL, ALICE);
     world.ok(as_user(ADMIN), delete(customer));
     world.ok(as_user(ADMIN), deactivate(ALICE, Some(BOB)));
-    let events = world.ok(as_user(ADMIN), restore(customer));
+    let events = world
+        .when(as_user(ADMIN), restore(customer))
+        .then_accepted();
     let restored = only!(events, CustomerRestored);
     assert_eq!(restored.restored_to, RestoredTo::Pool);
     assert_eq!(restored.owner, None);
@@ -1042,7 +1116,9 @@ fn restore_goes_to_the_pool_when_the_former_owner_is_at_the_pool_cap() {
     let customer = world.owned_by(pool, ALICE);
     world.ok(as_user(KEEPER), delete(customer));
     world.owned_by(pool, ALICE);
-    let events = world.ok(as_user(KEEPER), restore(customer));
+    let events = world
+        .when(as_user(KEEPER), restore(customer))
+        .then_accepted();
     let restored = only!(events, CustomerRestored);
     assert_eq!(restored.restored_to, RestoredTo::Pool);
     assert_eq!(restored.note.as_deref(), Some("former_owner_at_pool_cap"));
@@ -1058,7 +1134,9 @@ fn restore_goes_to_the_pool_when_the_former_owner_is_at_the_overall_cap() {
     let customer = world.owned_by(pool, ALICE);
     world.ok(as_user(KEEPER), delete(customer));
     world.owned_by(DEFAULT_POOL, ALICE);
-    let events = world.ok(as_user(KEEPER), restore(customer));
+    let events = world
+        .when(as_user(KEEPER), restore(customer))
+        .then_accepted();
     let restored = only!(events, CustomerRestored);
     assert_eq!(restored.restored_to, RestoredTo::Pool);
     assert_eq!(
@@ -1079,7 +1157,9 @@ fn a_frozen_customer_is_restored_frozen() {
             former: FormerState::Frozen
         }
     );
-    let events = world.ok(as_user(ADMIN), restore(customer));
+    let events = world
+        .when(as_user(ADMIN), restore(customer))
+        .then_accepted();
     let restored = only!(events, CustomerRestored);
     assert_eq!(
         (restored.restored_to, restored.owner),
@@ -1095,7 +1175,9 @@ fn an_unclaimed_customer_is_restored_to_its_pool() {
     let customer = world.customer_in(pool);
     world.ok(as_user(ALICE), request(customer));
     world.ok(as_user(KEEPER), delete(customer));
-    let events = world.ok(as_user(KEEPER), restore(customer));
+    let events = world
+        .when(as_user(KEEPER), restore(customer))
+        .then_accepted();
     let restored = only!(events, CustomerRestored);
     assert_eq!(
         (restored.restored_to, restored.note),
@@ -1109,22 +1191,24 @@ fn only_a_pool_admin_restores_and_only_what_is_deleted() {
     let mut world = World::standard();
     let pool = free_pool(&mut world, no_rules());
     let customer = world.owned_by(pool, ALICE);
-    refused!(
-        world.err(as_user(KEEPER), restore(customer)),
-        DomainError::WrongState {
-            action: "restore",
-            expected: "deleted",
-            actual: "owned",
-            ..
-        },
-        FailedPrecondition
-    );
+    world
+        .when(as_user(KEEPER), restore(customer))
+        .then_error(FailedPrecondition, |error| {
+            matches!(
+                error,
+                DomainError::WrongState {
+                    action: "restore",
+                    expected: "deleted",
+                    actual: "owned",
+                    ..
+                }
+            )
+        });
     world.ok(as_user(MANAGER), delete(customer));
     for actor in [MANAGER, ALICE] {
-        refused!(
-            world.err(as_user(actor), restore(customer)),
-            DomainError::NotPoolAdmin { pool: p, .. } if *p == pool,
-            PermissionDenied
+        world.when(as_user(actor), restore(customer)).then_error(
+            PermissionDenied,
+            |error| matches!(error, DomainError::NotPoolAdmin { pool: p, .. } if *p == pool),
         );
     }
 }

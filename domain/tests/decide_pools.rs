@@ -1,9 +1,9 @@
 //! Pools and the organization (`decide/pools.rs`): creating pools, their mode, admins,
 //! members and rules, the organization's settings, and rules that are never retroactive.
 //!
-//! Each test drives the pure domain through the given/when/then harness in `support` and
-//! asserts the exact events (type and key fields) and the resulting state, or the exact
-//! `DomainError` and its class. A refused command is checked by `World::err` to have
+//! Each test builds its history (given) with the harness in `support`, decides one command
+//! (`World::when`) and asserts what came of it (`then`): the exact events (or their types
+//! and key fields) and the resulting state, or the `DomainError` and its class, having
 //! appended nothing and changed nothing.
 
 mod support;
@@ -12,7 +12,7 @@ use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use poolkeeper_domain::event::EventBody;
+use poolkeeper_domain::event::*;
 use poolkeeper_domain::rules::{
     AssignRule, AssignStrategy, Limit, ProtectionExtension, ProtectionRule, ReturnTarget,
 };
@@ -34,19 +34,21 @@ fn admin_creates_a_pool_whose_rules_are_in_force_from_creation() {
         cap: limit(50),
         ..no_rules()
     };
-    let events = world.ok(
-        as_user(ADMIN),
-        CommandBody::CreatePool {
-            pool_id,
-            name: "华北区客户".into(),
-            mode: PoolMode::ClaimWithApproval,
-            admins: BTreeSet::from([KEEPER]),
-            members: BTreeSet::from([ALICE]),
-            everyone: false,
-            default: false,
-            rules: rules.clone(),
-        },
-    );
+    let events = world
+        .when(
+            as_user(ADMIN),
+            CommandBody::CreatePool {
+                pool_id,
+                name: "华北区客户".into(),
+                mode: PoolMode::ClaimWithApproval,
+                admins: BTreeSet::from([KEEPER]),
+                members: BTreeSet::from([ALICE]),
+                everyone: false,
+                default: false,
+                rules: rules.clone(),
+            },
+        )
+        .then_accepted();
     let created = only!(events, PoolCreated);
     assert_eq!(created.name, "华北区客户");
     assert_eq!(created.mode, PoolMode::ClaimWithApproval);
@@ -70,8 +72,8 @@ fn admin_creates_a_pool_whose_rules_are_in_force_from_creation() {
 #[test]
 fn pool_admin_who_is_not_an_org_admin_cannot_create_a_pool() {
     let mut world = World::standard();
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(KEEPER),
             CommandBody::CreatePool {
                 pool_id: PoolId::from_u128(0x200),
@@ -83,17 +85,17 @@ fn pool_admin_who_is_not_an_org_admin_cannot_create_a_pool() {
                 default: false,
                 rules: no_rules(),
             },
-        ),
-        DomainError::NotAdmin { .. },
-        PermissionDenied
-    );
+        )
+        .then_error(PermissionDenied, |error| {
+            matches!(error, DomainError::NotAdmin { .. })
+        });
 }
 
 #[test]
 fn second_default_pool_is_refused() {
     let mut world = World::standard();
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(ADMIN),
             CommandBody::CreatePool {
                 pool_id: PoolId::from_u128(0x200),
@@ -105,17 +107,21 @@ fn second_default_pool_is_refused() {
                 default: true,
                 rules: no_rules(),
             },
-        ),
-        DomainError::AlreadyExists { kind: "default pool", id } if *id == DEFAULT_POOL.to_string(),
-        AlreadyExists
-    );
+        )
+        .then_error(
+            AlreadyExists,
+            exactly(DomainError::AlreadyExists {
+                kind: "default pool",
+                id: DEFAULT_POOL.to_string(),
+            }),
+        );
 }
 
 #[test]
 fn pool_with_a_taken_id_is_refused() {
     let mut world = World::standard();
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(ADMIN),
             CommandBody::CreatePool {
                 pool_id: DEFAULT_POOL,
@@ -127,17 +133,17 @@ fn pool_with_a_taken_id_is_refused() {
                 default: false,
                 rules: no_rules(),
             },
-        ),
-        DomainError::AlreadyExists { kind: "pool", .. },
-        AlreadyExists
-    );
+        )
+        .then_error(AlreadyExists, |error| {
+            matches!(error, DomainError::AlreadyExists { kind: "pool", .. })
+        });
 }
 
 #[test]
 fn pool_naming_an_unknown_member_is_refused() {
     let mut world = World::standard();
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(ADMIN),
             CommandBody::CreatePool {
                 pool_id: PoolId::from_u128(0x200),
@@ -149,17 +155,15 @@ fn pool_naming_an_unknown_member_is_refused() {
                 default: false,
                 rules: no_rules(),
             },
-        ),
-        DomainError::UnknownUser(user) if *user == DAVE,
-        NotFound
-    );
+        )
+        .then_error(NotFound, exactly(DomainError::UnknownUser(DAVE)));
 }
 
 #[test]
 fn pool_with_a_blank_name_is_invalid() {
     let mut world = World::standard();
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(ADMIN),
             CommandBody::CreatePool {
                 pool_id: PoolId::from_u128(0x200),
@@ -171,23 +175,23 @@ fn pool_with_a_blank_name_is_invalid() {
                 default: false,
                 rules: no_rules(),
             },
-        ),
-        DomainError::Invalid { field, .. } if field == "name",
-        InvalidArgument
-    );
+        )
+        .then_error(InvalidArgument, invalid("name"));
 }
 
 #[test]
 fn admin_changes_a_pools_mode_and_the_event_records_the_previous_one() {
     let mut world = World::standard();
     let pool = free_pool(&mut world, no_rules());
-    let events = world.ok(
-        as_user(ADMIN),
-        CommandBody::SetPoolMode {
-            pool_id: pool,
-            mode: PoolMode::ClaimWithApproval,
-        },
-    );
+    let events = world
+        .when(
+            as_user(ADMIN),
+            CommandBody::SetPoolMode {
+                pool_id: pool,
+                mode: PoolMode::ClaimWithApproval,
+            },
+        )
+        .then_accepted();
     let changed = only!(events, PoolModeChanged);
     assert_eq!(
         (changed.mode, changed.previous),
@@ -196,28 +200,32 @@ fn admin_changes_a_pools_mode_and_the_event_records_the_previous_one() {
     assert_eq!(world.model.pools[&pool].mode, PoolMode::ClaimWithApproval);
     // Members now apply instead of claiming.
     let customer = world.customer_in(pool);
-    refused!(
-        world.err(as_user(ALICE), claim(customer)),
-        DomainError::WrongMode {
-            mode: PoolMode::ClaimWithApproval,
-            ..
-        },
-        FailedPrecondition
-    );
+    world
+        .when(as_user(ALICE), claim(customer))
+        .then_error(FailedPrecondition, |error| {
+            matches!(
+                error,
+                DomainError::WrongMode {
+                    mode: PoolMode::ClaimWithApproval,
+                    ..
+                }
+            )
+        });
 }
 
 #[test]
 fn setting_the_mode_a_pool_already_has_emits_nothing() {
     let mut world = World::standard();
     let pool = free_pool(&mut world, no_rules());
-    let events = world.ok(
-        as_user(ADMIN),
-        CommandBody::SetPoolMode {
-            pool_id: pool,
-            mode: PoolMode::FreeClaim,
-        },
-    );
-    assert!(events.is_empty());
+    world
+        .when(
+            as_user(ADMIN),
+            CommandBody::SetPoolMode {
+                pool_id: pool,
+                mode: PoolMode::FreeClaim,
+            },
+        )
+        .then_nothing();
     assert_eq!(world.model.pools[&pool].version, 1);
 }
 
@@ -225,34 +233,32 @@ fn setting_the_mode_a_pool_already_has_emits_nothing() {
 fn pool_admin_cannot_change_the_mode() {
     let mut world = World::standard();
     let pool = free_pool(&mut world, no_rules());
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(KEEPER),
             CommandBody::SetPoolMode {
                 pool_id: pool,
                 mode: PoolMode::AssignOnly,
             },
-        ),
-        DomainError::NotAdmin { .. },
-        PermissionDenied
-    );
+        )
+        .then_error(PermissionDenied, |error| {
+            matches!(error, DomainError::NotAdmin { .. })
+        });
 }
 
 #[test]
 fn changing_an_unknown_pool_is_not_found() {
     let mut world = World::standard();
     let ghost = PoolId::from_u128(0x6057);
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(ADMIN),
             CommandBody::SetPoolMode {
                 pool_id: ghost,
                 mode: PoolMode::AssignOnly,
             },
-        ),
-        DomainError::UnknownPool(pool) if *pool == ghost,
-        NotFound
-    );
+        )
+        .then_error(NotFound, exactly(DomainError::UnknownPool(ghost)));
 }
 
 #[test]
@@ -260,19 +266,20 @@ fn admin_replaces_a_pools_admins() {
     let mut world = World::standard();
     let pool = free_pool(&mut world, no_rules());
     let customer = world.owned_by(pool, ALICE);
-    let events = world.ok(
-        as_user(ADMIN),
-        CommandBody::SetPoolAdmins {
-            pool_id: pool,
-            admins: BTreeSet::from([MANAGER]),
-        },
-    );
+    let events = world
+        .when(
+            as_user(ADMIN),
+            CommandBody::SetPoolAdmins {
+                pool_id: pool,
+                admins: BTreeSet::from([MANAGER]),
+            },
+        )
+        .then_accepted();
     let changed = only!(events, PoolAdminsChanged);
     assert_eq!(changed.admins, BTreeSet::from([MANAGER]));
-    refused!(
-        world.err(as_user(KEEPER), reclaim(customer)),
-        DomainError::NotPoolAdmin { pool: p, .. } if *p == pool,
-        PermissionDenied
+    world.when(as_user(KEEPER), reclaim(customer)).then_error(
+        PermissionDenied,
+        |error| matches!(error, DomainError::NotPoolAdmin { pool: p, .. } if *p == pool),
     );
     world.ok(as_user(MANAGER), reclaim(customer));
 }
@@ -285,29 +292,27 @@ fn setting_the_same_admins_emits_nothing_and_unknown_admins_are_refused() {
         pool_id: pool,
         admins: BTreeSet::from([KEEPER]),
     };
-    assert!(world.ok(as_user(ADMIN), same).is_empty());
-    refused!(
-        world.err(
+    world.when(as_user(ADMIN), same).then_nothing();
+    world
+        .when(
             as_user(ADMIN),
             CommandBody::SetPoolAdmins {
                 pool_id: pool,
                 admins: BTreeSet::from([DAVE]),
             },
-        ),
-        DomainError::UnknownUser(user) if *user == DAVE,
-        NotFound
-    );
-    refused!(
-        world.err(
+        )
+        .then_error(NotFound, exactly(DomainError::UnknownUser(DAVE)));
+    world
+        .when(
             as_user(KEEPER),
             CommandBody::SetPoolAdmins {
                 pool_id: pool,
                 admins: BTreeSet::from([KEEPER, ALICE]),
             },
-        ),
-        DomainError::NotAdmin { .. },
-        PermissionDenied
-    );
+        )
+        .then_error(PermissionDenied, |error| {
+            matches!(error, DomainError::NotAdmin { .. })
+        });
 }
 
 #[test]
@@ -315,31 +320,34 @@ fn admin_replaces_a_pools_members() {
     let mut world = World::standard();
     let pool = free_pool(&mut world, no_rules());
     let customer = world.customer_in(pool);
-    let events = world.ok(
-        as_user(ADMIN),
-        CommandBody::SetPoolMembers {
-            pool_id: pool,
-            members: BTreeSet::from([ALICE]),
-            everyone: false,
-        },
-    );
+    let events = world
+        .when(
+            as_user(ADMIN),
+            CommandBody::SetPoolMembers {
+                pool_id: pool,
+                members: BTreeSet::from([ALICE]),
+                everyone: false,
+            },
+        )
+        .then_accepted();
     let changed = only!(events, PoolMembersChanged);
     assert_eq!(changed.members, BTreeSet::from([ALICE]));
     assert!(!changed.everyone);
-    refused!(
-        world.err(as_user(CAROL), claim(customer)),
-        DomainError::NotPoolMember { user, pool: p } if *user == CAROL && *p == pool,
-        PermissionDenied
+    world.when(as_user(CAROL), claim(customer)).then_error(
+        PermissionDenied,
+        exactly(DomainError::NotPoolMember { user: CAROL, pool }),
     );
     // Opening the pool to everyone lets anyone take part.
-    let events = world.ok(
-        as_user(ADMIN),
-        CommandBody::SetPoolMembers {
-            pool_id: pool,
-            members: BTreeSet::from([ALICE]),
-            everyone: true,
-        },
-    );
+    let events = world
+        .when(
+            as_user(ADMIN),
+            CommandBody::SetPoolMembers {
+                pool_id: pool,
+                members: BTreeSet::from([ALICE]),
+                everyone: true,
+            },
+        )
+        .then_accepted();
     assert!(only!(events, PoolMembersChanged).everyone);
     world.ok(as_user(CAROL), claim(customer));
     assert_eq!(world.owner(customer), Some(CAROL));
@@ -354,32 +362,30 @@ fn setting_the_same_members_emits_nothing_and_members_must_exist() {
         members: BTreeSet::from([ALICE, BOB, CAROL]),
         everyone: false,
     };
-    assert!(world.ok(as_user(ADMIN), same).is_empty());
+    world.when(as_user(ADMIN), same).then_nothing();
     assert_eq!(world.model.pools[&pool].version, 1);
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(ADMIN),
             CommandBody::SetPoolMembers {
                 pool_id: pool,
                 members: BTreeSet::from([DAVE]),
                 everyone: false,
             },
-        ),
-        DomainError::UnknownUser(user) if *user == DAVE,
-        NotFound
-    );
-    refused!(
-        world.err(
+        )
+        .then_error(NotFound, exactly(DomainError::UnknownUser(DAVE)));
+    world
+        .when(
             as_user(KEEPER),
             CommandBody::SetPoolMembers {
                 pool_id: pool,
                 members: BTreeSet::new(),
                 everyone: true,
             },
-        ),
-        DomainError::NotAdmin { .. },
-        PermissionDenied
-    );
+        )
+        .then_error(PermissionDenied, |error| {
+            matches!(error, DomainError::NotAdmin { .. })
+        });
 }
 
 #[test]
@@ -391,7 +397,9 @@ fn admin_replaces_a_pools_rules_and_the_version_increases() {
         abandon_reasons: vec!["预算不足".into()],
         ..no_rules()
     };
-    let events = world.ok(as_user(ADMIN), set_rules(pool, rules.clone()));
+    let events = world
+        .when(as_user(ADMIN), set_rules(pool, rules.clone()))
+        .then_accepted();
     let changed = only!(events, PoolRulesChanged);
     assert_eq!(changed.rules_version, 2);
     let recorded: &PoolRules = changed.rules.borrow();
@@ -414,7 +422,9 @@ fn setting_the_same_rules_emits_nothing() {
         ..no_rules()
     };
     let pool = free_pool(&mut world, rules.clone());
-    assert!(world.ok(as_user(ADMIN), set_rules(pool, rules)).is_empty());
+    world
+        .when(as_user(ADMIN), set_rules(pool, rules))
+        .then_nothing();
     assert_eq!(world.model.pools[&pool].rules_version, 1);
 }
 
@@ -422,20 +432,20 @@ fn setting_the_same_rules_emits_nothing() {
 fn pool_admin_cannot_change_the_rules() {
     let mut world = World::standard();
     let pool = free_pool(&mut world, no_rules());
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(KEEPER),
             set_rules(
                 pool,
                 PoolRules {
                     cap: limit(1),
                     ..no_rules()
-                }
-            )
-        ),
-        DomainError::NotAdmin { .. },
-        PermissionDenied
-    );
+                },
+            ),
+        )
+        .then_error(PermissionDenied, |error| {
+            matches!(error, DomainError::NotAdmin { .. })
+        });
 }
 
 #[test]
@@ -451,18 +461,20 @@ fn changed_rule_restarts_its_since_instant_unchanged_keeps_it() {
         },
     );
     world.advance(days(2));
-    let events = world.ok(
-        as_user(ADMIN),
-        set_rules(
-            pool,
-            PoolRules {
-                claimed_not_contacted: limit(5),
-                not_won: limit(20),
-                no_contact: limit(7),
-                ..no_rules()
-            },
-        ),
-    );
+    let events = world
+        .when(
+            as_user(ADMIN),
+            set_rules(
+                pool,
+                PoolRules {
+                    claimed_not_contacted: limit(5),
+                    not_won: limit(20),
+                    no_contact: limit(7),
+                    ..no_rules()
+                },
+            ),
+        )
+        .then_accepted();
     let changed = only!(events, PoolRulesChanged);
     assert_eq!(
         changed.changed_rules,
@@ -491,7 +503,9 @@ fn turning_a_rule_off_lists_it_as_changed_and_drops_its_instant() {
     );
     let customer = world.owned_by(pool, ALICE);
     assert!(deadline(&world, customer).is_some());
-    let events = world.ok(as_user(ADMIN), set_rules(pool, no_rules()));
+    let events = world
+        .when(as_user(ADMIN), set_rules(pool, no_rules()))
+        .then_accepted();
     let changed = only!(events, PoolRulesChanged);
     assert_eq!(changed.changed_rules, vec![RuleKind::NotWon]);
     assert!(changed.rules_since.is_empty());
@@ -527,34 +541,33 @@ fn a_rule_turned_on_later_counts_from_the_day_it_was_turned_on() {
 fn a_zero_day_reclaim_rule_is_invalid() {
     let mut world = World::standard();
     let pool = free_pool(&mut world, no_rules());
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(ADMIN),
             set_rules(
                 pool,
                 PoolRules {
                     cooldown_days: limit(0),
                     ..no_rules()
-                }
-            )
-        ),
-        DomainError::Invalid { field, .. } if field == "rules.cooldown_days.value",
-        InvalidArgument
-    );
-    refused!(
-        world.err(
+                },
+            ),
+        )
+        .then_error(InvalidArgument, invalid("rules.cooldown_days.value"));
+    world
+        .when(
             as_user(ADMIN),
             set_rules(
                 pool,
                 PoolRules {
                     no_contact: limit_with(5, ALICE, 0),
                     ..no_rules()
-                }
-            )
-        ),
-        DomainError::Invalid { field, .. } if *field == format!("rules.no_contact.per_user[{ALICE}]"),
-        InvalidArgument
-    );
+                },
+            ),
+        )
+        .then_error(
+            InvalidArgument,
+            invalid(&format!("rules.no_contact.per_user[{ALICE}]")),
+        );
 }
 
 #[test]
@@ -569,34 +582,32 @@ fn a_zero_cap_and_a_zero_quota_are_valid() {
         },
     );
     let customer = world.customer_in(pool);
-    refused!(
-        world.err(as_user(ALICE), claim(customer)),
-        DomainError::DailyQuotaReached { quota: 0, .. },
-        ResourceExhausted
-    );
+    world
+        .when(as_user(ALICE), claim(customer))
+        .then_error(ResourceExhausted, |error| {
+            matches!(error, DomainError::DailyQuotaReached { quota: 0, .. })
+        });
 }
 
 #[test]
 fn a_protection_maximum_shorter_than_the_default_is_invalid() {
     let mut world = World::standard();
     let pool = free_pool(&mut world, no_rules());
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(ADMIN),
             set_rules(
                 pool,
                 PoolRules {
                     protection: protection(30, 20),
                     ..no_rules()
-                }
-            )
-        ),
-        DomainError::Invalid { field, .. } if field == "rules.protection.max_days",
-        InvalidArgument
-    );
+                },
+            ),
+        )
+        .then_error(InvalidArgument, invalid("rules.protection.max_days"));
     // A per-user default longer than the maximum is just as wrong.
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(ADMIN),
             set_rules(
                 pool,
@@ -610,20 +621,18 @@ fn a_protection_maximum_shorter_than_the_default_is_invalid() {
                         extension: None,
                     }),
                     ..no_rules()
-                }
-            )
-        ),
-        DomainError::Invalid { field, .. } if field == "rules.protection.max_days",
-        InvalidArgument
-    );
+                },
+            ),
+        )
+        .then_error(InvalidArgument, invalid("rules.protection.max_days"));
 }
 
 #[test]
 fn an_extension_of_zero_days_is_invalid() {
     let mut world = World::standard();
     let pool = free_pool(&mut world, no_rules());
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(ADMIN),
             set_rules(
                 pool,
@@ -637,52 +646,49 @@ fn an_extension_of_zero_days_is_invalid() {
                         }),
                     }),
                     ..no_rules()
-                }
-            )
-        ),
-        DomainError::Invalid { field, .. } if field == "rules.protection.extension.extend_by_days",
-        InvalidArgument
-    );
+                },
+            ),
+        )
+        .then_error(
+            InvalidArgument,
+            invalid("rules.protection.extension.extend_by_days"),
+        );
 }
 
 #[test]
 fn zero_reminder_hours_are_invalid() {
     let mut world = World::standard();
     let pool = free_pool(&mut world, no_rules());
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(ADMIN),
             set_rules(
                 pool,
                 PoolRules {
                     reminder_hours: Some(0),
                     ..no_rules()
-                }
-            )
-        ),
-        DomainError::Invalid { field, .. } if field == "rules.reminder_hours",
-        InvalidArgument
-    );
+                },
+            ),
+        )
+        .then_error(InvalidArgument, invalid("rules.reminder_hours"));
 }
 
 #[test]
 fn a_per_user_override_for_an_unknown_user_is_refused() {
     let mut world = World::standard();
     let pool = free_pool(&mut world, no_rules());
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(ADMIN),
             set_rules(
                 pool,
                 PoolRules {
                     cap: limit_with(5, DAVE, 10),
                     ..no_rules()
-                }
-            )
-        ),
-        DomainError::UnknownUser(user) if *user == DAVE,
-        NotFound
-    );
+                },
+            ),
+        )
+        .then_error(NotFound, exactly(DomainError::UnknownUser(DAVE)));
 }
 
 #[test]
@@ -690,40 +696,36 @@ fn a_fixed_return_target_must_be_a_known_pool() {
     let mut world = World::standard();
     let pool = free_pool(&mut world, no_rules());
     let ghost = PoolId::from_u128(0x6057);
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(ADMIN),
             set_rules(
                 pool,
                 PoolRules {
                     return_target: ReturnTarget::Fixed { pool: ghost },
                     ..no_rules()
-                }
-            )
-        ),
-        DomainError::UnknownPool(p) if *p == ghost,
-        NotFound
-    );
+                },
+            ),
+        )
+        .then_error(NotFound, exactly(DomainError::UnknownPool(ghost)));
 }
 
 #[test]
 fn a_blank_abandon_reason_in_the_list_is_invalid() {
     let mut world = World::standard();
     let pool = free_pool(&mut world, no_rules());
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(ADMIN),
             set_rules(
                 pool,
                 PoolRules {
                     abandon_reasons: vec!["预算不足".into(), "  ".into()],
                     ..no_rules()
-                }
-            )
-        ),
-        DomainError::Invalid { field, .. } if field == "rules.abandon_reasons[1]",
-        InvalidArgument
-    );
+                },
+            ),
+        )
+        .then_error(InvalidArgument, invalid("rules.abandon_reasons[1]"));
 }
 
 #[test]
@@ -734,19 +736,22 @@ fn an_auto_assignment_rule_needs_known_assignees() {
         auto_assign: vec![rule],
         ..no_rules()
     };
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(ADMIN),
             set_rules(
                 pool,
-                with(assign_rule("空", vec![], vec![], AssignStrategy::RoundRobin))
-            )
-        ),
-        DomainError::Invalid { field, .. } if field == "rules.auto_assign[0].assignees",
-        InvalidArgument
-    );
-    refused!(
-        world.err(
+                with(assign_rule(
+                    "空",
+                    vec![],
+                    vec![],
+                    AssignStrategy::RoundRobin,
+                )),
+            ),
+        )
+        .then_error(InvalidArgument, invalid("rules.auto_assign[0].assignees"));
+    world
+        .when(
             as_user(ADMIN),
             set_rules(
                 pool,
@@ -754,13 +759,11 @@ fn an_auto_assignment_rule_needs_known_assignees() {
                     "陌生人",
                     vec![],
                     vec![ALICE, DAVE],
-                    AssignStrategy::RoundRobin
-                ))
-            )
-        ),
-        DomainError::UnknownUser(user) if *user == DAVE,
-        NotFound
-    );
+                    AssignStrategy::RoundRobin,
+                )),
+            ),
+        )
+        .then_error(NotFound, exactly(DomainError::UnknownUser(DAVE)));
 }
 
 #[test]
@@ -780,11 +783,9 @@ fn more_than_ten_auto_assignment_rules_are_invalid() {
             .collect(),
         ..no_rules()
     };
-    refused!(
-        world.err(as_user(ADMIN), set_rules(pool, rules)),
-        DomainError::Invalid { field, .. } if field == "rules.auto_assign",
-        InvalidArgument
-    );
+    world
+        .when(as_user(ADMIN), set_rules(pool, rules))
+        .then_error(InvalidArgument, invalid("rules.auto_assign"));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -794,10 +795,12 @@ fn more_than_ten_auto_assignment_rules_are_invalid() {
 #[test]
 fn admin_sets_the_overall_cap_and_the_day_offset() {
     let mut world = World::standard();
-    let events = world.ok(as_user(ADMIN), settings(limit(100), 480));
-    let changed = only!(events, OrganizationSettingsChanged);
-    assert_eq!(changed.overall_cap, limit(100));
-    assert_eq!(changed.day_offset_minutes, 480);
+    world.when(as_user(ADMIN), settings(limit(100), 480)).then([
+        EventBody::OrganizationSettingsChanged(OrganizationSettingsChanged {
+            overall_cap: limit(100),
+            day_offset_minutes: 480,
+        }),
+    ]);
     let settings = &world.model.settings;
     assert_eq!(settings.overall_cap, limit(100));
     assert_eq!(settings.day_offset_minutes, 480);
@@ -807,35 +810,32 @@ fn admin_sets_the_overall_cap_and_the_day_offset() {
 #[test]
 fn first_settings_are_recorded_even_when_they_equal_the_defaults_and_repeats_emit_nothing() {
     let mut world = World::standard();
-    let events = world.ok(as_user(ADMIN), settings(None, 0));
-    assert_eq!(types(&events), ["organization.settings_changed"]);
-    assert!(world.ok(as_user(ADMIN), settings(None, 0)).is_empty());
+    world
+        .when(as_user(ADMIN), settings(None, 0))
+        .then_types(&["organization.settings_changed"]);
+    world.when(as_user(ADMIN), settings(None, 0)).then_nothing();
     assert_eq!(world.model.settings.version, 1);
 }
 
 #[test]
 fn a_day_offset_beyond_fourteen_hours_is_invalid() {
     let mut world = World::standard();
-    refused!(
-        world.err(as_user(ADMIN), settings(None, 841)),
-        DomainError::Invalid { field, .. } if field == "day_offset_minutes",
-        InvalidArgument
-    );
-    refused!(
-        world.err(as_user(ADMIN), settings(None, -721)),
-        DomainError::Invalid { field, .. } if field == "day_offset_minutes",
-        InvalidArgument
-    );
+    world
+        .when(as_user(ADMIN), settings(None, 841))
+        .then_error(InvalidArgument, invalid("day_offset_minutes"));
+    world
+        .when(as_user(ADMIN), settings(None, -721))
+        .then_error(InvalidArgument, invalid("day_offset_minutes"));
 }
 
 #[test]
 fn member_cannot_change_organization_settings() {
     let mut world = World::standard();
-    refused!(
-        world.err(as_user(KEEPER), settings(limit(1), 0)),
-        DomainError::NotAdmin { .. },
-        PermissionDenied
-    );
+    world
+        .when(as_user(KEEPER), settings(limit(1), 0))
+        .then_error(PermissionDenied, |error| {
+            matches!(error, DomainError::NotAdmin { .. })
+        });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -877,16 +877,21 @@ fn protection_turned_on_later_counts_its_maximum_from_the_day_it_was_turned_on()
         deadline(&world, customer),
         Some((turned_on + days(7), RuleKind::ProtectionExpired))
     );
-    let events = world.ok(as_user(KEEPER), extend(customer, turned_on + days(20)));
+    let events = world
+        .when(as_user(KEEPER), extend(customer, turned_on + days(20)))
+        .then_accepted();
     let extended = only!(events, ProtectionExtended);
     assert_eq!(extended.previous_until, turned_on + days(7));
     assert_eq!(extended.until, turned_on + days(20));
     assert_eq!(extended.max_until, Some(turned_on + days(30)));
-    refused!(
-        world.err(as_user(KEEPER), extend(customer, turned_on + days(31))),
-        DomainError::ProtectionBeyondMaximum { max, .. } if *max == turned_on + days(30),
-        FailedPrecondition
-    );
+    world
+        .when(as_user(KEEPER), extend(customer, turned_on + days(31)))
+        .then_error(FailedPrecondition, |error| {
+            matches!(
+                error,
+                DomainError::ProtectionBeyondMaximum { max, .. } if *max == turned_on + days(30)
+            )
+        });
 }
 
 #[test]
@@ -896,10 +901,12 @@ fn protection_turned_on_later_is_extended_by_a_recent_follow_up() {
     world.advance(days(6));
     world.follow_up(ALICE, customer);
     world.advance(days(1));
-    let events = world.ok(
-        Actor::Rule(RuleKind::ProtectionExpired),
-        auto_reclaim(customer, RuleKind::ProtectionExpired, turned_on + days(7)),
-    );
+    let events = world
+        .when(
+            Actor::Rule(RuleKind::ProtectionExpired),
+            auto_reclaim(customer, RuleKind::ProtectionExpired, turned_on + days(7)),
+        )
+        .then_accepted();
     let extended = only!(events, ProtectionExtended);
     assert_eq!(extended.until, turned_on + days(12));
     assert_eq!(extended.max_until, Some(turned_on + days(30)));
@@ -911,10 +918,12 @@ fn protection_turned_on_later_is_reclaimed_with_evidence_counted_from_that_day()
     let mut world = World::standard();
     let (_, customer, turned_on) = protection_turned_on_late(&mut world);
     world.advance(days(7));
-    let events = world.ok(
-        Actor::Rule(RuleKind::ProtectionExpired),
-        auto_reclaim(customer, RuleKind::ProtectionExpired, turned_on + days(7)),
-    );
+    let events = world
+        .when(
+            Actor::Rule(RuleKind::ProtectionExpired),
+            auto_reclaim(customer, RuleKind::ProtectionExpired, turned_on + days(7)),
+        )
+        .then_accepted();
     let reclaimed = only!(events, CustomerAutoReclaimed);
     assert_eq!(reclaimed.rule, RuleKind::ProtectionExpired);
     assert_eq!(reclaimed.threshold_days, 7);

@@ -1,13 +1,13 @@
 //! Users (`decide/users.rs`): creating, updating and deactivating them.
 //!
-//! Each test drives the pure domain through the given/when/then harness in `support` and
-//! asserts the exact events (type and key fields) and the resulting state, or the exact
-//! `DomainError` and its class. A refused command is checked by `World::err` to have
+//! Each test builds its history (given) with the harness in `support`, decides one command
+//! (`World::when`) and asserts what came of it (`then`): the exact events (or their types
+//! and key fields) and the resulting state, or the `DomainError` and its class, having
 //! appended nothing and changed nothing.
 
 mod support;
 
-use poolkeeper_domain::event::EventBody;
+use poolkeeper_domain::event::*;
 use poolkeeper_domain::*;
 use support::*;
 
@@ -18,16 +18,18 @@ use support::*;
 #[test]
 fn admin_creates_a_user_with_superior_and_department() {
     let mut world = World::standard();
-    let events = world.ok(
-        as_user(ADMIN),
-        CommandBody::CreateUser {
-            user_id: DAVE,
-            name: "  Dave ".into(),
-            superior: Some(MANAGER),
-            department: Some("市场部".into()),
-            admin: false,
-        },
-    );
+    let events = world
+        .when(
+            as_user(ADMIN),
+            CommandBody::CreateUser {
+                user_id: DAVE,
+                name: "  Dave ".into(),
+                superior: Some(MANAGER),
+                department: Some("市场部".into()),
+                admin: false,
+            },
+        )
+        .then_accepted();
     let created = only!(events, UserCreated);
     assert_eq!(created.user_id, DAVE);
     assert_eq!(created.name, "Dave");
@@ -42,8 +44,8 @@ fn admin_creates_a_user_with_superior_and_department() {
 #[test]
 fn member_cannot_create_a_user() {
     let mut world = World::standard();
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(MANAGER),
             CommandBody::CreateUser {
                 user_id: DAVE,
@@ -52,17 +54,17 @@ fn member_cannot_create_a_user() {
                 department: None,
                 admin: false,
             },
-        ),
-        DomainError::NotAdmin { .. },
-        PermissionDenied
-    );
+        )
+        .then_error(PermissionDenied, |error| {
+            matches!(error, DomainError::NotAdmin { .. })
+        });
 }
 
 #[test]
 fn creating_an_existing_user_is_refused() {
     let mut world = World::standard();
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(ADMIN),
             CommandBody::CreateUser {
                 user_id: ALICE,
@@ -71,17 +73,17 @@ fn creating_an_existing_user_is_refused() {
                 department: None,
                 admin: false,
             },
-        ),
-        DomainError::AlreadyExists { kind: "user", .. },
-        AlreadyExists
-    );
+        )
+        .then_error(AlreadyExists, |error| {
+            matches!(error, DomainError::AlreadyExists { kind: "user", .. })
+        });
 }
 
 #[test]
 fn user_with_blank_name_is_invalid() {
     let mut world = World::standard();
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(ADMIN),
             CommandBody::CreateUser {
                 user_id: DAVE,
@@ -90,18 +92,16 @@ fn user_with_blank_name_is_invalid() {
                 department: None,
                 admin: false,
             },
-        ),
-        DomainError::Invalid { field, .. } if field == "name",
-        InvalidArgument
-    );
+        )
+        .then_error(InvalidArgument, invalid("name"));
 }
 
 #[test]
 fn user_under_an_unknown_superior_is_refused() {
     let mut world = World::standard();
     let ghost = UserId::from_u128(0x6057);
-    refused!(
-        world.err(
+    world
+        .when(
             as_user(ADMIN),
             CommandBody::CreateUser {
                 user_id: DAVE,
@@ -110,25 +110,25 @@ fn user_under_an_unknown_superior_is_refused() {
                 department: None,
                 admin: false,
             },
-        ),
-        DomainError::UnknownUser(user) if *user == ghost,
-        NotFound
-    );
+        )
+        .then_error(NotFound, exactly(DomainError::UnknownUser(ghost)));
 }
 
 #[test]
 fn admin_updates_a_users_profile() {
     let mut world = World::standard();
-    let events = world.ok(
-        as_user(ADMIN),
-        CommandBody::UpdateUser {
-            user_id: CAROL,
-            name: "Carol Li".into(),
-            superior: Some(MANAGER),
-            department: Some("华北销售部".into()),
-            admin: false,
-        },
-    );
+    let events = world
+        .when(
+            as_user(ADMIN),
+            CommandBody::UpdateUser {
+                user_id: CAROL,
+                name: "Carol Li".into(),
+                superior: Some(MANAGER),
+                department: Some("华北销售部".into()),
+                admin: false,
+            },
+        )
+        .then_accepted();
     let updated = only!(events, UserUpdated);
     assert_eq!(updated.user_id, CAROL);
     assert_eq!(updated.superior, Some(MANAGER));
@@ -142,36 +142,34 @@ fn admin_updates_a_users_profile() {
 #[test]
 fn updating_a_user_to_the_same_profile_emits_nothing() {
     let mut world = World::standard();
-    let events = world.ok(as_user(ADMIN), update_user(ALICE, "Alice", Some(MANAGER)));
-    assert!(events.is_empty(), "{:?}", types(&events));
+    world
+        .when(as_user(ADMIN), update_user(ALICE, "Alice", Some(MANAGER)))
+        .then_nothing();
     assert_eq!(world.model.users[&ALICE].version, 1);
 }
 
 #[test]
 fn user_cannot_be_their_own_superior() {
     let mut world = World::standard();
-    refused!(
-        world.err(as_user(ADMIN), update_user(ALICE, "Alice", Some(ALICE))),
-        DomainError::Invalid { field, .. } if field == "superior",
-        InvalidArgument
-    );
+    world
+        .when(as_user(ADMIN), update_user(ALICE, "Alice", Some(ALICE)))
+        .then_error(InvalidArgument, invalid("superior"));
 }
 
 #[test]
 fn superior_cycle_is_refused() {
     let mut world = World::standard();
     // MANAGER is ALICE's superior: making ALICE MANAGER's superior closes a loop.
-    refused!(
-        world.err(as_user(ADMIN), update_user(MANAGER, "销售经理", Some(ALICE))),
-        DomainError::Invalid { field, .. } if field == "superior",
-        InvalidArgument
-    );
+    world
+        .when(
+            as_user(ADMIN),
+            update_user(MANAGER, "销售经理", Some(ALICE)),
+        )
+        .then_error(InvalidArgument, invalid("superior"));
     // Two levels up: DIRECTOR > MANAGER > ALICE.
-    refused!(
-        world.err(as_user(ADMIN), update_user(DIRECTOR, "总监", Some(ALICE))),
-        DomainError::Invalid { field, .. } if field == "superior",
-        InvalidArgument
-    );
+    world
+        .when(as_user(ADMIN), update_user(DIRECTOR, "总监", Some(ALICE)))
+        .then_error(InvalidArgument, invalid("superior"));
     // Moving ALICE under a peer is no cycle.
     world.ok(as_user(ADMIN), update_user(ALICE, "Alice", Some(BOB)));
     assert!(world.model.is_superior_of(BOB, ALICE));
@@ -180,21 +178,19 @@ fn superior_cycle_is_refused() {
 #[test]
 fn member_cannot_update_a_user() {
     let mut world = World::standard();
-    refused!(
-        world.err(as_user(MANAGER), update_user(ALICE, "Alice", None)),
-        DomainError::NotAdmin { .. },
-        PermissionDenied
-    );
+    world
+        .when(as_user(MANAGER), update_user(ALICE, "Alice", None))
+        .then_error(PermissionDenied, |error| {
+            matches!(error, DomainError::NotAdmin { .. })
+        });
 }
 
 #[test]
 fn updating_an_unknown_user_is_not_found() {
     let mut world = World::standard();
-    refused!(
-        world.err(as_user(ADMIN), update_user(DAVE, "Dave", None)),
-        DomainError::UnknownUser(user) if *user == DAVE,
-        NotFound
-    );
+    world
+        .when(as_user(ADMIN), update_user(DAVE, "Dave", None))
+        .then_error(NotFound, exactly(DomainError::UnknownUser(DAVE)));
 }
 
 #[test]
@@ -206,16 +202,14 @@ fn deactivation_hands_customers_and_rejects_applications() {
     let applied = world.customer_in(approval);
     world.ok(as_user(ALICE), request(applied));
 
-    let events = world.ok(as_user(ADMIN), deactivate(ALICE, Some(BOB)));
-    assert_eq!(
-        types(&events),
-        [
+    let events = world
+        .when(as_user(ADMIN), deactivate(ALICE, Some(BOB)))
+        .then_types(&[
             "user.deactivated",
             "customer.transferred",
             "customer.transferred",
-            "customer.claim_rejected"
-        ]
-    );
+            "customer.claim_rejected",
+        ]);
     let deactivated = body!(events[0], UserDeactivated);
     assert_eq!(deactivated.user_id, ALICE);
     assert_eq!(deactivated.successor, Some(BOB));
@@ -246,15 +240,13 @@ fn deactivation_without_successor_returns_customers_to_their_pools() {
     let here = world.owned_by(DEFAULT_POOL, ALICE);
     let there = world.owned_by(pool, ALICE);
 
-    let events = world.ok(as_user(ADMIN), deactivate(ALICE, None));
-    assert_eq!(
-        types(&events),
-        [
+    let events = world
+        .when(as_user(ADMIN), deactivate(ALICE, None))
+        .then_types(&[
             "user.deactivated",
             "customer.reclaimed",
-            "customer.reclaimed"
-        ]
-    );
+            "customer.reclaimed",
+        ]);
     let deactivated = body!(events[0], UserDeactivated);
     assert_eq!(deactivated.successor, None);
     assert_eq!(
@@ -296,16 +288,17 @@ fn deactivation_respects_the_successors_cap_across_the_whole_handover() {
     world.owned_by(pool, ALICE);
     world.owned_by(pool, BOB);
     // BOB owns 1 of 2: the first handover fits, the second would be his third.
-    refused!(
-        world.err(as_user(ADMIN), deactivate(ALICE, Some(BOB))),
-        DomainError::CapReached {
-            user,
-            scope: CapScope::Pool(p),
-            cap: 2,
-            owned: 2
-        } if *user == BOB && *p == pool,
-        ResourceExhausted
-    );
+    world
+        .when(as_user(ADMIN), deactivate(ALICE, Some(BOB)))
+        .then_error(
+            ResourceExhausted,
+            exactly(DomainError::CapReached {
+                user: BOB,
+                scope: CapScope::Pool(pool),
+                cap: 2,
+                owned: 2,
+            }),
+        );
     assert!(world.model.users[&ALICE].active);
     assert_eq!(world.model.owned_in_pool(ALICE, pool), 2);
 }
@@ -314,58 +307,58 @@ fn deactivation_respects_the_successors_cap_across_the_whole_handover() {
 fn successor_must_be_another_active_known_user() {
     let mut world = World::standard();
     world.owned_by(DEFAULT_POOL, ALICE);
-    refused!(
-        world.err(as_user(ADMIN), deactivate(ALICE, Some(ALICE))),
-        DomainError::Invalid { field, .. } if field == "successor",
-        InvalidArgument
-    );
-    refused!(
-        world.err(as_user(ADMIN), deactivate(ALICE, Some(DAVE))),
-        DomainError::UnknownUser(user) if *user == DAVE,
-        NotFound
-    );
+    world
+        .when(as_user(ADMIN), deactivate(ALICE, Some(ALICE)))
+        .then_error(InvalidArgument, invalid("successor"));
+    world
+        .when(as_user(ADMIN), deactivate(ALICE, Some(DAVE)))
+        .then_error(NotFound, exactly(DomainError::UnknownUser(DAVE)));
     world.ok(as_user(ADMIN), deactivate(CAROL, None));
-    refused!(
-        world.err(as_user(ADMIN), deactivate(ALICE, Some(CAROL))),
-        DomainError::DeactivatedUser(user) if *user == CAROL,
-        FailedPrecondition
-    );
+    world
+        .when(as_user(ADMIN), deactivate(ALICE, Some(CAROL)))
+        .then_error(
+            FailedPrecondition,
+            exactly(DomainError::DeactivatedUser(CAROL)),
+        );
 }
 
 #[test]
 fn deactivating_a_deactivated_user_is_refused() {
     let mut world = World::standard();
     world.ok(as_user(ADMIN), deactivate(CAROL, None));
-    refused!(
-        world.err(as_user(ADMIN), deactivate(CAROL, None)),
-        DomainError::DeactivatedUser(user) if *user == CAROL,
-        FailedPrecondition
-    );
+    world
+        .when(as_user(ADMIN), deactivate(CAROL, None))
+        .then_error(
+            FailedPrecondition,
+            exactly(DomainError::DeactivatedUser(CAROL)),
+        );
 }
 
 #[test]
 fn only_an_admin_may_deactivate_a_user() {
     let mut world = World::standard();
-    refused!(
-        world.err(as_user(MANAGER), deactivate(ALICE, Some(MANAGER))),
-        DomainError::NotAdmin { .. },
-        PermissionDenied
-    );
+    world
+        .when(as_user(MANAGER), deactivate(ALICE, Some(MANAGER)))
+        .then_error(PermissionDenied, |error| {
+            matches!(error, DomainError::NotAdmin { .. })
+        });
     assert!(world.model.users[&ALICE].active);
 }
 
 #[test]
 fn the_nil_uuid_is_not_a_user_id() {
     let mut world = World::standard();
-    let refused = world.err(
-        as_user(ADMIN),
-        CommandBody::CreateUser {
-            user_id: UserId::from_u128(0),
-            name: "nobody".into(),
-            superior: None,
-            department: None,
-            admin: false,
-        },
-    );
+    let refused = world
+        .when(
+            as_user(ADMIN),
+            CommandBody::CreateUser {
+                user_id: UserId::from_u128(0),
+                name: "nobody".into(),
+                superior: None,
+                department: None,
+                admin: false,
+            },
+        )
+        .then_refused();
     assert!(matches!(refused, DomainError::Invalid { ref field, .. } if field == "user_id"));
 }

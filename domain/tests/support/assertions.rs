@@ -1,6 +1,6 @@
-//! Looking closer at what a command did: the body of an event, the only event, a refusal
-//! of a kind and class, the auto-assignments among events, and the customer's deadline,
-//! ownership and who may see it.
+//! Looking closer at what a command did: the body of an event, the only event, the
+//! auto-assignments among events, and the customer's deadline, ownership and who may see
+//! it.
 
 use chrono::{DateTime, Utc};
 use poolkeeper_domain::event::{CustomerAutoAssigned, EventBody};
@@ -43,22 +43,7 @@ macro_rules! only {
 #[allow(unused_imports)]
 pub(crate) use only;
 
-/// Asserts the error matches the pattern and belongs to the class; returns it.
-#[allow(unused_macros)]
-macro_rules! refused {
-    ($error:expr, $pattern:pat $(if $guard:expr)?, $class:ident) => {{
-        let error: DomainError = $error;
-        assert!(
-            matches!(&error, $pattern $(if $guard)?),
-            "unexpected error: {error:?}"
-        );
-        assert_eq!(error.class(), ErrorClass::$class, "class of {error:?}");
-        error
-    }};
-}
-#[allow(unused_imports)]
-pub(crate) use refused;
-
+/// The auto-assignments among `events`.
 pub fn auto_assigned(events: &[Event]) -> Vec<CustomerAutoAssigned> {
     events
         .iter()
@@ -69,35 +54,14 @@ pub fn auto_assigned(events: &[Event]) -> Vec<CustomerAutoAssigned> {
         .collect()
 }
 
-/// Submits `body` with an expected version. A refusal must leave everything unchanged.
-pub fn submit_expecting(
-    world: &mut World,
-    actor: Actor,
-    expected_version: u64,
-    body: CommandBody,
-) -> Result<Vec<Event>, DomainError> {
-    let before = world.model.clone();
-    let log_len = world.log.len();
-    let command = Command {
-        command_id: world.command_id(),
-        actor,
-        expected_version: Some(expected_version),
-        body,
-    };
-    let result = world.submit(&command);
-    if result.is_err() {
-        assert_eq!(world.log.len(), log_len);
-        assert!(world.model == before, "a refused command changed the model");
-    }
-    result
-}
-
+/// The customer's next reclaim deadline and the rule that sets it.
 pub fn deadline(world: &World, customer_id: CustomerId) -> Option<(DateTime<Utc>, RuleKind)> {
     world.model.customers[&customer_id]
         .deadline
         .map(|deadline| (deadline.at, deadline.rule))
 }
 
+/// The customer's ownership; it must be owned.
 pub fn ownership(world: &World, customer_id: CustomerId) -> poolkeeper_domain::rules::Ownership {
     match world.state(customer_id) {
         CustomerState::Owned(ownership) => ownership.clone(),
@@ -105,6 +69,7 @@ pub fn ownership(world: &World, customer_id: CustomerId) -> poolkeeper_domain::r
     }
 }
 
+/// What `viewer` may see of the customer.
 pub fn access(world: &World, viewer: UserId, customer_id: CustomerId) -> Access {
     world.model.access(viewer, customer_id)
 }

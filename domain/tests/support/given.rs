@@ -30,6 +30,13 @@
 
 use poolkeeper_domain::*;
 
+/// The classes `then_error` names, bare.
+#[allow(unused_imports)]
+pub use poolkeeper_domain::ErrorClass::{
+    AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied,
+    ResourceExhausted,
+};
+
 use super::{World, types};
 
 /// Given: a world whose history is `events`, folded in order, its clock at the last
@@ -163,4 +170,14 @@ impl Then<'_> {
             }
         }
     }
+}
+
+/// The reason of a refusal that is exactly `expected`.
+pub fn exactly(expected: DomainError) -> impl FnOnce(&DomainError) -> bool {
+    move |error| *error == expected
+}
+
+/// The reason of a refusal for an invalid `field`.
+pub fn invalid(field: &str) -> impl FnOnce(&DomainError) -> bool + '_ {
+    move |error| matches!(error, DomainError::Invalid { field: named, .. } if named == field)
 }
