@@ -8,6 +8,7 @@
 
 mod support;
 
+use poolkeeper_domain::event::{CustomerClaimed, EventBody};
 use poolkeeper_domain::*;
 use support::*;
 
@@ -116,4 +117,40 @@ fn an_import_cannot_carry_an_expected_version() {
     world
         .when_expecting(as_user(ADMIN), 0, import(rows))
         .then_error(InvalidArgument, invalid("expected_version"));
+}
+
+// ---------------------------------------------------------------------------------------
+// A history given as events
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_command_is_decided_alike_against_the_same_history_given_as_events() {
+    let mut world = World::standard();
+    let pool = free_pool(
+        &mut world,
+        PoolRules {
+            cap: limit(1),
+            ..no_rules()
+        },
+    );
+    world.owned_by(pool, ALICE);
+    let customer = world.customer_in(pool);
+    let mut replayed = given(world.log.clone());
+    assert!(replayed.model == world.model);
+    replayed.when(as_user(ALICE), claim(customer)).then_error(
+        ResourceExhausted,
+        exactly(DomainError::CapReached {
+            user: ALICE,
+            scope: CapScope::Pool(pool),
+            cap: 1,
+            owned: 1,
+        }),
+    );
+    replayed
+        .when(as_user(BOB), claim(customer))
+        .then([EventBody::CustomerClaimed(CustomerClaimed {
+            customer_id: customer,
+            pool_id: pool,
+            owner: BOB,
+        })]);
 }
