@@ -7,7 +7,7 @@
 //! cooldowns and daily quotas. Also the shape of text fields: trimmed, not blank, not
 //! too long.
 
-use crate::command::CommandBody;
+use crate::command::{CommandBody, limits};
 use crate::error::{CapScope, DomainError};
 use crate::event::Actor;
 use crate::ids::{CustomerId, PoolId, UserId};
@@ -40,6 +40,24 @@ pub(super) fn optional_text(
     match value.map(str::trim) {
         None | Some("") => Ok(None),
         Some(text) => required_text(field, text, max).map(Some),
+    }
+}
+
+/// An optional reason (of a rejection, a reclaim, a transfer, a freeze): trimmed, blank
+/// as none, not too long.
+pub(super) fn optional_reason(reason: Option<&str>) -> Result<Option<String>> {
+    optional_text("reason", reason, limits::SHORT_TEXT)
+}
+
+/// The applicant of a pending customer; refuses `action` on a customer in any other state.
+pub(super) fn pending_applicant(
+    customer_id: CustomerId,
+    customer: &Customer,
+    action: &'static str,
+) -> Result<UserId> {
+    match customer.state {
+        CustomerState::Pending { applicant, .. } => Ok(applicant),
+        _ => Err(state_error(customer_id, customer, action, "pending")),
     }
 }
 
@@ -178,6 +196,14 @@ impl<'a> Ruling<'a> {
             .customers
             .get(&customer_id)
             .ok_or(DomainError::UnknownCustomer(customer_id))
+    }
+
+    /// The customer, which must exist and which the actor must administer (a pool admin of
+    /// its pool, or the system).
+    pub(super) fn administered(&self, customer_id: CustomerId) -> Result<&'a Customer> {
+        let customer = self.customer(customer_id)?;
+        self.require_pool_admin(customer.pool)?;
+        Ok(customer)
     }
 
     /// The pool, which must exist.

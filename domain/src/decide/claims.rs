@@ -4,7 +4,7 @@
 //! and applications respect cooldowns and the daily quota; every new owner respects the
 //! caps.
 
-use crate::command::{ProtectionWindow, limits};
+use crate::command::ProtectionWindow;
 use crate::error::DomainError;
 use crate::event::{
     ClaimApproved, ClaimRejected, ClaimRequested, CustomerAssigned, CustomerClaimed, EventBody,
@@ -13,7 +13,7 @@ use crate::ids::{CustomerId, PoolId, UserId};
 use crate::model::CustomerState;
 use crate::rules::{self, PoolMode};
 
-use super::checks::{optional_text, state_error};
+use super::checks::{optional_reason, pending_applicant, state_error};
 use super::{Result, Ruling};
 
 /// `Assign`: a pool admin gives an unclaimed or pending customer to a member (overriding
@@ -116,16 +116,8 @@ pub(super) fn request(ruling: &mut Ruling<'_>, customer_id: CustomerId) -> Resul
 
 /// `ApproveClaim`: a pool admin makes the applicant the owner.
 pub(super) fn approve(ruling: &mut Ruling<'_>, customer_id: CustomerId) -> Result<()> {
-    let customer = ruling.customer(customer_id)?;
-    ruling.require_pool_admin(customer.pool)?;
-    let CustomerState::Pending { applicant, .. } = customer.state else {
-        return Err(state_error(
-            customer_id,
-            customer,
-            "approve_claim",
-            "pending",
-        ));
-    };
+    let customer = ruling.administered(customer_id)?;
+    let applicant = pending_applicant(customer_id, customer, "approve_claim")?;
     ruling.active_user(applicant)?;
     ruling.check_cap(applicant, customer.pool)?;
     ruling.emit(EventBody::ClaimApproved(ClaimApproved {
@@ -142,17 +134,9 @@ pub(super) fn reject(
     customer_id: CustomerId,
     reason: Option<&str>,
 ) -> Result<()> {
-    let reason = optional_text("reason", reason, limits::SHORT_TEXT)?;
-    let customer = ruling.customer(customer_id)?;
-    ruling.require_pool_admin(customer.pool)?;
-    let CustomerState::Pending { applicant, .. } = customer.state else {
-        return Err(state_error(
-            customer_id,
-            customer,
-            "reject_claim",
-            "pending",
-        ));
-    };
+    let reason = optional_reason(reason)?;
+    let customer = ruling.administered(customer_id)?;
+    let applicant = pending_applicant(customer_id, customer, "reject_claim")?;
     ruling.emit(EventBody::ClaimRejected(ClaimRejected {
         customer_id,
         pool_id: customer.pool,

@@ -97,8 +97,7 @@ pub(super) fn extend_protection(
     customer_id: CustomerId,
     until: DateTime<Utc>,
 ) -> Result<()> {
-    let customer = ruling.customer(customer_id)?;
-    ruling.require_pool_admin(customer.pool)?;
+    ruling.administered(customer_id)?;
     let (customer, ownership) = ruling.owned(customer_id, "extend_protection")?;
     let pool = ruling.pool(customer.pool)?;
     // With the protection rule on, protection always has an end and a maximum.

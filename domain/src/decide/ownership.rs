@@ -18,7 +18,7 @@ use crate::ids::{CustomerId, PoolId, UserId};
 use crate::model::{CustomerState, FormerState};
 use crate::rules::{self, RuleKind};
 
-use super::checks::{not_deleted, optional_text, required_text, state_error};
+use super::checks::{not_deleted, optional_reason, required_text, state_error};
 use super::{Result, Ruling};
 
 /// `Abandon`: the owner returns a customer, with a reason (from the pool's list when it has
@@ -79,9 +79,8 @@ pub(super) fn reclaim(
     customer_id: CustomerId,
     reason: Option<&str>,
 ) -> Result<()> {
-    let reason = optional_text("reason", reason, limits::SHORT_TEXT)?;
-    let customer = ruling.customer(customer_id)?;
-    ruling.require_pool_admin(customer.pool)?;
+    let reason = optional_reason(reason)?;
+    ruling.administered(customer_id)?;
     let (customer, ownership) = ruling.owned(customer_id, "reclaim")?;
     ruling.emit(EventBody::CustomerReclaimed(CustomerReclaimed {
         customer_id,
@@ -182,7 +181,7 @@ pub(super) fn transfer(
     new_owner: UserId,
     reason: Option<&str>,
 ) -> Result<()> {
-    let reason = optional_text("reason", reason, limits::SHORT_TEXT)?;
+    let reason = optional_reason(reason)?;
     let (customer, ownership) = ruling.owned(customer_id, "transfer")?;
     ruling.require_owner_admin_or_superior(customer_id, customer)?;
     if new_owner == ownership.owner {
@@ -208,9 +207,8 @@ pub(super) fn freeze(
     customer_id: CustomerId,
     reason: Option<&str>,
 ) -> Result<()> {
-    let reason = optional_text("reason", reason, limits::SHORT_TEXT)?;
-    let customer = ruling.customer(customer_id)?;
-    ruling.require_pool_admin(customer.pool)?;
+    let reason = optional_reason(reason)?;
+    let customer = ruling.administered(customer_id)?;
     match customer.state {
         CustomerState::InPool | CustomerState::Pending { .. } | CustomerState::Owned(_) => {}
         _ => {
@@ -233,8 +231,7 @@ pub(super) fn freeze(
 
 /// `Unfreeze`: a pool admin returns a frozen customer to its pool.
 pub(super) fn unfreeze(ruling: &mut Ruling<'_>, customer_id: CustomerId) -> Result<()> {
-    let customer = ruling.customer(customer_id)?;
-    ruling.require_pool_admin(customer.pool)?;
+    let customer = ruling.administered(customer_id)?;
     if customer.state != CustomerState::Frozen {
         return Err(state_error(customer_id, customer, "unfreeze", "frozen"));
     }
@@ -298,8 +295,7 @@ pub(super) fn delete(ruling: &mut Ruling<'_>, customer_id: CustomerId) -> Result
 /// former owner unless that owner was deactivated or is at a cap (then to the pool, saying
 /// why).
 pub(super) fn restore(ruling: &mut Ruling<'_>, customer_id: CustomerId) -> Result<()> {
-    let customer = ruling.customer(customer_id)?;
-    ruling.require_pool_admin(customer.pool)?;
+    let customer = ruling.administered(customer_id)?;
     let CustomerState::Deleted { former } = customer.state else {
         return Err(state_error(customer_id, customer, "restore", "deleted"));
     };
