@@ -1,5 +1,6 @@
 //! What every command is checked for before its own checks (`decide/checks.rs`): an
-//! actor who exists and is active, and the expected version of its target.
+//! actor who exists and is active, and the expected version of its target; and that a
+//! command is decided alike against the same history given as events.
 //!
 //! Each test builds its history (given) with the harness in `support`, decides one command
 //! (`World::when`) and asserts what came of it (`then`): the exact events (or their types
