@@ -9,9 +9,9 @@
 //! (imports with auto-assignment, deactivations) track their own effect on counts and
 //! rotation pointers in an overlay, so caps hold within one command too.
 //!
-//! This module owns the order of the checks every command shares and the dispatch; each
-//! command is one function of the same shape, `fn(&mut Ruling, fields…) -> Result<()>`,
-//! in the file of its family:
+//! This module owns the order of the checks every command shares and which function decides
+//! which command (`decide_by_family`); each command is one function of the same shape,
+//! `fn(&mut Ruling, fields…) -> Result<()>`, in the file of its family:
 //!
 //! - `checks`: what several commands check (the actor, admins, owners, caps, cooldowns,
 //!   quotas, the expected version, the shape of text fields) and the lookups they share;
@@ -57,12 +57,12 @@ pub fn decide(model: &WriteModel, command: &Command, now: DateTime<Utc>) -> Resu
     };
     ruling.check_actor()?;
     ruling.check_expected_version()?;
-    dispatch(&mut ruling, &command.body)?;
+    decide_by_family(&mut ruling, &command.body)?;
     Ok(ruling.events)
 }
 
-/// Hands each command to the function of its family.
-fn dispatch(ruling: &mut Ruling<'_>, body: &CommandBody) -> Result<()> {
+/// Decides the command with the function of its family.
+fn decide_by_family(ruling: &mut Ruling<'_>, body: &CommandBody) -> Result<()> {
     use CommandBody::*;
     match body {
         CreateUser {
