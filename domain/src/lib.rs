@@ -4,8 +4,9 @@
 //! and never reads the wall clock: time arrives as an argument, from a [`Clock`] the
 //! caller injects.
 //!
-//! - [`decide`]: `decide(&WriteModel, &Command, now) -> Result<Vec<Event>, DomainError>`
+//! - [`decide()`]: `decide(&WriteModel, &Command, now) -> Result<Vec<Event>, DomainError>`
 //! - [`WriteModel::apply`]: `evolve`, folding one event into the write model
+//! - [`model::next_state`]: the customer state machine, which the projections read too
 //! - [`rules`]: pool rules and the reclaim-deadline arithmetic
 //! - [`schedule::due`]: reclaims and reminders due now
 //! - [`permissions`]: who may do and see what

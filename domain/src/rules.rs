@@ -3,7 +3,7 @@
 //! This module owns what a pool's rules *are* ([`PoolRules`]) and what they *mean* for one
 //! owned customer: its next automatic-reclaim [`Deadline`], which rule sets it, and when
 //! its owner is reminded. Nothing here knows about other customers; cross-customer rules
-//! (caps, cooldowns, quotas) are decided in [`crate::decide`] against the write model.
+//! (caps, cooldowns, quotas) are decided in [`crate::decide()`] against the write model.
 //!
 //! Time arithmetic is exact: "N days" is N × 24 hours from the base instant, so a 5-day
 //! no-contact rule on a customer last contacted on day 1 at 10:00 fires on day 6 at 10:00.

@@ -20,8 +20,9 @@
 //! **Architecture invariants.** A projection's checkpoint is committed in the same
 //! transaction as its rows. Live application and rebuilds share each projection's fold
 //! (`Projector::apply`); only batch sizes and connection settings differ. The customer
-//! lifecycle every projection follows is [`lifecycle`], a restatement of
-//! `WriteModel::apply`. This crate knows nothing of protobuf.
+//! lifecycle every projection follows is [`lifecycle`], which reads the domain's state
+//! machine (`model::next_state`, which `WriteModel::apply` folds too) over projection
+//! rows. This crate knows nothing of protobuf.
 
 pub mod audit;
 mod cache;

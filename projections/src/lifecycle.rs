@@ -1,12 +1,13 @@
-//! The customer lifecycle every projection folds: [`WriteModel::apply`]'s state machine
-//! restated over projection rows, so the five projections cannot disagree about it.
+//! The customer lifecycle every projection folds: the domain's state machine
+//! ([`next_state`], which [`WriteModel::apply`] folds too) read over projection rows, so
+//! the five projections and the write model cannot disagree about it.
 //!
 //! [`transition`] says what a customer event does to a customer's [`Core`] (pool, state,
 //! owner or applicant); [`Cause`] names the event that starts or ends a state period.
 //!
 //! [`WriteModel::apply`]: poolkeeper_domain::WriteModel::apply
 
-use poolkeeper_domain::event::RestoredTo;
+use poolkeeper_domain::model::{NextState, next_state};
 use poolkeeper_domain::{CustomerId, EventBody, PoolId, UserId};
 
 /// A customer's ownership state, by the domain's stable names.
@@ -189,73 +190,39 @@ pub(crate) fn customer_of(body: &EventBody) -> Option<CustomerId> {
     }
 }
 
-/// The transition `body` makes from `current` (`None`: the customer is unknown), exactly as
-/// `WriteModel::apply` changes `Customer::state` and `Customer::pool`.
+/// The transition `body` makes from `current` (`None`: the customer is unknown): the
+/// domain's [`next_state`], the one statement of how `WriteModel::apply` changes
+/// `Customer::state` and `Customer::pool`, read as a projection row's pool, state and user.
 pub(crate) fn transition(current: Option<&Core>, body: &EventBody) -> Transition {
     use OwnershipState::*;
-    if let EventBody::CustomerCreated(e) = body {
-        return Transition::To(Core {
-            pool: e.pool_id,
-            state: if e.owner.is_some() { Owned } else { InPool },
-            user: e.owner,
-        });
-    }
-    let Some(current) = current else {
+    let Some(next) = next_state(body) else {
         return Transition::Ignore;
     };
-    let at = |state: OwnershipState, user: Option<UserId>| {
-        Transition::To(Core {
-            pool: current.pool,
-            state,
-            user,
-        })
+    let to = |pool: PoolId, state: OwnershipState, user: Option<UserId>| {
+        Transition::To(Core { pool, state, user })
     };
-    match body {
-        EventBody::CustomerAutoAssigned(e) => at(Owned, Some(e.assignee)),
-        EventBody::CustomerAssigned(e) => at(Owned, Some(e.assignee)),
-        EventBody::CustomerClaimed(e) => at(Owned, Some(e.owner)),
-        EventBody::ClaimRequested(e) => at(Pending, Some(e.applicant)),
-        EventBody::ClaimApproved(e) => at(Owned, Some(e.applicant)),
-        EventBody::CustomerTransferred(e) => at(Owned, Some(e.to)),
-        EventBody::ClaimRejected(_)
-        | EventBody::CustomerReclaimed(_)
-        | EventBody::CustomerAutoReclaimed(_)
-        | EventBody::CustomerUnfrozen(_) => at(InPool, None),
-        EventBody::CustomerAbandoned(e) => Transition::To(Core {
-            pool: e.to_pool,
-            state: InPool,
-            user: None,
-        }),
-        EventBody::CustomerFrozen(_) => at(Frozen, None),
-        EventBody::CustomerDeleted(_) => at(Deleted, None),
-        EventBody::CustomerMoved(e) => Transition::To(Core {
-            pool: e.to_pool,
-            ..*current
-        }),
-        EventBody::CustomerRestored(e) => match (e.restored_to, e.owner) {
-            (RestoredTo::FormerOwner, Some(owner)) => at(Owned, Some(owner)),
-            (RestoredTo::Frozen, _) => at(Frozen, None),
-            _ => at(InPool, None),
-        },
-        EventBody::ReclaimReminded(_)
-        | EventBody::FollowUpLogged(_)
-        | EventBody::FollowUpCommented(_)
-        | EventBody::CustomerWon(_)
-        | EventBody::ProtectionExtended(_)
-        | EventBody::CustomerShared(_) => Transition::Touch,
-        _ => Transition::Ignore,
+    match (next, current) {
+        (NextState::Created { pool, owner }, _) => {
+            to(pool, if owner.is_some() { Owned } else { InPool }, owner)
+        }
+        // The write model ignores events of customers it has never seen, and so do we.
+        (_, None) => Transition::Ignore,
+        (NextState::InPool { to_pool }, Some(current)) => {
+            to(to_pool.unwrap_or(current.pool), InPool, None)
+        }
+        (NextState::Pending { applicant }, Some(current)) => {
+            to(current.pool, Pending, Some(applicant))
+        }
+        (NextState::Owned { owner, .. }, Some(current)) => to(current.pool, Owned, Some(owner)),
+        (NextState::Frozen, Some(current)) => to(current.pool, Frozen, None),
+        (NextState::Deleted, Some(current)) => to(current.pool, Deleted, None),
+        (NextState::Moved { to_pool }, Some(current)) => to(to_pool, current.state, current.user),
+        (NextState::Unchanged, Some(_)) => Transition::Touch,
     }
 }
 
-/// Whether `body` may start a state period (every customer event but the touches).
+/// Whether `body` may start a state period (every customer event but those that leave the
+/// state as it is).
 pub(crate) fn changes_state(body: &EventBody) -> bool {
-    !matches!(
-        body,
-        EventBody::ReclaimReminded(_)
-            | EventBody::FollowUpLogged(_)
-            | EventBody::FollowUpCommented(_)
-            | EventBody::CustomerWon(_)
-            | EventBody::ProtectionExtended(_)
-            | EventBody::CustomerShared(_)
-    ) && customer_of(body).is_some()
+    next_state(body).is_some_and(|next| next != NextState::Unchanged)
 }

@@ -1,6 +1,16 @@
 //! A given/when/then harness over the pure domain: a small organization, a manual clock,
 //! and helpers that decide a command, fold its events and keep the log.
+//!
+//! - this module: the [`World`] (the history so far: model, log, clock) and its given
+//!   steps (a standard organization, pools, customers, owners, follow-ups);
+//! - `given`: [`given`], [`World::when`] and the [`Then`] of a command;
+//! - `commands`: builders of users, rules, pools and commands, one per command;
+//! - `assertions`: closer looks at events, errors, deadlines, ownership and access.
 #![allow(dead_code)]
+
+mod assertions;
+mod commands;
+mod given;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,6 +19,13 @@ use poolkeeper_domain::command::NewCustomer;
 use poolkeeper_domain::event::FollowUpKind;
 use poolkeeper_domain::schedule;
 use poolkeeper_domain::*;
+
+#[allow(unused_imports)]
+pub use assertions::*;
+#[allow(unused_imports)]
+pub use commands::*;
+#[allow(unused_imports)]
+pub use given::*;
 
 /// The organization admin (sees and may do everything).
 pub const ADMIN: UserId = UserId::from_u128(0xA0);
@@ -147,17 +164,7 @@ impl World {
     /// The command must be refused, without changing anything; returns the error.
     #[track_caller]
     pub fn err(&mut self, actor: Actor, body: CommandBody) -> DomainError {
-        let before = self.model.clone();
-        let log_len = self.log.len();
-        let name = body.name();
-        match self.exec(actor, body) {
-            Ok(events) => panic!("{name} by {actor} was accepted: {events:?}"),
-            Err(error) => {
-                assert_eq!(self.log.len(), log_len, "a refused command appended events");
-                assert!(self.model == before, "a refused command changed the model");
-                error
-            }
-        }
+        self.when(actor, body).then_refused()
     }
 
     /// Moves the clock forward.
