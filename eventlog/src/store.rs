@@ -89,6 +89,14 @@ pub trait EventStore: Send + Sync + 'static {
     /// store closes (after delivering everything committed).
     fn subscribe(&self, from_position: Position) -> Subscription;
 
+    /// Up to `max` events from `from_position` exactly as stored: no upcasting, so an
+    /// export of them verifies with the hash chain's independent script.
+    async fn read_all_stored(
+        &self,
+        from_position: Position,
+        max: usize,
+    ) -> Result<Vec<RecordedEvent>, EventLogError>;
+
     /// Re-walks the hash chain and reports the first position where it breaks.
     async fn verify(&self) -> Result<VerifyReport, EventLogError>;
 

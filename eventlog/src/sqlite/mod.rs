@@ -203,7 +203,7 @@ impl SqliteEventStore {
     }
 
     /// Up to `max` events from `from_position` exactly as stored (no upcasting).
-    pub async fn read_all_stored(
+    async fn read_stored(
         &self,
         from_position: Position,
         max: usize,
@@ -320,6 +320,14 @@ impl Drop for Inner {
 
 #[async_trait]
 impl EventStore for SqliteEventStore {
+    async fn read_all_stored(
+        &self,
+        from_position: Position,
+        max: usize,
+    ) -> Result<Vec<RecordedEvent>, EventLogError> {
+        self.read_stored(from_position, max).await
+    }
+
     async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, EventLogError> {
         request.validate(self.inner.max_payload_bytes)?;
         let mut results = self.submit(vec![request]).await?;
