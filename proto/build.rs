@@ -4,12 +4,13 @@
 
 use std::path::PathBuf;
 
-const FILES: [&str; 5] = [
+const FILES: [&str; 6] = [
     "poolkeeper/v1/types.proto",
     "poolkeeper/v1/commands.proto",
     "poolkeeper/v1/queries.proto",
     "poolkeeper/v1/audit.proto",
     "poolkeeper/v1/admin.proto",
+    "poolkeeper/v1/organizations.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

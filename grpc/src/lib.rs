@@ -11,6 +11,7 @@ pub mod codec;
 pub mod config;
 pub mod convert;
 pub mod field_paths;
+pub mod organizations;
 pub mod protocol_errors;
 pub mod scheduler;
 pub mod seen;

@@ -3,6 +3,7 @@
 //! command and an automatic reclaim can never both win.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use poolkeeper_domain::{Clock, DomainError, schedule};
@@ -25,6 +26,10 @@ pub struct Scheduler {
     writer: CommandWriter,
     clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
+    /// Held by a run, so the background loop and a manual run never interleave.
+    running: Arc<tokio::sync::Mutex<()>>,
+    /// Actions accepted since the scheduler started, by any run.
+    accepted: Arc<AtomicU64>,
     /// The most actions submitted in one round.
     pub round_size: usize,
 }
@@ -36,6 +41,8 @@ impl Scheduler {
             writer,
             clock,
             wake: Arc::new(Notify::new()),
+            running: Arc::new(tokio::sync::Mutex::new(())),
+            accepted: Arc::new(AtomicU64::new(0)),
             round_size: 2_000,
         }
     }
@@ -45,9 +52,16 @@ impl Scheduler {
         self.wake.notify_one();
     }
 
+    /// Actions accepted since the scheduler started, by the background loop and by
+    /// [`Self::run_due`] alike.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Acquire)
+    }
+
     /// Submits everything due now, round after round, until nothing more is due or a
     /// round makes no progress.
     pub async fn run_due(&self) -> SchedulerRun {
+        let _running = self.running.lock().await;
         let mut run = SchedulerRun {
             actions_run: 0,
             position: self.writer.last_position(),
@@ -79,6 +93,8 @@ impl Scheduler {
                 }
             }
             run.actions_run += accepted;
+            self.accepted
+                .fetch_add(u64::from(accepted), Ordering::AcqRel);
             if accepted == 0 {
                 break;
             }

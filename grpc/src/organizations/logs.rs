@@ -1,0 +1,103 @@
+//! Where the logs live: one per organization, and the platform log of the catalog.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use poolkeeper_eventlog::{EventLogConfig, EventLogError, EventStore, SqliteEventStore};
+
+use super::id::OrganizationId;
+
+/// Opens the log of a partition. A backend keeps every organization's log apart: its own
+/// positions from 1, its own hash chain, its own command ids.
+#[async_trait]
+pub trait LogBackend: Send + Sync + 'static {
+    /// The log of organization `id`, created empty if it has none yet.
+    async fn open_log(&self, id: &OrganizationId) -> Result<Arc<dyn EventStore>, EventLogError>;
+
+    /// The platform log, which holds the catalog of organizations.
+    async fn open_platform_log(&self) -> Result<Arc<dyn EventStore>, EventLogError>;
+}
+
+/// The files of a data directory.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    /// The data directory at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where organization `id` keeps its log and projections.
+    pub fn organization(&self, id: &OrganizationId) -> PathBuf {
+        self.root.join("organizations").join(id.as_str())
+    }
+
+    /// Organization `id`'s log.
+    pub fn organization_log(&self, id: &OrganizationId) -> PathBuf {
+        self.organization(id).join("events.db")
+    }
+
+    /// Organization `id`'s projections.
+    pub fn organization_projections(&self, id: &OrganizationId) -> PathBuf {
+        self.organization(id).join("projections")
+    }
+
+    /// The platform log.
+    pub fn platform_log(&self) -> PathBuf {
+        self.root.join("platform").join("events.db")
+    }
+
+    /// When each closed organization next needs its scheduler.
+    pub fn wakeups(&self) -> PathBuf {
+        self.root.join("platform").join("wakeups.json")
+    }
+}
+
+/// The embedded default: a SQLite file per organization under the data directory
+/// (`organizations/{id}/events.db`), so organizations commit and fsync independently,
+/// and one can be backed up, moved or removed as a directory.
+pub struct SqliteLogs {
+    layout: Layout,
+    config: EventLogConfig,
+}
+
+impl SqliteLogs {
+    /// Logs under `layout`, each opened with `config`.
+    pub fn new(layout: Layout, config: EventLogConfig) -> Self {
+        Self { layout, config }
+    }
+
+    /// Opens the SQLite log at `path` off the async threads (opening reads the file).
+    async fn open_at(&self, path: PathBuf) -> Result<Arc<dyn EventStore>, EventLogError> {
+        let config = self.config.clone();
+        let opened = tokio::task::spawn_blocking(move || {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|error| EventLogError::Io(Arc::new(error)))?;
+            }
+            SqliteEventStore::open(path, config)
+        })
+        .await
+        .map_err(|error| EventLogError::Io(Arc::new(std::io::Error::other(error))))??;
+        Ok(Arc::new(opened))
+    }
+}
+
+#[async_trait]
+impl LogBackend for SqliteLogs {
+    async fn open_log(&self, id: &OrganizationId) -> Result<Arc<dyn EventStore>, EventLogError> {
+        self.open_at(self.layout.organization_log(id)).await
+    }
+
+    async fn open_platform_log(&self) -> Result<Arc<dyn EventStore>, EventLogError> {
+        self.open_at(self.layout.platform_log()).await
+    }
+}
