@@ -1,10 +1,14 @@
-//! Who is calling: the calling service (a bearer token with scopes) and the acting user.
+//! Who is calling: the calling service (a bearer token with scopes and organizations),
+//! the organization it acts in, and the acting user.
 //!
-//! Each internal service gets a token with scopes (`command`, `query`, `audit`, `admin`).
-//! A missing or unknown token is UNAUTHENTICATED; a token without the service's scope is
-//! PERMISSION_DENIED. The acting user travels in the `x-poolkeeper-user` metadata entry and
-//! is then checked by the domain's permission rules; only an `admin`-scoped token may act
-//! as `system`.
+//! Each internal service gets a token with scopes (`command`, `query`, `audit`, `admin`,
+//! `platform`) and the organizations it may act for (`*`: all). A missing or unknown token
+//! is UNAUTHENTICATED; a token without the service's scope is PERMISSION_DENIED. The
+//! organization travels in `x-poolkeeper-organization` (`default` when absent); one the
+//! token may not act for is NOT_FOUND, exactly like one that does not exist, so tokens
+//! learn nothing of other organizations. The acting user travels in the
+//! `x-poolkeeper-user` metadata entry and is then checked by the domain's permission
+//! rules; only an `admin`-scoped token may act as `system`.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -17,12 +21,15 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Status};
 use uuid::Uuid;
 
+use crate::organizations::OrganizationId;
 use crate::status;
 
 /// The metadata entry naming the acting user.
 pub const USER_HEADER: &str = "x-poolkeeper-user";
 /// The optional metadata entry carrying a correlation id (a UUID).
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
+/// The metadata entry naming the organization a request acts in.
+pub const ORGANIZATION_HEADER: &str = "x-poolkeeper-organization";
 
 /// What a token may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -36,11 +43,19 @@ pub enum Scope {
     Audit,
     /// AdminService, and acting as `system`.
     Admin,
+    /// OrganizationService: creating, listing and deactivating organizations.
+    Platform,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 4] = [Scope::Command, Scope::Query, Scope::Audit, Scope::Admin];
+    pub const ALL: [Scope; 5] = [
+        Scope::Command,
+        Scope::Query,
+        Scope::Audit,
+        Scope::Admin,
+        Scope::Platform,
+    ];
 }
 
 impl fmt::Display for Scope {
@@ -50,6 +65,7 @@ impl fmt::Display for Scope {
             Scope::Query => "query",
             Scope::Audit => "audit",
             Scope::Admin => "admin",
+            Scope::Platform => "platform",
         };
         f.write_str(name)
     }
@@ -64,6 +80,46 @@ pub struct TokenConfig {
     pub token: String,
     /// What it may do.
     pub scopes: Vec<Scope>,
+    /// The organizations it may act for: ids, or `*` for all (a platform token). Only
+    /// `default` when absent.
+    #[serde(default = "default_organizations")]
+    pub organizations: Vec<OrganizationGrant>,
+}
+
+fn default_organizations() -> Vec<OrganizationGrant> {
+    vec![OrganizationGrant::One(
+        OrganizationId::default_organization(),
+    )]
+}
+
+/// One entry of a token's organizations: `*` or an organization id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum OrganizationGrant {
+    /// Every organization, present and future.
+    All,
+    /// This one.
+    One(OrganizationId),
+}
+
+impl TryFrom<String> for OrganizationGrant {
+    type Error = crate::organizations::InvalidOrganizationId;
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        if text.trim() == "*" {
+            Ok(Self::All)
+        } else {
+            OrganizationId::parse(&text).map(Self::One)
+        }
+    }
+}
+
+impl From<OrganizationGrant> for String {
+    fn from(grant: OrganizationGrant) -> Self {
+        match grant {
+            OrganizationGrant::All => "*".to_owned(),
+            OrganizationGrant::One(id) => id.into(),
+        }
+    }
 }
 
 /// The authenticated calling service, put in each request's extensions.
@@ -73,12 +129,27 @@ pub struct Caller {
     pub name: String,
     /// Its scopes.
     pub scopes: Vec<Scope>,
+    /// The organizations it may act for.
+    pub organizations: Vec<OrganizationGrant>,
 }
 
 impl Caller {
     /// Whether it holds `scope`.
     pub fn has(&self, scope: Scope) -> bool {
         self.scopes.contains(&scope)
+    }
+
+    /// Whether it may act for organization `id`.
+    pub fn may_act_for(&self, id: &OrganizationId) -> bool {
+        self.organizations.iter().any(|grant| match grant {
+            OrganizationGrant::All => true,
+            OrganizationGrant::One(one) => one == id,
+        })
+    }
+
+    /// Whether it may act for every organization.
+    pub fn acts_for_all(&self) -> bool {
+        self.organizations.contains(&OrganizationGrant::All)
     }
 }
 
@@ -99,6 +170,7 @@ impl Authenticator {
                     Caller {
                         name: t.name.clone(),
                         scopes: t.scopes.clone(),
+                        organizations: t.organizations.clone(),
                     },
                 )
             })
@@ -160,10 +232,46 @@ impl Authenticator {
         let authenticator = self.clone();
         move |mut request: Request<()>| {
             let caller = authenticator.authenticate(request.metadata(), scope)?;
+            if scope != Scope::Platform {
+                let organization = organization_of(request.metadata(), &caller)?;
+                request.extensions_mut().insert(organization);
+            }
             request.extensions_mut().insert(caller);
             Ok(request)
         }
     }
+}
+
+/// The organization a request acts in: `x-poolkeeper-organization` (`default` when
+/// absent), if `caller` may act for it; NOT_FOUND otherwise, as for one that does not exist.
+fn organization_of(metadata: &MetadataMap, caller: &Caller) -> Result<OrganizationId, Status> {
+    let id = match metadata.get(ORGANIZATION_HEADER) {
+        None => OrganizationId::default_organization(),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|text| OrganizationId::parse(text).ok())
+            .ok_or_else(|| {
+                status::invalid(
+                    ORGANIZATION_HEADER,
+                    "must be an organization id such as `acme` or `organizations/acme`",
+                )
+            })?,
+    };
+    if caller.may_act_for(&id) {
+        Ok(id)
+    } else {
+        Err(status::not_found("organization", id.name()))
+    }
+}
+
+/// The organization the interceptor resolved for `request`.
+pub fn organization<T>(request: &Request<T>) -> Result<OrganizationId, Status> {
+    request
+        .extensions()
+        .get::<OrganizationId>()
+        .cloned()
+        .ok_or_else(|| status::internal("the request went through no organization check"))
 }
 
 /// The acting user of a request: `x-poolkeeper-user: users/{uuid}` (or a bare UUID), or
@@ -221,6 +329,7 @@ mod tests {
             name: "crm-web".into(),
             token: "secret".into(),
             scopes: vec![Scope::Query],
+            organizations: default_organizations(),
         }])
     }
 
@@ -262,6 +371,48 @@ mod tests {
     }
 
     #[test]
+    fn a_request_acts_in_the_named_organization_if_the_token_may_else_not_found() {
+        let acme = OrganizationId::parse("acme").unwrap();
+        let caller = Caller {
+            name: "acme-crm".into(),
+            scopes: vec![Scope::Query],
+            organizations: vec![OrganizationGrant::One(acme.clone())],
+        };
+        let with = |header: Option<&str>| {
+            let mut metadata = MetadataMap::new();
+            if let Some(value) = header {
+                metadata.insert(ORGANIZATION_HEADER, value.parse().unwrap());
+            }
+            organization_of(&metadata, &caller)
+        };
+        assert_eq!(with(Some("acme")).unwrap(), acme);
+        assert_eq!(with(Some("organizations/acme")).unwrap(), acme);
+        assert_eq!(
+            with(Some("globex")).unwrap_err().code(),
+            tonic::Code::NotFound
+        );
+        assert_eq!(with(None).unwrap_err().code(), tonic::Code::NotFound);
+        assert_eq!(
+            with(Some("Not An Id")).unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
+        let platform = Caller {
+            organizations: vec![OrganizationGrant::All],
+            ..caller.clone()
+        };
+        let mut metadata = MetadataMap::new();
+        assert_eq!(
+            organization_of(&metadata, &platform).unwrap(),
+            OrganizationId::default_organization()
+        );
+        metadata.insert(ORGANIZATION_HEADER, "globex".parse().unwrap());
+        assert_eq!(
+            organization_of(&metadata, &platform).unwrap().as_str(),
+            "globex"
+        );
+    }
+
+    #[test]
     fn only_admin_tokens_act_as_system() {
         let mut request = Request::new(());
         request
@@ -270,6 +421,7 @@ mod tests {
         request.extensions_mut().insert(Caller {
             name: "ops".into(),
             scopes: vec![Scope::Command],
+            organizations: default_organizations(),
         });
         assert_eq!(
             actor(&request).unwrap_err().code(),
@@ -278,6 +430,7 @@ mod tests {
         request.extensions_mut().insert(Caller {
             name: "ops".into(),
             scopes: vec![Scope::Admin],
+            organizations: default_organizations(),
         });
         assert_eq!(actor(&request).unwrap(), Actor::System);
     }

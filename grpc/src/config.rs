@@ -45,6 +45,12 @@ pub struct Config {
     /// Longer: fewer and larger projection transactions, staler reads without
     /// `min_position`.
     pub projection_commit_ms: u64,
+    /// The most organizations open at once (each open one has its log, write model,
+    /// projections and scheduler); the least recently used idle ones are closed beyond it.
+    pub max_open_organizations: usize,
+    /// An organization no call used for this many seconds is closed (its next reclaim
+    /// still opens it on time).
+    pub organization_idle_seconds: u64,
     /// Log lines as JSON instead of text.
     pub json_logs: bool,
 }
@@ -62,6 +68,8 @@ impl Default for Config {
             scheduler_max_sleep_seconds: 30,
             max_read_wait_seconds: 10,
             projection_commit_ms: 50,
+            max_open_organizations: 64,
+            organization_idle_seconds: 300,
             json_logs: false,
         }
     }

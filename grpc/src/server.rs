@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
-use crate::auth::{Authenticator, Scope, TokenConfig, generate_token};
+use crate::auth::{Authenticator, OrganizationGrant, Scope, TokenConfig, generate_token};
 use crate::clock::ServiceClock;
 use crate::config::Config;
 use crate::protocol_errors::ProtocolErrors;
@@ -419,6 +419,7 @@ fn tokens(data: &DataDir, config: &Config) -> Result<Vec<TokenConfig>, ServerErr
         name: "development".into(),
         token,
         scopes: Scope::ALL.to_vec(),
+        organizations: vec![OrganizationGrant::All],
     }])
 }
 

@@ -239,7 +239,9 @@ async fn a_closed_organization_is_woken_for_its_reclaim() {
         "the closed organization was woken and reclaimed"
     );
     let partition = organizations.partition(&acme.id).await.unwrap();
-    let owner = partition.writer().model().customers[&customer].state.owner();
+    let owner = partition.writer().model().customers[&customer]
+        .state
+        .owner();
     assert_eq!(owner, None);
     drop(partition);
     organizations.close_all().await;
