@@ -30,6 +30,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::convert::{customer_name, pool_name, resource_name, user_name};
 use crate::field_paths::FieldPaths;
+use crate::organizations::{CatalogError, OrganizationId, OrganizationsError};
 use crate::writer::WriteError;
 
 pub use poolkeeper_proto::codec::ERROR_DOMAIN;
@@ -501,6 +502,62 @@ impl IntoStatus for ProjectionError {
             }
         }
     }
+}
+
+impl IntoStatus for OrganizationsError {
+    fn into_status(self) -> Status {
+        match self {
+            OrganizationsError::NotFound(id) => not_found("organization", id.name()),
+            OrganizationsError::Catalog(error) => error.into_status(),
+            OrganizationsError::Log(error) => log_status(&error),
+            OrganizationsError::Partition {
+                organization,
+                source,
+            } => {
+                tracing::error!(%organization, error = %source, "an organization could not open");
+                unavailable(
+                    "organization_unavailable",
+                    format!("{} cannot be opened now", organization.name()),
+                )
+            }
+        }
+    }
+}
+
+impl IntoStatus for CatalogError {
+    fn into_status(self) -> Status {
+        match self {
+            CatalogError::AlreadyExists(id) => {
+                let mut details = ErrorDetails::new();
+                details.set_resource_info("organization", id.name(), "", "already exists");
+                with_info(
+                    Code::AlreadyExists,
+                    format!("{} already exists", id.name()),
+                    "already_exists",
+                    Metadata::from([("resource".to_owned(), id.name())]),
+                    details,
+                )
+            }
+            CatalogError::NotFound(id) => not_found("organization", id.name()),
+            CatalogError::Log(error) => log_status(&error),
+            CatalogError::Unreadable { .. } => {
+                tracing::error!(error = %self, "the platform log");
+                internal("the catalog of organizations could not be read")
+            }
+        }
+    }
+}
+
+/// A command in a deactivated organization.
+pub fn organization_deactivated(id: &OrganizationId) -> Status {
+    failed_precondition(
+        "organization_deactivated",
+        &id.name(),
+        format!(
+            "{} is deactivated: its data is readable, it takes no command",
+            id.name()
+        ),
+    )
 }
 
 impl IntoStatus for ViewerRefused {

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod audit;
 pub mod command;
 pub mod freshness;
+pub mod organizations;
 pub mod query;
 
 use tonic::Request;
