@@ -282,18 +282,20 @@ async fn bad_inputs_return_their_documented_status_and_leave_the_log_unchanged()
 
 #[tokio::test]
 async fn a_token_without_the_command_scope_is_denied() {
-    use poolkeeper_grpc::auth::{Scope, TokenConfig};
+    use poolkeeper_grpc::auth::{OrganizationGrant, Scope, TokenConfig};
     let harness = Harness::start_with(|config| {
         config.tokens = vec![
             TokenConfig {
                 name: "ops".into(),
                 token: "all".into(),
                 scopes: Scope::ALL.to_vec(),
+                organizations: vec![OrganizationGrant::All],
             },
             TokenConfig {
                 name: "reports".into(),
                 token: "read-only".into(),
                 scopes: vec![Scope::Query],
+                organizations: vec![OrganizationGrant::All],
             },
         ];
     })
