@@ -4,13 +4,16 @@
 //! - `poolkeeper serve`: runs the service (defaults: `./poolkeeper-data`, 127.0.0.1:50051,
 //!   a development token created and printed at first start).
 //! - `poolkeeper status | rebuild | verify | export | history`: against a running server
-//!   (`--server`, `--token`) or, when none runs, directly on the data directory.
+//!   (`--server`, `--token`) or, when none runs, directly on the data directory; each in
+//!   one organization (`--organization`, `default` when absent), and `status` in all of
+//!   them when none is named.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use crate::client::{self, AuthedChannel, Credentials};
 use crate::config::Config;
+use crate::organizations::OrganizationId;
 use crate::server::{DataDir, Runtime, ServeOptions};
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
@@ -19,6 +22,7 @@ use poolkeeper_projections::{ProjectionName, Projections};
 use poolkeeper_proto::v1 as pb;
 use poolkeeper_proto::v1::admin_service_client::AdminServiceClient;
 use poolkeeper_proto::v1::audit_service_client::AuditServiceClient;
+use poolkeeper_proto::v1::organization_service_client::OrganizationServiceClient;
 use poolkeeper_proto::v1::query_service_client::QueryServiceClient;
 
 #[derive(Parser)]
@@ -36,7 +40,8 @@ struct Cli {
 enum Commands {
     /// Run the service.
     Serve(ServeArgs),
-    /// Each projection's checkpoint and lag behind the log.
+    /// Each organization's log position, and each projection's checkpoint and lag behind
+    /// it (every organization unless --organization names one).
     Status(Target),
     /// Rebuild projections from the log (all when none is named), with a progress bar.
     Rebuild {
@@ -102,6 +107,24 @@ struct Target {
     /// The data directory, when no server runs.
     #[arg(long, env = "POOLKEEPER_DATA_DIR", default_value = "./poolkeeper-data")]
     data_dir: PathBuf,
+    /// The organization (`acme` or `organizations/acme`); `default` when absent.
+    #[arg(long, env = "POOLKEEPER_ORGANIZATION")]
+    organization: Option<String>,
+}
+
+impl Target {
+    /// The organization it names, `default` when none.
+    fn organization(&self) -> Result<OrganizationId, Failure> {
+        match &self.organization {
+            None => Ok(OrganizationId::default_organization()),
+            Some(text) => Ok(OrganizationId::parse(text)?),
+        }
+    }
+
+    /// The token's credentials in the organization it names.
+    fn credentials(&self) -> Result<Credentials, Failure> {
+        Ok(credentials(self.token.as_deref())?.in_organization(self.organization()?.as_str())?)
+    }
 }
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
@@ -146,12 +169,11 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         eprintln!("development token (every scope): {token}");
         eprintln!("  saved in {}", runtime.data().dev_token().display());
     }
-    if let Some(bootstrap) = runtime.bootstrap() {
-        eprintln!(
-            "admin user: {}   default pool: {}",
-            bootstrap.admin_user, bootstrap.default_pool
-        );
-    }
+    let bootstrap = runtime.bootstrap();
+    eprintln!(
+        "admin user: {}   default pool: {}   (organization `default`)",
+        bootstrap.admin_user, bootstrap.default_pool
+    );
     eprintln!("listening on {address}; Ctrl-C to stop");
     runtime.serve(listener, shutdown_signal()).await?;
     Ok(())
@@ -189,10 +211,10 @@ fn credentials(token: Option<&str>) -> Result<Credentials, Failure> {
 
 async fn admin_client(
     server: &str,
-    token: Option<&str>,
+    credentials: &Credentials,
 ) -> Result<AdminServiceClient<AuthedChannel>, Failure> {
     Ok(AdminServiceClient::new(
-        credentials(token)?.on(client::connect(server).await?),
+        credentials.on(client::connect(server).await?),
     ))
 }
 
@@ -210,11 +232,57 @@ fn progress_bar(total: u64) -> indicatif::ProgressBar {
 
 async fn status(target: Target) -> Result<(), Failure> {
     println!(
-        "{:<18} {:>12} {:>12} {:>10} {:>10}  state",
-        "projection", "checkpoint", "tail", "lag", "lag_s"
+        "{:<24} {:<18} {:>12} {:>12} {:>10} {:>10}  state",
+        "organization", "projection", "checkpoint", "tail", "lag", "lag_s"
     );
-    if let Some(server) = &target.server {
-        let list = admin_client(server, target.token.as_deref())
+    match &target.server {
+        Some(server) => status_remote(&target, server).await,
+        None => status_local(&target).await,
+    }
+}
+
+/// The organizations `status` reports on: the one named, or every one the token may see
+/// (just `default` for a token without the platform scope).
+async fn organizations_to_report(target: &Target, server: &str) -> Result<Vec<String>, Failure> {
+    if target.organization.is_some() {
+        return Ok(vec![target.organization()?.as_str().to_owned()]);
+    }
+    let mut catalog = OrganizationServiceClient::new(
+        credentials(target.token.as_deref())?.on(client::connect(server).await?),
+    );
+    let mut ids = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let request = pb::ListOrganizationsRequest {
+            page_size: 500,
+            page_token: page_token.clone(),
+        };
+        let page = match catalog.list_organizations(request).await {
+            Ok(page) => page.into_inner(),
+            Err(status) if status.code() == tonic::Code::PermissionDenied => {
+                return Ok(vec![
+                    OrganizationId::default_organization().as_str().to_owned(),
+                ]);
+            }
+            Err(status) => return Err(status.into()),
+        };
+        ids.extend(page.organizations.into_iter().map(|o| {
+            o.name
+                .strip_prefix("organizations/")
+                .unwrap_or(&o.name)
+                .to_owned()
+        }));
+        if page.next_page_token.is_empty() {
+            return Ok(ids);
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+async fn status_remote(target: &Target, server: &str) -> Result<(), Failure> {
+    for organization in organizations_to_report(target, server).await? {
+        let credentials = credentials(target.token.as_deref())?.in_organization(&organization)?;
+        let list = admin_client(server, &credentials)
             .await?
             .get_projection_status(pb::GetProjectionStatusRequest {})
             .await?
@@ -228,29 +296,61 @@ async fn status(target: Target) -> Result<(), Failure> {
                 "ok".into()
             };
             println!(
-                "{:<18} {:>12} {:>12} {:>10} {:>10.1}  {state}",
+                "{organization:<24} {:<18} {:>12} {:>12} {:>10} {:>10.1}  {state}",
                 p.projection, p.checkpoint, p.tail, p.lag_positions, p.lag_seconds
             );
         }
-        return Ok(());
     }
-    let (_lock, store) = open_local(&target.data_dir).await?;
-    let tail = store.tail().await?;
-    let projections = Projections::open(&DataDir::new(&target.data_dir).projections())?;
-    for p in projections.status() {
-        let lag = tail.saturating_sub(p.checkpoint);
-        let state = p.error.unwrap_or_else(|| "ok".into());
-        println!(
-            "{:<18} {:>12} {:>12} {:>10} {:>10}  {state}",
-            p.name.as_str(),
-            p.checkpoint,
-            tail,
-            lag,
-            "-"
-        );
-    }
-    store.close().await?;
     Ok(())
+}
+
+async fn status_local(target: &Target) -> Result<(), Failure> {
+    let data = DataDir::new(&target.data_dir);
+    let _lock = lock_local(&data)?;
+    let organizations = match &target.organization {
+        Some(_) => vec![target.organization()?],
+        None => local_organizations(&data)?,
+    };
+    for organization in organizations {
+        let store = open_local_log(&data, &organization)?;
+        let tail = store.tail().await?;
+        let projections =
+            Projections::open(&data.layout().organization_projections(&organization))?;
+        for p in projections.status() {
+            let lag = tail.saturating_sub(p.checkpoint);
+            let state = p.error.unwrap_or_else(|| "ok".into());
+            println!(
+                "{:<24} {:<18} {:>12} {:>12} {:>10} {:>10}  {state}",
+                organization.as_str(),
+                p.name.as_str(),
+                p.checkpoint,
+                tail,
+                lag,
+                "-"
+            );
+        }
+        store.close().await?;
+    }
+    Ok(())
+}
+
+/// The organizations with a log in the data directory, by id.
+fn local_organizations(data: &DataDir) -> Result<Vec<OrganizationId>, Failure> {
+    let root = data.root().join("organizations");
+    let mut ids = Vec::new();
+    for entry in std::fs::read_dir(&root)? {
+        let entry = entry?;
+        if let Some(id) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| OrganizationId::parse(name).ok())
+            && data.layout().organization_log(&id).exists()
+        {
+            ids.push(id);
+        }
+    }
+    ids.sort();
+    Ok(ids)
 }
 
 fn projection_names(projection: Option<&str>) -> Result<Vec<ProjectionName>, Failure> {
@@ -269,7 +369,7 @@ async fn rebuild(target: Target, projection: Option<String>, online: bool) -> Re
             .server
             .as_deref()
             .ok_or("--online rebuilds on a running server: pass --server")?;
-        let mut admin = admin_client(server, target.token.as_deref()).await?;
+        let mut admin = admin_client(server, &target.credentials()?).await?;
         let mut stream = admin
             .rebuild_projection(pb::RebuildProjectionRequest {
                 projection: projection.unwrap_or_default(),
@@ -304,11 +404,13 @@ async fn rebuild(target: Target, projection: Option<String>, online: bool) -> Re
     if target.server.is_some() {
         return Err("an offline rebuild works on the data directory of a stopped server; use --online with --server".into());
     }
-    let (_lock, store) = open_local(&target.data_dir).await?;
-    let store = std::sync::Arc::new(store);
+    let data = DataDir::new(&target.data_dir);
+    let _lock = lock_local(&data)?;
+    let organization = target.organization()?;
+    let store = std::sync::Arc::new(open_local_log(&data, &organization)?);
     let bar = progress_bar(store.tail().await?);
     let done = Projections::rebuild_offline(
-        &DataDir::new(&target.data_dir).projections(),
+        &data.layout().organization_projections(&organization),
         &names,
         store.clone(),
         |progress| {
@@ -334,7 +436,7 @@ async fn history(
     let customer_id = crate::convert::customer("customer", &customer)
         .map_err(|status| status.message().to_owned())?;
     let intervals = if let Some(server) = &target.server {
-        let credentials = credentials(target.token.as_deref())?.acting_as("system")?;
+        let credentials = target.credentials()?.acting_as("system")?;
         let mut queries = QueryServiceClient::new(credentials.on(client::connect(server).await?));
         let history = queries
             .get_ownership_history(pb::GetOwnershipHistoryRequest {
@@ -374,7 +476,13 @@ async fn history(
             })
             .collect::<Vec<_>>()
     } else {
-        let projections = Projections::open(&DataDir::new(&target.data_dir).projections())?;
+        let data = DataDir::new(&target.data_dir);
+        let _lock = lock_local(&data)?;
+        let projections = Projections::open(
+            &data
+                .layout()
+                .organization_projections(&target.organization()?),
+        )?;
         let reader = projections.history();
         if let Some(at) = as_of {
             match reader
@@ -426,27 +534,43 @@ async fn history(
 }
 
 async fn audit_client(
+    target: &Target,
     server: &str,
-    token: Option<&str>,
 ) -> Result<AuditServiceClient<AuthedChannel>, Failure> {
     let channel = client::connect(server).await?;
-    let credentials = Credentials::new(token.unwrap_or_default())?;
-    Ok(AuditServiceClient::new(credentials.on(channel)))
+    Ok(AuditServiceClient::new(target.credentials()?.on(channel)))
 }
 
-/// Opens the log of a data directory no server holds.
-async fn open_local(data_dir: &PathBuf) -> Result<(std::fs::File, SqliteEventStore), Failure> {
-    let data = DataDir::new(data_dir);
+/// Takes the lock of a data directory no server holds (adopting a single-organization
+/// layout as the default organization's, as the server would).
+fn lock_local(data: &DataDir) -> Result<std::fs::File, Failure> {
     let lock = data
         .open_locked()
         .map_err(|error| format!("{error} (or pass --server to ask the running server)"))?;
-    let store = SqliteEventStore::open(data.log(), EventLogConfig::default())?;
+    data.adopt_single_organization()?;
+    Ok(lock)
+}
+
+/// Opens organization `id`'s log in `data` (whose lock the caller holds).
+fn open_local_log(data: &DataDir, id: &OrganizationId) -> Result<SqliteEventStore, Failure> {
+    let path = data.layout().organization_log(id);
+    if !path.exists() {
+        return Err(format!("{} has no log in {}", id.name(), data.root().display()).into());
+    }
+    Ok(SqliteEventStore::open(path, EventLogConfig::default())?)
+}
+
+/// Opens the log of the target's organization in a data directory no server holds.
+fn open_local(target: &Target) -> Result<(std::fs::File, SqliteEventStore), Failure> {
+    let data = DataDir::new(&target.data_dir);
+    let lock = lock_local(&data)?;
+    let store = open_local_log(&data, &target.organization()?)?;
     Ok((lock, store))
 }
 
 async fn verify(target: Target) -> Result<bool, Failure> {
     if let Some(server) = &target.server {
-        let mut client = audit_client(server, target.token.as_deref()).await?;
+        let mut client = audit_client(&target, server).await?;
         let report = client
             .verify_log(pb::VerifyLogRequest {})
             .await?
@@ -465,7 +589,7 @@ async fn verify(target: Target) -> Result<bool, Failure> {
         }
         return Ok(report.intact);
     }
-    let (_lock, store) = open_local(&target.data_dir).await?;
+    let (_lock, store) = open_local(&target)?;
     let report = store.verify().await?;
     println!(
         "events checked: {}  tail: {}",
@@ -488,7 +612,7 @@ async fn export(target: Target, output: Option<PathBuf>) -> Result<(), Failure> 
         None => Box::new(std::io::BufWriter::new(std::io::stdout())),
     };
     if let Some(server) = &target.server {
-        let mut client = audit_client(server, target.token.as_deref()).await?;
+        let mut client = audit_client(&target, server).await?;
         let mut chunks = client
             .export_log(pb::ExportLogRequest { from_position: 1 })
             .await?
@@ -499,7 +623,7 @@ async fn export(target: Target, output: Option<PathBuf>) -> Result<(), Failure> 
         out.flush()?;
         return Ok(());
     }
-    let (_lock, store) = open_local(&target.data_dir).await?;
+    let (_lock, store) = open_local(&target)?;
     let (summary, mut out) = store.export_jsonl(out).await?;
     out.flush()?;
     eprintln!("exported {} events, tail {}", summary.events, summary.tail);

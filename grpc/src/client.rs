@@ -6,14 +6,16 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::{Request, Status};
 
-use crate::auth::USER_HEADER;
+use crate::auth::{ORGANIZATION_HEADER, USER_HEADER};
 use crate::status;
 
-/// A bearer token, and optionally an acting user, added to every request.
+/// A bearer token, and optionally an acting user and an organization, added to every
+/// request (a header the request already carries is kept).
 #[derive(Clone, Debug)]
 pub struct Credentials {
     authorization: MetadataValue<Ascii>,
     user: Option<MetadataValue<Ascii>>,
+    organization: Option<MetadataValue<Ascii>>,
 }
 
 /// A channel whose calls carry credentials.
@@ -28,6 +30,7 @@ impl Credentials {
         Ok(Self {
             authorization,
             user: None,
+            organization: None,
         })
     }
 
@@ -37,8 +40,19 @@ impl Credentials {
             .parse()
             .map_err(|_| status::invalid_credentials("the user must be ASCII"))?;
         Ok(Self {
-            authorization: self.authorization.clone(),
             user: Some(user),
+            ..self.clone()
+        })
+    }
+
+    /// The same credentials in organization `id` (`acme` or `organizations/acme`).
+    pub fn in_organization(&self, id: &str) -> Result<Self, Status> {
+        let organization = id
+            .parse()
+            .map_err(|_| status::invalid(ORGANIZATION_HEADER, "must be ASCII"))?;
+        Ok(Self {
+            organization: Some(organization),
+            ..self.clone()
         })
     }
 
@@ -56,6 +70,11 @@ impl Interceptor for Credentials {
             && !metadata.contains_key(USER_HEADER)
         {
             metadata.insert(USER_HEADER, user.clone());
+        }
+        if let Some(organization) = &self.organization
+            && !metadata.contains_key(ORGANIZATION_HEADER)
+        {
+            metadata.insert(ORGANIZATION_HEADER, organization.clone());
         }
         Ok(request)
     }

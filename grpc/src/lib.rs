@@ -10,6 +10,7 @@ pub mod clock;
 pub mod codec;
 pub mod config;
 pub mod convert;
+pub mod data_dir;
 pub mod field_paths;
 pub mod organizations;
 pub mod protocol_errors;

@@ -302,14 +302,20 @@ async fn acknowledged_commands_survive_sigkill() {
 async fn assert_projections_equal_a_rebuild(data: &Path) {
     use poolkeeper_eventlog::{EventLogConfig, EventStore, SqliteEventStore};
     use poolkeeper_projections::{ProjectionName, Projections};
-    let store: std::sync::Arc<dyn EventStore> = std::sync::Arc::new(
-        SqliteEventStore::open(data.join("events.db"), EventLogConfig::default()).unwrap(),
+    let organization = data.join("organizations").join("default");
+    let log = organization.join("events.db");
+    assert!(log.exists(), "the default organization's log is at {log:?}");
+    let store: std::sync::Arc<dyn EventStore> =
+        std::sync::Arc::new(SqliteEventStore::open(log, EventLogConfig::default()).unwrap());
+    assert!(
+        store.tail().await.unwrap() > 0,
+        "the log holds the workload"
     );
     let rebuilt = tempfile::tempdir().unwrap();
     Projections::rebuild_offline(rebuilt.path(), &ProjectionName::ALL, store, |_| {})
         .await
         .unwrap();
-    let live = Projections::open(&data.join("projections")).unwrap();
+    let live = Projections::open(&organization.join("projections")).unwrap();
     let fresh = Projections::open(rebuilt.path()).unwrap();
     for name in ProjectionName::ALL {
         let live_tables = live.dump(name).await.unwrap();

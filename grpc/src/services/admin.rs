@@ -1,4 +1,6 @@
-//! AdminService: projection status and rebuilds, and the manual clock.
+//! AdminService: the call's organization's projection status and rebuilds, and the
+//! manual clock (one for the node: moving it needs a token for every organization, and
+//! runs what came due in each).
 
 use std::pin::Pin;
 
@@ -7,43 +9,31 @@ use std::sync::Arc;
 use chrono::Duration;
 use futures::Stream;
 use poolkeeper_domain::Clock;
-use poolkeeper_eventlog::EventStore;
-use poolkeeper_projections::{ProjectionName, Projections};
+use poolkeeper_projections::ProjectionName;
 use poolkeeper_proto::v1 as pb;
 use poolkeeper_proto::v1::admin_service_server::AdminService;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use super::partitions::PartitionFinder;
+use crate::auth::Caller;
 use crate::clock::ServiceClock;
 use crate::convert::{instant, progress_pb, projection_status_pb, timestamp};
-use crate::scheduler::Scheduler;
-use crate::status::{IntoStatus, failed_precondition, invalid};
+use crate::status::{IntoStatus, failed_precondition, internal, invalid, permission_denied};
 
 /// The AdminService implementation.
 #[derive(Clone)]
 pub struct AdminApi {
     clock: ServiceClock,
-    scheduler: Scheduler,
-    projections: Projections,
-    store: Arc<dyn EventStore>,
+    partitions: PartitionFinder,
 }
 
 impl AdminApi {
-    /// Administers the service running on `clock`, whose due actions `scheduler` runs,
-    /// and the `projections` folded from `store`.
-    pub fn new(
-        clock: ServiceClock,
-        scheduler: Scheduler,
-        projections: Projections,
-        store: Arc<dyn EventStore>,
-    ) -> Self {
-        Self {
-            clock,
-            scheduler,
-            projections,
-            store,
-        }
+    /// Administers the service running on `clock` and the organizations `partitions`
+    /// finds.
+    pub fn new(clock: ServiceClock, partitions: PartitionFinder) -> Self {
+        Self { clock, partitions }
     }
 
     fn clock_state(&self, position: u64, actions_run: u32) -> pb::ClockState {
@@ -56,6 +46,22 @@ impl AdminApi {
     }
 }
 
+/// The clock is the node's, shared by every organization: only a token that acts for
+/// all of them moves it.
+fn may_move_the_clock<T>(request: &Request<T>) -> Result<(), Status> {
+    let caller = request
+        .extensions()
+        .get::<Caller>()
+        .ok_or_else(|| internal("the request went through no authentication"))?;
+    if caller.acts_for_all() {
+        return Ok(());
+    }
+    Err(permission_denied(
+        "platform_token_required",
+        "the manual clock is shared by every organization: move it with a token for all (`*`)",
+    ))
+}
+
 type ProgressStream = Pin<Box<dyn Stream<Item = Result<pb::RebuildProgress, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -64,10 +70,11 @@ impl AdminService for AdminApi {
 
     async fn get_projection_status(
         &self,
-        _request: Request<pb::GetProjectionStatusRequest>,
+        request: Request<pb::GetProjectionStatusRequest>,
     ) -> Result<Response<pb::ProjectionStatusList>, Status> {
-        let projections = self
-            .projections
+        let partition = self.partitions.for_read(&request).await?;
+        let projections = partition
+            .projections()
             .status()
             .into_iter()
             .map(projection_status_pb)
@@ -79,6 +86,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::RebuildProjectionRequest>,
     ) -> Result<Response<ProgressStream>, Status> {
+        let partition = self.partitions.for_read(&request).await?;
         let name = request.into_inner().projection;
         let names: Vec<ProjectionName> = if name.trim().is_empty() {
             ProjectionName::ALL.to_vec()
@@ -91,12 +99,11 @@ impl AdminService for AdminApi {
             })?]
         };
         let (sender, receiver) = mpsc::channel(16);
-        let projections = self.projections.clone();
-        let store = Arc::clone(&self.store);
         tokio::spawn(async move {
+            let projections = partition.projections();
+            let store = partition.store();
             for name in names {
-                let mut progress = match projections.rebuild_online(name, Arc::clone(&store)).await
-                {
+                let mut progress = match projections.rebuild_online(name, Arc::clone(store)).await {
                     Ok(progress) => progress,
                     Err(error) => {
                         let _ = sender.send(Err(error.into_status())).await;
@@ -137,6 +144,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::SetClockRequest>,
     ) -> Result<Response<pb::ClockState>, Status> {
+        may_move_the_clock(&request)?;
         let Some(manual) = self.clock.manual() else {
             return Err(failed_precondition(
                 "system_clock",
@@ -163,8 +171,7 @@ impl AdminService for AdminApi {
             ));
         }
         manual.set(target);
-        let run = self.scheduler.run_due().await;
-        self.scheduler.wake();
+        let run = self.partitions.organizations().run_due().await;
         Ok(Response::new(
             self.clock_state(run.position, run.actions_run),
         ))

@@ -1,18 +1,18 @@
 //! AuditService: the live event stream for other internal services, the hash-chain proof
-//! and the JSON-lines export.
+//! and the JSON-lines export, each of the call's organization's own log. A stream holds
+//! its organization open while it runs.
 
 use std::pin::Pin;
-use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
 use poolkeeper_domain::EventBody;
-use poolkeeper_eventlog::{EventStore, SqliteEventStore};
 use poolkeeper_proto::v1 as pb;
 use poolkeeper_proto::v1::audit_service_server::AuditService;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use super::partitions::PartitionFinder;
 use crate::convert::{log_event, verify_log_pb};
 use crate::status::{IntoStatus, OrStatus, invalid, quoted};
 
@@ -22,13 +22,13 @@ const EXPORT_PAGE: usize = 5_000;
 /// The AuditService implementation.
 #[derive(Clone)]
 pub struct AuditApi {
-    store: Arc<SqliteEventStore>,
+    partitions: PartitionFinder,
 }
 
 impl AuditApi {
-    /// Audits `store`.
-    pub fn new(store: Arc<SqliteEventStore>) -> Self {
-        Self { store }
+    /// Audits the log of each call's organization.
+    pub fn new(partitions: PartitionFinder) -> Self {
+        Self { partitions }
     }
 }
 
@@ -62,11 +62,12 @@ impl AuditService for AuditApi {
         &self,
         request: Request<pb::StreamEventsRequest>,
     ) -> Result<Response<EventStream>, Status> {
+        let partition = self.partitions.for_read(&request).await?;
         let request = request.into_inner();
         let types = request.event_types;
         known_event_types(&types)?;
-        let events = self
-            .store
+        let events = partition
+            .store()
             .subscribe(request.from_position.max(1))
             .filter(move |event| {
                 let keep = match event {
@@ -75,15 +76,19 @@ impl AuditService for AuditApi {
                 };
                 std::future::ready(keep)
             })
-            .map(|event| event.map(log_event).or_status());
+            .map(move |event| {
+                let _open = &partition;
+                event.map(log_event).or_status()
+            });
         Ok(Response::new(Box::pin(events)))
     }
 
     async fn verify_log(
         &self,
-        _request: Request<pb::VerifyLogRequest>,
+        request: Request<pb::VerifyLogRequest>,
     ) -> Result<Response<pb::VerifyLogResponse>, Status> {
-        let report = self.store.verify().await.or_status()?;
+        let partition = self.partitions.for_read(&request).await?;
+        let report = partition.store().verify().await.or_status()?;
         Ok(Response::new(verify_log_pb(&report)))
     }
 
@@ -91,12 +96,12 @@ impl AuditService for AuditApi {
         &self,
         request: Request<pb::ExportLogRequest>,
     ) -> Result<Response<ExportStream>, Status> {
+        let partition = self.partitions.for_read(&request).await?;
         let mut from = request.into_inner().from_position.max(1);
-        let store = Arc::clone(&self.store);
         let (sender, receiver) = mpsc::channel(4);
         tokio::spawn(async move {
             loop {
-                let page = match store.read_all_stored(from, EXPORT_PAGE).await {
+                let page = match partition.store().read_all_stored(from, EXPORT_PAGE).await {
                     Ok(page) => page,
                     Err(error) => {
                         let _ = sender.send(Err(error.into_status())).await;

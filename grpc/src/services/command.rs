@@ -1,8 +1,9 @@
 //! CommandService: one RPC per domain command. Every command takes one path: its request
 //! parses into a [`CommandBody`] and the resource it targets ([`IntoCommand`]; every
 //! malformed field is an INVALID_ARGUMENT before anything reaches the writer), the
-//! command is submitted through the [`CommandWriter`], and the reply names the target's
-//! new version and the log position. Imports take the same path with a reply of their own.
+//! command is submitted through its organization's [`CommandWriter`] (found by
+//! [`PartitionFinder`]), and the reply names the target's new version and the log
+//! position. Imports take the same path with a reply of their own.
 //!
 //! A new command is a request message, a domain command, its [`IntoCommand`] in
 //! `convert/commands.rs`, and one line in the table at the end of this file.
@@ -13,6 +14,7 @@ use poolkeeper_proto::v1 as pb;
 use poolkeeper_proto::v1::command_service_server::CommandService;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::partitions::PartitionFinder;
 use super::split;
 use crate::auth;
 use crate::codec;
@@ -24,14 +26,18 @@ use crate::writer::{CommandWriter, Outcome};
 /// The CommandService implementation.
 #[derive(Clone)]
 pub struct CommandApi {
-    writer: CommandWriter,
+    partitions: PartitionFinder,
     max_import: usize,
 }
 
 impl CommandApi {
-    /// Commands go through `writer`; imports take at most `max_import` customers.
-    pub fn new(writer: CommandWriter, max_import: usize) -> Self {
-        Self { writer, max_import }
+    /// Commands go through the writer of their organization's partition; imports take at
+    /// most `max_import` customers.
+    pub fn new(partitions: PartitionFinder, max_import: usize) -> Self {
+        Self {
+            partitions,
+            max_import,
+        }
     }
 
     /// The one path of every command: parse, submit, reply.
@@ -53,48 +59,10 @@ impl CommandApi {
             expected_version,
             body,
         };
-        let outcome = self.submit(&metadata, command, Some(target)).await?;
-        Ok(Response::new(self.result(target, &outcome)))
-    }
-
-    /// Submits `command` for the request and waits until it is durable or refused; a
-    /// refusal names `target` and the request's field paths.
-    async fn submit(
-        &self,
-        request: &Request<()>,
-        command: Command,
-        target: Option<StreamRef>,
-    ) -> Result<Outcome, Status> {
-        let paths = FieldPaths::of(&command.body);
-        self.writer
-            .submit(command, auth::correlation_id(request)?)
-            .await
-            .map_err(|error| {
-                Refused {
-                    error,
-                    target,
-                    paths,
-                }
-                .into_status()
-            })
-    }
-
-    /// The reply naming `target`, or what the command created: a retried create names
-    /// what the first one created, whatever the retry's request says.
-    fn result(&self, target: StreamRef, outcome: &Outcome) -> pb::CommandResult {
-        let target = outcome.created.first().copied().unwrap_or(target);
-        let stream = target.to_string();
-        let version = outcome
-            .version_of(&stream)
-            .unwrap_or_else(|| codec::stream_version(&self.writer.model(), target));
-        pb::CommandResult {
-            name: resource_name(target),
-            version,
-            position: outcome.last_position,
-            first_position: outcome.first_position,
-            event_types: outcome.event_types.clone(),
-            duplicate: outcome.duplicate,
-        }
+        let partition = self.partitions.for_command(&metadata).await?;
+        let writer = partition.writer();
+        let outcome = submit(writer, &metadata, command, Some(target)).await?;
+        Ok(Response::new(result(writer, target, &outcome)))
     }
 
     /// Imports `customers` into the `parent` pool (the default pool when empty).
@@ -116,9 +84,9 @@ impl CommandApi {
         })?;
         let actor = auth::actor(request)?;
         let body = CommandBody::ImportCustomers { customers };
-        let outcome = self
-            .submit(request, Command::new(command_id, actor, body), None)
-            .await?;
+        let partition = self.partitions.for_command(request).await?;
+        let command = Command::new(command_id, actor, body);
+        let outcome = submit(partition.writer(), request, command, None).await?;
         Ok(Response::new(import_result(&outcome)))
     }
 
@@ -160,6 +128,46 @@ impl CommandApi {
         }
         self.import(&metadata, &command_id, &parent, customers)
             .await
+    }
+}
+
+/// Submits `command` for the request to `writer` and waits until it is durable or
+/// refused; a refusal names `target` and the request's field paths.
+async fn submit(
+    writer: &CommandWriter,
+    request: &Request<()>,
+    command: Command,
+    target: Option<StreamRef>,
+) -> Result<Outcome, Status> {
+    let paths = FieldPaths::of(&command.body);
+    writer
+        .submit(command, auth::correlation_id(request)?)
+        .await
+        .map_err(|error| {
+            Refused {
+                error,
+                target,
+                paths,
+            }
+            .into_status()
+        })
+}
+
+/// The reply naming `target`, or what the command created: a retried create names what
+/// the first one created, whatever the retry's request says.
+fn result(writer: &CommandWriter, target: StreamRef, outcome: &Outcome) -> pb::CommandResult {
+    let target = outcome.created.first().copied().unwrap_or(target);
+    let stream = target.to_string();
+    let version = outcome
+        .version_of(&stream)
+        .unwrap_or_else(|| codec::stream_version(&writer.model(), target));
+    pb::CommandResult {
+        name: resource_name(target),
+        version,
+        position: outcome.last_position,
+        first_position: outcome.first_position,
+        event_types: outcome.event_types.clone(),
+        duplicate: outcome.duplicate,
     }
 }
 

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod command;
 pub mod freshness;
 pub mod organizations;
+pub mod partitions;
 pub mod query;
 
 use tonic::Request;

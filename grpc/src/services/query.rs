@@ -7,6 +7,7 @@
 //! reads ([`Freshness::ready_for`]), read the projection, and map its rows to messages
 //! (`convert`). A customer the viewer may not see is NOT_FOUND.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use poolkeeper_domain::permissions::{Access, StatisticsSubject, Viewer};
@@ -20,39 +21,61 @@ use poolkeeper_proto::v1::query_service_server::QueryService;
 use tonic::{Request, Response, Status};
 
 use super::freshness::Freshness;
+use super::partitions::PartitionFinder;
 use super::split;
 use crate::auth;
 use crate::clock::ServiceClock;
 use crate::convert::{self, OwnerListing, customer_name, pool_name, user_name};
+use crate::organizations::Partition;
 use crate::status::{OrStatus, invalid, not_found, permission_denied};
 use crate::writer::CommandWriter;
 
 /// The QueryService implementation.
 #[derive(Clone)]
 pub struct QueryApi {
+    partitions: PartitionFinder,
+    clock: ServiceClock,
+    max_wait: Duration,
+}
+
+impl QueryApi {
+    /// Reads each call's organization; waits at most `max_wait` for `min_position`.
+    pub fn new(partitions: PartitionFinder, clock: ServiceClock, max_wait: Duration) -> Self {
+        Self {
+            partitions,
+            clock,
+            max_wait,
+        }
+    }
+
+    /// The reads of the call's organization.
+    async fn reads<T>(&self, request: &Request<T>) -> Result<Reads, Status> {
+        let partition = self.partitions.for_read(request).await?;
+        Ok(Reads {
+            freshness: Freshness::new(
+                partition.projections().clone(),
+                partition.writer().clone(),
+                self.max_wait,
+            ),
+            projections: partition.projections().clone(),
+            writer: partition.writer().clone(),
+            clock: self.clock.clone(),
+            _partition: partition,
+        })
+    }
+}
+
+/// One organization's read side for one call: its projections, checking visibility on
+/// its write model. Holding it keeps the organization open.
+struct Reads {
     projections: Projections,
     writer: CommandWriter,
     clock: ServiceClock,
     freshness: Freshness,
+    _partition: Arc<Partition>,
 }
 
-impl QueryApi {
-    /// Reads `projections`, checking visibility on `writer`'s model; waits at most
-    /// `max_wait` for `min_position`.
-    pub fn new(
-        projections: Projections,
-        writer: CommandWriter,
-        clock: ServiceClock,
-        max_wait: Duration,
-    ) -> Self {
-        Self {
-            freshness: Freshness::new(projections.clone(), writer.clone(), max_wait),
-            projections,
-            writer,
-            clock,
-        }
-    }
-
+impl Reads {
     /// Who reads: the request's acting user, who must exist and be active, or the system.
     fn viewer<T>(&self, request: &Request<T>) -> Result<Viewer, Status> {
         let actor = auth::actor(request)?;
@@ -127,13 +150,15 @@ impl QueryService for QueryApi {
         request: Request<pb::GetCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
         let (metadata, m) = split(request);
+        let reads = self.reads(&metadata).await?;
         let customer = convert::customer("name", &m.name)?;
-        let viewer = self.viewer(&metadata)?;
-        let access = self.access(viewer, customer, Access::Listed)?;
-        self.freshness
+        let viewer = reads.viewer(&metadata)?;
+        let access = reads.access(viewer, customer, Access::Listed)?;
+        reads
+            .freshness
             .ready_for(&metadata, m.min_position, StreamRef::Customer(customer))
             .await?;
-        let row = self
+        let row = reads
             .projections
             .pool_view()
             .get(customer)
@@ -144,7 +169,7 @@ impl QueryService for QueryApi {
         Ok(Response::new(convert::customer_pb(
             &row,
             details,
-            self.clock.now(),
+            reads.clock.now(),
         )))
     }
 
@@ -153,19 +178,20 @@ impl QueryService for QueryApi {
         request: Request<pb::ListPoolCustomersRequest>,
     ) -> Result<Response<pb::ListCustomersResponse>, Status> {
         let (metadata, m) = split(request);
+        let reads = self.reads(&metadata).await?;
         let pool = convert::pool("pool", &m.pool)?;
         let view = convert::pool_view(m.view)?;
         let owner = convert::optional_user("owner", &m.owner)?;
         let order = convert::time_order(&m.order_by)?;
         let limit = convert::page_size(m.page_size)?;
-        let viewer = self.viewer(&metadata)?;
-        let listing = self
+        let viewer = reads.viewer(&metadata)?;
+        let listing = reads
             .writer
             .model()
             .pool_listing(viewer, pool, view)
             .or_status()?;
-        let now = self.clock.now();
-        self.freshness.ready(&metadata, m.min_position).await?;
+        let now = reads.clock.now();
+        reads.freshness.ready(&metadata, m.min_position).await?;
         let query = PoolQuery {
             pool_id: pool,
             filter: convert::pool_filter(view, now),
@@ -175,8 +201,13 @@ impl QueryService for QueryApi {
             limit,
             cursor: convert::cursor(m.page_token),
         };
-        let page = self.projections.pool_view().list(query).await.or_status()?;
-        let model = self.writer.model();
+        let page = reads
+            .projections
+            .pool_view()
+            .list(query)
+            .await
+            .or_status()?;
+        let model = reads.writer.model();
         Ok(Response::new(convert::customer_list(page, |row| {
             let unclaimed = row.state == OwnershipState::InPool;
             let details = listing.shows_details(&model, row.customer_id, unclaimed);
@@ -189,10 +220,11 @@ impl QueryService for QueryApi {
         request: Request<pb::ListOwnerCustomersRequest>,
     ) -> Result<Response<pb::ListCustomersResponse>, Status> {
         let (metadata, m) = split(request);
+        let reads = self.reads(&metadata).await?;
         let owner = convert::optional_user("owner", &m.owner)?;
         let listing = convert::owner_listing(m.scope)?;
         let limit = convert::page_size(m.page_size)?;
-        let viewer = self.viewer(&metadata)?;
+        let viewer = reads.viewer(&metadata)?;
         let owner = match (owner, viewer) {
             (Some(owner), _) => owner,
             (None, Viewer::User(me)) => me,
@@ -201,18 +233,18 @@ impl QueryService for QueryApi {
             }
         };
         allow(
-            self.writer.model().may_see_user(viewer, owner),
+            reads.writer.model().may_see_user(viewer, owner),
             "not_user_or_superior",
             "only the user, their superiors and admins see their customers",
         )?;
-        let department = self
+        let department = reads
             .writer
             .model()
             .users
             .get(&owner)
             .and_then(|u| u.department.clone());
-        self.freshness.ready(&metadata, m.min_position).await?;
-        let reply = self
+        reads.freshness.ready(&metadata, m.min_position).await?;
+        let reply = reads
             .owner_customers(
                 owner,
                 department,
@@ -229,14 +261,16 @@ impl QueryService for QueryApi {
         request: Request<pb::GetOwnershipHistoryRequest>,
     ) -> Result<Response<pb::OwnershipHistory>, Status> {
         let (metadata, m) = split(request);
+        let reads = self.reads(&metadata).await?;
         let customer = convert::customer("customer", &m.customer)?;
         let point = convert::as_of("as_of", &m.as_of, m.as_of_position)?;
-        let viewer = self.viewer(&metadata)?;
-        self.access(viewer, customer, Access::Details)?;
-        self.freshness
+        let viewer = reads.viewer(&metadata)?;
+        reads.access(viewer, customer, Access::Details)?;
+        reads
+            .freshness
             .ready_for(&metadata, m.min_position, StreamRef::Customer(customer))
             .await?;
-        let history = self.projections.history();
+        let history = reads.projections.history();
         let intervals = history.ownership(customer).await.or_status()?;
         let timeline = history.timeline(customer).await.or_status()?;
         let owner_as_of = match point {
@@ -256,18 +290,19 @@ impl QueryService for QueryApi {
         request: Request<pb::ListHoldingsAsOfRequest>,
     ) -> Result<Response<pb::ListHoldingsAsOfResponse>, Status> {
         let (metadata, m) = split(request);
+        let reads = self.reads(&metadata).await?;
         let owner = convert::user("owner", &m.owner)?;
         let point = convert::as_of("as_of", &m.as_of, m.as_of_position)?
             .ok_or_else(|| invalid("as_of", "give an instant or a position"))?;
         let limit = convert::page_size(m.page_size)?;
-        let viewer = self.viewer(&metadata)?;
+        let viewer = reads.viewer(&metadata)?;
         allow(
-            self.writer.model().may_see_user(viewer, owner),
+            reads.writer.model().may_see_user(viewer, owner),
             "not_user_or_superior",
             "only the user, their superiors and admins see their holdings",
         )?;
-        self.freshness.ready(&metadata, m.min_position).await?;
-        let page = self
+        reads.freshness.ready(&metadata, m.min_position).await?;
+        let page = reads
             .projections
             .history()
             .holdings(owner, point, limit, convert::cursor(m.page_token))
@@ -284,18 +319,19 @@ impl QueryService for QueryApi {
         request: Request<pb::ListAbandonRecordsRequest>,
     ) -> Result<Response<pb::ListAbandonRecordsResponse>, Status> {
         let (metadata, m) = split(request);
+        let reads = self.reads(&metadata).await?;
         let pool = convert::optional_pool("pool", &m.pool)?;
         let user = convert::optional_user("user", &m.user)?;
         let rule = convert::rule("rule", m.rule)?;
         let (since, until) = convert::period(&m.period)?;
         let limit = convert::page_size(m.page_size)?;
-        let viewer = self.viewer(&metadata)?;
+        let viewer = reads.viewer(&metadata)?;
         allow(
-            self.writer.model().may_read_abandons(viewer, pool, user),
+            reads.writer.model().may_read_abandons(viewer, pool, user),
             "not_pool_admin_or_superior",
             "name a pool you administer, or yourself or a subordinate as the user",
         )?;
-        self.freshness.ready(&metadata, m.min_position).await?;
+        reads.freshness.ready(&metadata, m.min_position).await?;
         let query = AuditQuery {
             pool_id: pool,
             from_user: user,
@@ -309,7 +345,7 @@ impl QueryService for QueryApi {
             limit,
             cursor: convert::cursor(m.page_token),
         };
-        let page = self.projections.audit().list(query).await.or_status()?;
+        let page = reads.projections.audit().list(query).await.or_status()?;
         Ok(Response::new(pb::ListAbandonRecordsResponse {
             records: page.items.iter().map(convert::abandon_record_pb).collect(),
             next_page_token: page.next_cursor.unwrap_or_default(),
@@ -321,18 +357,20 @@ impl QueryService for QueryApi {
         request: Request<pb::GetAbandonStatisticsRequest>,
     ) -> Result<Response<pb::AbandonStatistics>, Status> {
         let (metadata, m) = split(request);
+        let reads = self.reads(&metadata).await?;
         let pool = convert::optional_pool("pool", &m.pool)?;
         let (since, until) = convert::period(&m.period)?;
-        let viewer = self.viewer(&metadata)?;
+        let viewer = reads.viewer(&metadata)?;
         allow(
-            self.writer
+            reads
+                .writer
                 .model()
                 .may_read_abandon_statistics(viewer, pool),
             "not_pool_admin",
             "name a pool you administer",
         )?;
-        self.freshness.ready(&metadata, m.min_position).await?;
-        let audit = self.projections.audit();
+        reads.freshness.ready(&metadata, m.min_position).await?;
+        let audit = reads.projections.audit();
         let period = AuditPeriod {
             since,
             until,
@@ -350,18 +388,19 @@ impl QueryService for QueryApi {
         request: Request<pb::GetStatisticsRequest>,
     ) -> Result<Response<pb::Statistics>, Status> {
         let (metadata, m) = split(request);
+        let reads = self.reads(&metadata).await?;
         let subject = convert::statistics_subject(&m.subject)?;
         let (since, until) = convert::period(&m.period)?;
-        let viewer = self.viewer(&metadata)?;
+        let viewer = reads.viewer(&metadata)?;
         allow(
-            self.writer.model().may_read_statistics(viewer, subject),
+            reads.writer.model().may_read_statistics(viewer, subject),
             "not_pool_admin_or_superior",
             "statistics are for pool admins, the user and their superiors",
         )?;
-        self.freshness.ready(&metadata, m.min_position).await?;
-        let statistics = self.projections.statistics();
+        reads.freshness.ready(&metadata, m.min_position).await?;
+        let statistics = reads.projections.statistics();
         let offset = statistics.day_offset_minutes().await.or_status()?;
-        let (from, to) = convert::days(self.clock.now(), offset, since, until);
+        let (from, to) = convert::days(reads.clock.now(), offset, since, until);
         let (states, pool_id, user) = match subject {
             StatisticsSubject::Pool(pool) => {
                 let counts = statistics.pool_counts(pool).await.or_status()?;
@@ -391,12 +430,14 @@ impl QueryService for QueryApi {
         request: Request<pb::GetPoolRequest>,
     ) -> Result<Response<pb::Pool>, Status> {
         let (metadata, m) = split(request);
+        let reads = self.reads(&metadata).await?;
         let pool = convert::pool("name", &m.name)?;
-        self.viewer(&metadata)?;
-        self.freshness
+        reads.viewer(&metadata)?;
+        reads
+            .freshness
             .ready_for(&metadata, m.min_position, StreamRef::Pool(pool))
             .await?;
-        let summary = self.projections.pool_view().pool(pool).await.or_status()?;
+        let summary = reads.projections.pool_view().pool(pool).await.or_status()?;
         let summary = summary.ok_or_else(|| not_found("pool", pool_name(pool)))?;
         Ok(Response::new(convert::pool_pb(&summary)))
     }
@@ -406,10 +447,11 @@ impl QueryService for QueryApi {
         request: Request<pb::ListPoolsRequest>,
     ) -> Result<Response<pb::ListPoolsResponse>, Status> {
         let (metadata, m) = split(request);
-        let viewer = self.viewer(&metadata)?;
-        self.freshness.ready(&metadata, m.min_position).await?;
-        let pools = self.projections.pool_view().pools().await.or_status()?;
-        let model = self.writer.model();
+        let reads = self.reads(&metadata).await?;
+        let viewer = reads.viewer(&metadata)?;
+        reads.freshness.ready(&metadata, m.min_position).await?;
+        let pools = reads.projections.pool_view().pools().await.or_status()?;
+        let model = reads.writer.model();
         let pools = pools
             .iter()
             .filter(|pool| model.may_see_pool(viewer, pool.pool_id))
@@ -423,12 +465,19 @@ impl QueryService for QueryApi {
         request: Request<pb::GetUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
         let (metadata, m) = split(request);
+        let reads = self.reads(&metadata).await?;
         let user = convert::user("name", &m.name)?;
-        self.viewer(&metadata)?;
-        self.freshness
+        reads.viewer(&metadata)?;
+        reads
+            .freshness
             .ready_for(&metadata, m.min_position, StreamRef::User(user))
             .await?;
-        let summary = self.projections.owner_view().user(user).await.or_status()?;
+        let summary = reads
+            .projections
+            .owner_view()
+            .user(user)
+            .await
+            .or_status()?;
         let summary = summary.ok_or_else(|| not_found("user", user_name(user)))?;
         Ok(Response::new(convert::user_pb(&summary)))
     }
