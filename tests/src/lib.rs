@@ -13,6 +13,7 @@ use poolkeeper_proto::v1 as pb;
 use poolkeeper_proto::v1::admin_service_client::AdminServiceClient;
 use poolkeeper_proto::v1::audit_service_client::AuditServiceClient;
 use poolkeeper_proto::v1::command_service_client::CommandServiceClient;
+use poolkeeper_proto::v1::organization_service_client::OrganizationServiceClient;
 use poolkeeper_proto::v1::query_service_client::QueryServiceClient;
 use tonic::transport::Channel;
 
@@ -93,6 +94,34 @@ impl Harness {
             admin: bootstrap.admin_user,
             default_pool: bootstrap.default_pool,
         }
+    }
+
+    /// Creates organization `id` (with the platform token) and acts in it from now on: its
+    /// first admin and default pool replace the default organization's.
+    pub async fn in_new_organization(mut self, id: &str) -> Self {
+        let created = self
+            .organizations()
+            .create_organization(pb::CreateOrganizationRequest {
+                command_id: command_id(),
+                organization_id: id.into(),
+                display_name: format!("{id} Ltd."),
+            })
+            .await
+            .expect("the organization is created")
+            .into_inner();
+        self.credentials = self
+            .credentials
+            .in_organization(id)
+            .expect("an ascii organization id");
+        self.admin = created.admin_user;
+        self.default_pool = created.default_pool;
+        self
+    }
+
+    /// OrganizationService, with the server's platform token.
+    pub fn organizations(&self) -> OrganizationServiceClient<AuthedChannel> {
+        let platform = Credentials::new(&self.server.token).expect("ascii token");
+        OrganizationServiceClient::new(platform.on(self.channel.clone()))
     }
 
     fn as_user(&self, user: &str) -> AuthedChannel {

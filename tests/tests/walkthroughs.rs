@@ -17,9 +17,7 @@ fn days(n: u32) -> Option<pb::Limit> {
 /// as 未领用), assigns it; a member applies (待审批), the admin approves (已领用); the
 /// owner abandons with a reason and the pool shows the reason and the abandoner, and the
 /// customer can be handed out again.
-#[tokio::test]
-async fn seed_000_reclaim_assign_apply_approve_and_abandon_with_reason() {
-    let h = Harness::start().await;
+async fn seed_000_reclaim_assign_apply_approve_and_abandon_with_reason(h: Harness) {
     let keeper = h.user("销售经理", None).await;
     let alice = h.user("Alice", Some(&keeper)).await;
     let bob = h.user("Bob", Some(&keeper)).await;
@@ -221,9 +219,7 @@ async fn seed_000_reclaim_assign_apply_approve_and_abandon_with_reason() {
 
 /// Seed 000 §三: a 5-day no-contact rule reclaims on day 6 (five whole days after the last
 /// follow-up); the reclaim names its rule and threshold in the audit.
-#[tokio::test]
-async fn seed_000_no_contact_for_five_days_reclaims_on_day_six() {
-    let h = Harness::start().await;
+async fn seed_000_no_contact_for_five_days_reclaims_on_day_six(h: Harness) {
     let alice = h.user("Alice", None).await;
     let pool = h
         .pool(
@@ -297,9 +293,7 @@ async fn seed_000_no_contact_for_five_days_reclaims_on_day_six() {
 
 /// Seed 001 §三 and seed 004 §3.4: the recycle bin shows who deleted the customer and when;
 /// restoring puts it back in the former owner's list.
-#[tokio::test]
-async fn seed_001_recycle_bin_and_restore_to_the_former_owner() {
-    let h = Harness::start().await;
+async fn seed_001_recycle_bin_and_restore_to_the_former_owner(h: Harness) {
     let manager = h.user("宋文明的经理", None).await;
     let song = h.user("宋文明", Some(&manager)).await;
     let customer = h.customer(&h.default_pool, "北京某某贸易").await;
@@ -378,9 +372,7 @@ async fn seed_001_recycle_bin_and_restore_to_the_former_owner() {
 
 /// Seed 003: the cooldown blocks a re-claim by the same salesperson; protection extension
 /// stops at the maximum; the history answers who owned the customer when.
-#[tokio::test]
-async fn seed_003_cooldown_protection_maximum_and_history() {
-    let h = Harness::start().await;
+async fn seed_003_cooldown_protection_maximum_and_history(h: Harness) {
     let alice = h.user("Alice", None).await;
     let bob = h.user("Bob", None).await;
     let rules = pb::PoolRules {
@@ -496,9 +488,7 @@ async fn seed_003_cooldown_protection_maximum_and_history() {
 
 /// Seed 004 §3.1.3 and §3.2: deleting a user hands their customers to a successor; a
 /// superior sees subordinates' customers, peers see nothing of each other's.
-#[tokio::test]
-async fn seed_004_deactivation_handover_and_visibility() {
-    let h = Harness::start().await;
+async fn seed_004_deactivation_handover_and_visibility(h: Harness) {
     let manager = h.user("销售经理", None).await;
     let alice = h.user("Alice", Some(&manager)).await;
     let carol = h.user("Carol", None).await;
@@ -591,3 +581,35 @@ async fn seed_004_deactivation_handover_and_visibility() {
         .unwrap_err();
     assert_eq!(gone.code(), tonic::Code::PermissionDenied);
 }
+
+/// Each walkthrough runs twice: in the default organization, and in one created beside it
+/// (whose positions, pools and users are its own).
+macro_rules! in_both_organizations {
+    ($($walkthrough:ident),* $(,)?) => {
+        mod default_organization {
+            $(
+                #[tokio::test]
+                async fn $walkthrough() {
+                    super::$walkthrough(super::Harness::start().await).await;
+                }
+            )*
+        }
+        mod another_organization {
+            $(
+                #[tokio::test]
+                async fn $walkthrough() {
+                    let h = super::Harness::start().await.in_new_organization("acme").await;
+                    super::$walkthrough(h).await;
+                }
+            )*
+        }
+    };
+}
+
+in_both_organizations!(
+    seed_000_reclaim_assign_apply_approve_and_abandon_with_reason,
+    seed_000_no_contact_for_five_days_reclaims_on_day_six,
+    seed_001_recycle_bin_and_restore_to_the_former_owner,
+    seed_003_cooldown_protection_maximum_and_history,
+    seed_004_deactivation_handover_and_visibility,
+);
