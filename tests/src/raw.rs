@@ -65,6 +65,18 @@ pub async fn unary(
     path: &str,
     body: Vec<u8>,
 ) -> Result<Vec<u8>, Status> {
+    unary_in(channel, token, user, None, path, body).await
+}
+
+/// [`unary`] in `organization` (`x-poolkeeper-organization`; none: the default).
+pub async fn unary_in(
+    channel: &Channel,
+    token: &str,
+    user: &str,
+    organization: Option<&str>,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<Vec<u8>, Status> {
     let mut grpc = tonic::client::Grpc::new(channel.clone());
     grpc.ready()
         .await
@@ -74,6 +86,10 @@ pub async fn unary(
     let bearer: MetadataValue<_> = format!("Bearer {token}").parse().expect("ascii token");
     metadata.insert("authorization", bearer);
     metadata.insert("x-poolkeeper-user", user.parse().expect("ascii user"));
+    if let Some(organization) = organization {
+        let organization = organization.parse().expect("ascii organization");
+        metadata.insert("x-poolkeeper-organization", organization);
+    }
     let path = path.parse().expect("a method path");
     grpc.unary(request, path, BytesCodec)
         .await

@@ -17,7 +17,7 @@ use poolkeeper_tests::command_id;
 use tonic::transport::Channel;
 
 /// A fresh data directory after its first start and a clean stop is smaller than this
-/// (README.md, "Running the service"; measured: 213,188 bytes).
+/// (README.md, "Running the service"; measured: 262,363 bytes with the platform log).
 const FRESH_BOUND: u64 = 512 * 1024;
 
 /// After the 327 commands below and a clean stop (measured: about 760 KB).
@@ -302,4 +302,72 @@ async fn a_clean_stop_after_commands_leaves_no_wal_and_an_idle_server_truncates_
     let status = server.terminate();
     assert!(status.success(), "exit after SIGTERM: {status}");
     assert_clean(dir.path(), AFTER_COMMANDS_BOUND);
+}
+
+/// A directory written before organizations: one log and `projections/` at its root.
+/// The first start moves them into `organizations/default/` and serves the same data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_organization_directory_becomes_the_default_organization() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn(dir.path()).await;
+    let admin = server.admin.clone();
+    let customer = server
+        .commands(&admin)
+        .create_customer(pb::CreateCustomerRequest {
+            command_id: command_id(),
+            customer: Some(pb::NewCustomer {
+                display_name: "老客户".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let tail = server.tail().await;
+    assert!(server.terminate().success());
+    // Put the files back where a single-organization server kept them.
+    let root = dir.path();
+    let default = root.join("organizations").join("default");
+    for name in ["events.db", "events.db-wal", "events.db-shm", "projections"] {
+        if default.join(name).exists() {
+            std::fs::rename(default.join(name), root.join(name)).unwrap();
+        }
+    }
+    std::fs::remove_dir_all(root.join("organizations")).unwrap();
+    std::fs::remove_dir_all(root.join("platform")).unwrap();
+
+    let server = spawn(root).await;
+    assert_eq!(server.admin, admin, "bootstrap.json still names the admin");
+    assert!(!root.join("events.db").exists(), "the old log moved");
+    assert_eq!(server.tail().await, tail, "the same log, nothing appended");
+    let read = QueryServiceClient::new(
+        server
+            .credentials
+            .acting_as(&admin)
+            .unwrap()
+            .on(server.channel.clone()),
+    )
+    .get_customer(pb::GetCustomerRequest {
+        name: customer.name.clone(),
+        min_position: tail,
+    })
+    .await
+    .expect("the adopted organization serves its customer")
+    .into_inner();
+    assert_eq!(read.display_name, "老客户");
+    // Its admin still acts: the catalog records the default organization with it.
+    server
+        .commands(&admin)
+        .create_customer(pb::CreateCustomerRequest {
+            command_id: command_id(),
+            customer: Some(pb::NewCustomer {
+                display_name: "新客户".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("the admin of the adopted organization acts");
+    assert!(server.terminate().success());
 }
