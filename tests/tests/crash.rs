@@ -1,17 +1,21 @@
 //! Crash safety of the whole service: the real `poolkeeper` process is killed with SIGKILL
-//! while clients drive commands; after a restart every acknowledged command is in the log
-//! (re-sending it with the same command id returns it as a duplicate at the same
-//! position) and the hash chain verifies.
+//! while clients drive commands in three organizations; after a restart every
+//! acknowledged command is in its own organization's log (re-sending it with the same
+//! command id returns it as a duplicate at the same position; in another organization
+//! what it names does not exist), and each organization's chain verifies on its own,
+//! gap-free from position 1.
 
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use poolkeeper_grpc::client::{self, Credentials};
+use poolkeeper_grpc::client::{self, AuthedChannel, Credentials};
 use poolkeeper_proto::v1 as pb;
 use poolkeeper_proto::v1::audit_service_client::AuditServiceClient;
 use poolkeeper_proto::v1::command_service_client::CommandServiceClient;
+use poolkeeper_proto::v1::organization_service_client::OrganizationServiceClient;
+use poolkeeper_proto::v1::query_service_client::QueryServiceClient;
 use poolkeeper_tests::command_id;
 use tonic::transport::Channel;
 
@@ -74,57 +78,122 @@ impl Rng {
     }
 }
 
+/// The organizations the load runs in, side by side.
+const ORGANIZATIONS: [&str; 3] = ["default", "acme", "globex"];
+
+/// What was sent.
+#[derive(Clone, Debug)]
+enum Sent {
+    Claim(pb::ClaimCustomerRequest),
+    FollowUp(pb::LogFollowUpRequest),
+    Abandon(pb::AbandonCustomerRequest),
+}
+
 /// An acknowledged command, kept to be re-sent after the crash.
 #[derive(Clone, Debug)]
-enum Acked {
-    Claim(String, pb::ClaimCustomerRequest, u64),
-    FollowUp(String, pb::LogFollowUpRequest, u64),
-    Abandon(String, pb::AbandonCustomerRequest, u64),
+struct Acked {
+    organization: &'static str,
+    user: String,
+    sent: Sent,
+    position: u64,
 }
 
-async fn resend(server: &Server, acked: &Acked) -> pb::CommandResult {
-    let commands = |user: &str| {
+/// One organization's users and customers.
+#[derive(Clone)]
+struct Workforce {
+    organization: &'static str,
+    users: Vec<String>,
+    customers: Vec<String>,
+}
+
+impl Server {
+    fn commands(&self, organization: &str, user: &str) -> CommandServiceClient<AuthedChannel> {
         CommandServiceClient::new(
-            server
-                .credentials
-                .acting_as(user)
-                .unwrap()
-                .on(server.channel.clone()),
+            as_user(&self.credentials, organization, user).on(self.channel.clone()),
         )
-    };
-    let result = match acked {
-        Acked::Claim(user, request, _) => commands(user).claim_customer(request.clone()).await,
-        Acked::FollowUp(user, request, _) => commands(user).log_follow_up(request.clone()).await,
-        Acked::Abandon(user, request, _) => commands(user).abandon_customer(request.clone()).await,
-    };
-    result
-        .unwrap_or_else(|status| panic!("re-sending acknowledged {acked:?} failed: {status:?}"))
-        .into_inner()
-}
+    }
 
-fn position(acked: &Acked) -> u64 {
-    match acked {
-        Acked::Claim(_, _, p) | Acked::FollowUp(_, _, p) | Acked::Abandon(_, _, p) => *p,
+    fn audit(&self, organization: &str) -> AuditServiceClient<AuthedChannel> {
+        AuditServiceClient::new(
+            as_user(&self.credentials, organization, "system").on(self.channel.clone()),
+        )
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn acknowledged_commands_survive_sigkill() {
-    let dir = tempfile::tempdir().unwrap();
-    let (users, customers) = {
-        let mut server = spawn(dir.path()).await;
-        let bootstrap: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dir.path().join("bootstrap.json")).unwrap())
-                .unwrap();
-        let mut users = Vec::new();
-        let admin = bootstrap["admin_user"].as_str().unwrap().to_owned();
-        let mut commands = CommandServiceClient::new(
-            server
-                .credentials
-                .acting_as(&admin)
-                .unwrap()
-                .on(server.channel.clone()),
+fn as_user(credentials: &Credentials, organization: &str, user: &str) -> Credentials {
+    credentials
+        .in_organization(organization)
+        .and_then(|c| c.acting_as(user))
+        .expect("ascii credentials")
+}
+
+async fn send(
+    mut commands: CommandServiceClient<AuthedChannel>,
+    sent: &Sent,
+) -> Result<pb::CommandResult, tonic::Status> {
+    let result = match sent.clone() {
+        Sent::Claim(request) => commands.claim_customer(request).await,
+        Sent::FollowUp(request) => commands.log_follow_up(request).await,
+        Sent::Abandon(request) => commands.abandon_customer(request).await,
+    };
+    result.map(tonic::Response::into_inner)
+}
+
+/// Re-sends `acked` in its own organization: a duplicate at the same position. In another
+/// organization the customer does not exist.
+async fn assert_kept(server: &Server, acked: &Acked, when: &str) {
+    let commands = server.commands(acked.organization, &acked.user);
+    let result = send(commands, &acked.sent)
+        .await
+        .unwrap_or_else(|status| panic!("{when}: re-sending {acked:?} failed: {status:?}"));
+    assert!(result.duplicate, "{when}: {acked:?} was lost");
+    assert_eq!(result.position, acked.position, "{when}: {acked:?} moved");
+}
+
+/// Each organization's chain verifies on its own, every position from 1 to its tail.
+async fn assert_every_chain_verifies(server: &Server, when: &str) -> Vec<u64> {
+    let mut tails = Vec::new();
+    for organization in ORGANIZATIONS {
+        let report = server
+            .audit(organization)
+            .verify_log(pb::VerifyLogRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(report.intact, "{when}, {organization}: {report:?}");
+        assert_eq!(
+            report.events_checked, report.tail,
+            "{when}, {organization}: gap-free from 1"
         );
+        tails.push(report.tail);
+    }
+    tails
+}
+
+/// Creates the organizations (but `default`), and in each eight users and 120 customers.
+async fn staff(server: &Server, dir: &Path) -> Vec<Workforce> {
+    let platform = OrganizationServiceClient::new(server.credentials.on(server.channel.clone()));
+    let bootstrap: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("bootstrap.json")).unwrap()).unwrap();
+    let mut staffed = Vec::new();
+    for organization in ORGANIZATIONS {
+        let admin = if organization == "default" {
+            bootstrap["admin_user"].as_str().unwrap().to_owned()
+        } else {
+            platform
+                .clone()
+                .create_organization(pb::CreateOrganizationRequest {
+                    command_id: command_id(),
+                    organization_id: organization.into(),
+                    display_name: organization.into(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .admin_user
+        };
+        let mut commands = server.commands(organization, &admin);
+        let mut users = Vec::new();
         for n in 0..8 {
             let user = commands
                 .create_user(pb::CreateUserRequest {
@@ -151,102 +220,113 @@ async fn acknowledged_commands_survive_sigkill() {
             .await
             .unwrap()
             .into_inner();
+        staffed.push(Workforce {
+            organization,
+            users,
+            customers: imported.names,
+        });
+    }
+    staffed
+}
+
+/// A random claim, follow-up or abandon by a random user of `staff` on a random customer.
+fn next_command(staff: &Workforce, rng: &mut Rng) -> (String, Sent) {
+    let user = staff.users[rng.below(staff.users.len() as u64) as usize].clone();
+    let customer = staff.customers[rng.below(staff.customers.len() as u64) as usize].clone();
+    let sent = match rng.below(3) {
+        0 => Sent::Claim(pb::ClaimCustomerRequest {
+            command_id: command_id(),
+            customer,
+            ..Default::default()
+        }),
+        1 => Sent::FollowUp(pb::LogFollowUpRequest {
+            command_id: command_id(),
+            customer,
+            kind: pb::FollowUpKind::Call as i32,
+            note: "电话回访".into(),
+            ..Default::default()
+        }),
+        _ => Sent::Abandon(pb::AbandonCustomerRequest {
+            command_id: command_id(),
+            customer,
+            reason: "无意向".into(),
+            ..Default::default()
+        }),
+    };
+    (user, sent)
+}
+
+/// Drives commands in `staff`'s organization until the server goes away.
+async fn drive(
+    channel: Channel,
+    credentials: Credentials,
+    staff: Workforce,
+    mut rng: Rng,
+    sender: tokio::sync::mpsc::UnboundedSender<Acked>,
+) {
+    loop {
+        let (user, sent) = next_command(&staff, &mut rng);
+        let commands = CommandServiceClient::new(
+            as_user(&credentials, staff.organization, &user).on(channel.clone()),
+        );
+        match send(commands, &sent).await {
+            Ok(result) => {
+                let acked = Acked {
+                    organization: staff.organization,
+                    user,
+                    sent,
+                    position: result.position,
+                };
+                if sender.send(acked).is_err() {
+                    return;
+                }
+            }
+            Err(status)
+                if status.code() == tonic::Code::Unavailable
+                    || status.code() == tonic::Code::Unknown =>
+            {
+                return;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_commands_survive_sigkill_in_every_organization() {
+    let dir = tempfile::tempdir().unwrap();
+    let staffed = {
+        let mut server = spawn(dir.path()).await;
+        let staffed = staff(&server, dir.path()).await;
         server.child.kill().unwrap();
         server.child.wait().unwrap();
-        (users, imported.names)
+        staffed
     };
 
     let mut rng = Rng(0x5eed_1234_abcd_9876);
     let mut all_acked: Vec<Acked> = Vec::new();
     for round in 0..6 {
         let mut server = spawn(dir.path()).await;
-        // Everything acknowledged before earlier crashes is still there.
+        // Everything acknowledged before earlier crashes is still there, in its own
+        // organization.
+        let when = format!("round {round}");
         for acked in &all_acked {
-            let result = resend(&server, acked).await;
-            assert!(result.duplicate, "round {round}: {acked:?} was lost");
-            assert_eq!(
-                result.position,
-                position(acked),
-                "round {round}: {acked:?} moved"
-            );
+            assert_kept(&server, acked, &when).await;
         }
-        let verified = AuditServiceClient::new(server.credentials.on(server.channel.clone()))
-            .verify_log(pb::VerifyLogRequest {})
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(verified.intact, "round {round}: {verified:?}");
+        assert_every_chain_verifies(&server, &when).await;
 
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Acked>();
         let mut tasks = Vec::new();
-        for worker in 0..8u64 {
-            let sender = sender.clone();
-            let channel = server.channel.clone();
-            let credentials = server.credentials.clone();
-            let users = users.clone();
-            let customers = customers.clone();
-            let mut rng = Rng(rng.below(u64::MAX - 1) + worker + 1);
-            tasks.push(tokio::spawn(async move {
-                loop {
-                    let user = users[rng.below(users.len() as u64) as usize].clone();
-                    let customer = customers[rng.below(customers.len() as u64) as usize].clone();
-                    let mut commands = CommandServiceClient::new(
-                        credentials.acting_as(&user).unwrap().on(channel.clone()),
-                    );
-                    let acked = match rng.below(3) {
-                        0 => {
-                            let request = pb::ClaimCustomerRequest {
-                                command_id: command_id(),
-                                customer,
-                                ..Default::default()
-                            };
-                            commands
-                                .claim_customer(request.clone())
-                                .await
-                                .map(|r| Acked::Claim(user, request, r.into_inner().position))
-                        }
-                        1 => {
-                            let request = pb::LogFollowUpRequest {
-                                command_id: command_id(),
-                                customer,
-                                kind: pb::FollowUpKind::Call as i32,
-                                note: "电话回访".into(),
-                                ..Default::default()
-                            };
-                            commands
-                                .log_follow_up(request.clone())
-                                .await
-                                .map(|r| Acked::FollowUp(user, request, r.into_inner().position))
-                        }
-                        _ => {
-                            let request = pb::AbandonCustomerRequest {
-                                command_id: command_id(),
-                                customer,
-                                reason: "无意向".into(),
-                                ..Default::default()
-                            };
-                            commands
-                                .abandon_customer(request.clone())
-                                .await
-                                .map(|r| Acked::Abandon(user, request, r.into_inner().position))
-                        }
-                    };
-                    match acked {
-                        Ok(acked) => {
-                            if sender.send(acked).is_err() {
-                                return;
-                            }
-                        }
-                        Err(status)
-                            if status.code() == tonic::Code::Unavailable
-                                || status.code() == tonic::Code::Unknown =>
-                        {
-                            return;
-                        }
-                        Err(_) => {}
-                    }
-                }
-            }));
+        for worker in 0..9u64 {
+            let staff = staffed[worker as usize % staffed.len()].clone();
+            let worker_rng = Rng(rng.below(u64::MAX - 1) + worker + 1);
+            tasks.push(tokio::spawn(drive(
+                server.channel.clone(),
+                server.credentials.clone(),
+                staff,
+                worker_rng,
+                sender.clone(),
+            )));
         }
         drop(sender);
         tokio::time::sleep(Duration::from_millis(150 + rng.below(350))).await;
@@ -259,52 +339,66 @@ async fn acknowledged_commands_survive_sigkill() {
         while let Some(acked) = receiver.recv().await {
             all_acked.push(acked);
         }
-        assert!(
-            all_acked.len() > before,
-            "round {round}: the load acknowledged nothing before the kill"
-        );
+        for organization in ORGANIZATIONS {
+            assert!(
+                all_acked[before..]
+                    .iter()
+                    .any(|a| a.organization == organization),
+                "round {round}: the load acknowledged nothing in {organization} before the kill"
+            );
+        }
     }
     let server = spawn(dir.path()).await;
     for acked in &all_acked {
-        let result = resend(&server, acked).await;
-        assert!(
-            result.duplicate && result.position == position(acked),
-            "{acked:?} lost after the last crash"
+        assert_kept(&server, acked, "after the last crash").await;
+        // In another organization its user and customer do not exist.
+        let elsewhere = ORGANIZATIONS
+            .iter()
+            .find(|o| **o != acked.organization)
+            .unwrap();
+        let status = send(server.commands(elsewhere, &acked.user), &acked.sent)
+            .await
+            .expect_err("an acknowledged command re-sent in another organization");
+        assert_eq!(
+            status.code(),
+            tonic::Code::NotFound,
+            "{acked:?} in {elsewhere}: {status:?}"
         );
     }
-    eprintln!("{} acknowledged commands survived 6 kills", all_acked.len());
+    let tails = assert_every_chain_verifies(&server, "after the last crash").await;
+    eprintln!(
+        "{} acknowledged commands in {} organizations survived 6 kills",
+        all_acked.len(),
+        ORGANIZATIONS.len()
+    );
 
     // The projections, killed with the server six times, converge on the rebuild result.
-    let tail = AuditServiceClient::new(server.credentials.on(server.channel.clone()))
-        .verify_log(pb::VerifyLogRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .tail;
-    let mut queries = poolkeeper_proto::v1::query_service_client::QueryServiceClient::new(
-        server
-            .credentials
-            .acting_as("system")
-            .unwrap()
-            .on(server.channel.clone()),
-    );
-    queries
-        .list_pools(pb::ListPoolsRequest { min_position: tail })
-        .await
-        .expect("the projections catch up with the log");
+    for (organization, tail) in ORGANIZATIONS.iter().zip(&tails) {
+        let mut queries = QueryServiceClient::new(
+            as_user(&server.credentials, organization, "system").on(server.channel.clone()),
+        );
+        queries
+            .list_pools(pb::ListPoolsRequest {
+                min_position: *tail,
+            })
+            .await
+            .expect("the projections catch up with the log");
+    }
     let mut child = server.child;
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_projections_equal_a_rebuild(dir.path()).await;
+    for organization in ORGANIZATIONS {
+        assert_projections_equal_a_rebuild(dir.path(), organization).await;
+    }
 }
 
 /// Compares every live projection, table by table, with an offline rebuild from the log.
-async fn assert_projections_equal_a_rebuild(data: &Path) {
+async fn assert_projections_equal_a_rebuild(data: &Path, organization: &str) {
     use poolkeeper_eventlog::{EventLogConfig, EventStore, SqliteEventStore};
     use poolkeeper_projections::{ProjectionName, Projections};
-    let organization = data.join("organizations").join("default");
+    let organization = data.join("organizations").join(organization);
     let log = organization.join("events.db");
-    assert!(log.exists(), "the default organization's log is at {log:?}");
+    assert!(log.exists(), "the organization's log is at {log:?}");
     let store: std::sync::Arc<dyn EventStore> =
         std::sync::Arc::new(SqliteEventStore::open(log, EventLogConfig::default()).unwrap());
     assert!(

@@ -168,7 +168,10 @@ fn unary_methods() -> Vec<String> {
             }
         }
     }
-    assert!(paths.len() > 40, "the four services' unary methods: {paths:?}");
+    assert!(
+        paths.len() > 40,
+        "the four services' unary methods: {paths:?}"
+    );
     paths
 }
 
@@ -194,14 +197,23 @@ async fn a_token_gets_not_found_for_every_rpc_in_another_organization() {
             let status = answer.expect_err(&path);
             assert_unknown_organization(&status, &format!("{} in {}: {path}", me.id, other.id));
             // Without an organization a call acts in `default`, which neither token names.
-            let answer =
-                raw::unary_in(&harness.channel, me.token, &me.admin, None, &path, Vec::new())
-                    .await;
+            let answer = raw::unary_in(
+                &harness.channel,
+                me.token,
+                &me.admin,
+                None,
+                &path,
+                Vec::new(),
+            )
+            .await;
             assert_unknown_organization(&answer.expect_err(&path), &path);
         }
     }
     // The streaming RPCs, too.
-    let intruder = Company { id: globex.id, ..acme };
+    let intruder = Company {
+        id: globex.id,
+        ..acme
+    };
     let mut audit = intruder.audit(&harness);
     let status = audit
         .stream_events(pb::StreamEventsRequest::default())
@@ -298,7 +310,11 @@ async fn another_organizations_ids_are_not_found_inside_ones_own() {
         .await
         .expect_err("globex's admin acting in acme");
     assert_eq!(status.code(), Code::NotFound, "{status:?}");
-    assert_eq!(harness_tail(&harness, &acme).await, before, "nothing appended");
+    assert_eq!(
+        harness_tail(&harness, &acme).await,
+        before,
+        "nothing appended"
+    );
 }
 
 async fn harness_tail(harness: &Harness, company: &Company) -> u64 {
@@ -317,7 +333,10 @@ async fn each_organization_reads_streams_and_exports_only_its_own() {
     let (harness, acme, globex) = two_companies().await;
     let acme_tail = harness_tail(&harness, &acme).await;
     let globex_tail = harness_tail(&harness, &globex).await;
-    assert_eq!(acme_tail, globex_tail, "alike workloads, positions from 1 in each");
+    assert_eq!(
+        acme_tail, globex_tail,
+        "alike workloads, positions from 1 in each"
+    );
     for (me, other) in [(&acme, &globex), (&globex, &acme)] {
         let mut export = Vec::new();
         let mut chunks = me
@@ -366,7 +385,11 @@ async fn each_organization_reads_streams_and_exports_only_its_own() {
         assert_eq!(customers.customers.len(), 1);
         let replies = format!("{pools:?}{customers:?}");
         for id in me.ids() {
-            assert!(export.contains(&id), "{}'s export names its own {id}", me.id);
+            assert!(
+                export.contains(&id),
+                "{}'s export names its own {id}",
+                me.id
+            );
         }
         for id in other.ids() {
             assert!(!export.contains(&id), "{}'s export names {id}", me.id);
@@ -415,7 +438,11 @@ async fn a_deactivated_organization_is_readable_and_takes_no_command() {
         .expect("its data stays readable")
         .into_inner();
     assert_eq!(customer.display_name, "Same Name Co");
-    assert_eq!(harness_tail(&harness, &globex).await, tail, "nothing appended");
+    assert_eq!(
+        harness_tail(&harness, &globex).await,
+        tail,
+        "nothing appended"
+    );
     acme.commands(&harness)
         .create_customer(pb::CreateCustomerRequest {
             command_id: command_id(),
@@ -436,7 +463,11 @@ async fn a_deactivated_organization_is_readable_and_takes_no_command() {
         .await
         .unwrap()
         .into_inner();
-    let names: Vec<_> = listed.organizations.iter().map(|o| o.name.as_str()).collect();
+    let names: Vec<_> = listed
+        .organizations
+        .iter()
+        .map(|o| o.name.as_str())
+        .collect();
     assert_eq!(names, ["organizations/acme"]);
     let status = own
         .get_organization(pb::GetOrganizationRequest {
