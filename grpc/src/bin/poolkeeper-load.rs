@@ -5,7 +5,8 @@
 //! `poolkeeper-load --data-dir ./poolkeeper-data` reads the development token and the
 //! bootstrap admin from a local server's data directory; `--server`/`--token`/`--admin`
 //! point it elsewhere. Every figure is printed as one `metric value unit` line; `--quick`
-//! runs a reduced load that finishes within a minute.
+//! runs a reduced load that finishes within a minute. `--organizations 1,4,64` adds the
+//! concurrent phase once per count with its clients spread over that many organizations.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,6 +19,9 @@ use poolkeeper_proto::v1::admin_service_client::AdminServiceClient;
 use poolkeeper_proto::v1::command_service_client::CommandServiceClient;
 use poolkeeper_proto::v1::query_service_client::QueryServiceClient;
 use tonic::transport::Channel;
+
+#[path = "load/organizations.rs"]
+mod organizations;
 
 #[derive(Parser, Clone)]
 #[command(
@@ -61,6 +65,11 @@ struct Args {
     /// read from `/proc/<pid>/stat` over the phase (and the load generator's own).
     #[arg(long)]
     server_pid: Option<u32>,
+    /// After the usual phases, the concurrent phase again once per count, its clients
+    /// spread over that many new organizations (e.g. `1,4,64`; the token must act for
+    /// every organization).
+    #[arg(long, value_delimiter = ',')]
+    organizations: Vec<usize>,
 }
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
@@ -374,26 +383,12 @@ async fn import(
     Ok(imported.names)
 }
 
-/// A fresh free-claim pool with `needed` customers (the first 10,000 imported in one
-/// timed call) and `users` sales users: the customers' and the users' names.
-async fn seed(
+/// One call importing 10,000 customers into `pool`, timed end to end (durable on
+/// return); their names.
+async fn timed_import(
     admin_commands: &mut CommandServiceClient<AuthedChannel>,
-    needed: usize,
-    users: usize,
-) -> Result<(Vec<String>, Vec<String>), Failure> {
-    let pool = admin_commands
-        .create_pool(pb::CreatePoolRequest {
-            command_id: command_id(),
-            display_name: format!("load {}", uuid::Uuid::now_v7()),
-            mode: pb::PoolMode::FreeClaim as i32,
-            everyone: true,
-            ..Default::default()
-        })
-        .await?
-        .into_inner()
-        .name;
-
-    // One call importing 10,000 customers, timed end to end (durable on return).
+    pool: &str,
+) -> Result<Vec<String>, Failure> {
     let batch: Vec<pb::NewCustomer> = (0..10_000)
         .map(|n| pb::NewCustomer {
             display_name: format!("导入客户 {n}"),
@@ -407,13 +402,41 @@ async fn seed(
         })
         .collect();
     let started = Instant::now();
-    let mut customers = import(admin_commands, &pool, batch).await?;
+    let customers = import(admin_commands, pool, batch).await?;
     metric(
         "import_10000_customers_seconds",
         format!("{:.3}", started.elapsed().as_secs_f64()),
         "s",
     );
+    Ok(customers)
+}
 
+/// A fresh free-claim pool with `needed` customers (with `timed`, the first 10,000
+/// imported in one timed call) and `users` sales users: the customers' and the users'
+/// names.
+async fn seed(
+    admin_commands: &mut CommandServiceClient<AuthedChannel>,
+    needed: usize,
+    users: usize,
+    timed: bool,
+) -> Result<(Vec<String>, Vec<String>), Failure> {
+    let pool = admin_commands
+        .create_pool(pb::CreatePoolRequest {
+            command_id: command_id(),
+            display_name: format!("load {}", uuid::Uuid::now_v7()),
+            mode: pb::PoolMode::FreeClaim as i32,
+            everyone: true,
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .name;
+
+    let mut customers = if timed {
+        timed_import(admin_commands, &pool).await?
+    } else {
+        Vec::new()
+    };
     while customers.len() < needed {
         let batch = (0..(needed - customers.len()).min(10_000))
             .map(|n| pb::NewCustomer {
@@ -459,8 +482,13 @@ async fn run(args: Args) -> Result<(), Failure> {
             .max_encoding_message_size(64 << 20);
 
     // The one-client phase has its own user and customers, after the concurrent phase's.
-    let (customers, users) =
-        seed(&mut admin_commands, (clients + 1) * per_client, clients + 1).await?;
+    let (customers, users) = seed(
+        &mut admin_commands,
+        (clients + 1) * per_client,
+        clients + 1,
+        true,
+    )
+    .await?;
     let customers = Arc::new(customers);
     // Each client has its own connection, as separate services would, unless
     // `--connections` makes them share a few (as the threads of one service would).
@@ -521,6 +549,17 @@ async fn run(args: Args) -> Result<(), Failure> {
     let owned: usize = workers.iter().map(|w| w.owned.len()).sum();
     metric("customers_owned_at_end", owned, "customers");
     metric("clients", clients, "clients");
+    let spread = organizations::Spread {
+        server: &args.server,
+        credentials: &credentials,
+        clients,
+        per_client,
+        duration: Duration::from_secs(seconds),
+        server_pid: args.server_pid,
+    };
+    for &count in &args.organizations {
+        spread.run(count).await?;
+    }
     Ok(())
 }
 
