@@ -26,7 +26,6 @@
 
 pub mod audit;
 mod cache;
-pub mod codec;
 mod db;
 pub mod dump;
 pub mod error;
@@ -48,7 +47,6 @@ pub mod statistics;
 pub use audit::{
     AuditEntry, AuditKind, AuditPeriod, AuditQuery, AuditReader, ReasonCount, UserCount,
 };
-pub use codec::{CodecError, LoggedEvent};
 pub use dump::TableDump;
 pub use error::ProjectionError;
 pub use history::{AsOf, HistoryReader, Mark, Period};

@@ -9,10 +9,10 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use poolkeeper_codec::LoggedEvent;
 use poolkeeper_eventlog::Position;
 use rusqlite::Connection;
 
-use crate::codec::LoggedEvent;
 use crate::db::{self, WriteMode};
 use crate::error::ProjectionError;
 use crate::name::ProjectionName;

@@ -12,9 +12,9 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use poolkeeper_codec::{self as codec, LoggedEvent};
 use poolkeeper_eventlog::{EventStore, Position, RecordedEvent};
 
-use crate::codec::{self, LoggedEvent};
 use crate::error::ProjectionError;
 use crate::name::ProjectionName;
 use crate::projector::{ApplyError, WriteSide};

@@ -27,12 +27,12 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures::StreamExt;
+use poolkeeper_codec::{self as codec, LoggedEvent};
 use poolkeeper_eventlog::{EventLogError, EventStore};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::codec::{self, LoggedEvent};
 use crate::projector::{ApplyError, WriteSide};
 use crate::service::{Failure, Shared};
 

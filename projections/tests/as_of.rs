@@ -6,9 +6,10 @@ mod support;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use poolkeeper_codec as codec;
 use poolkeeper_domain::{CustomerId, Event, UserId, WriteModel};
 use poolkeeper_eventlog::EventStore;
-use poolkeeper_projections::{AsOf, ProjectionName, Projections, Snapshot, codec};
+use poolkeeper_projections::{AsOf, ProjectionName, Projections, Snapshot};
 use proptest::prelude::*;
 use support::*;
 

@@ -6,6 +6,7 @@ mod reader;
 
 use std::collections::BTreeSet;
 
+use poolkeeper_codec::LoggedEvent;
 use poolkeeper_domain::event::{CustomerAutoReclaimed, EventBody};
 use poolkeeper_domain::{Actor, CustomerId, PoolId, UserId};
 use rusqlite::{Connection, params};
@@ -13,7 +14,6 @@ use rusqlite::{Connection, params};
 pub use self::reader::{
     AuditEntry, AuditKind, AuditPeriod, AuditQuery, AuditReader, ReasonCount, UserCount,
 };
-use crate::codec::LoggedEvent;
 use crate::db::{Id, RowExt, StoredActor, micros};
 use crate::name::ProjectionName;
 use crate::projector::{Kind, Projector};

@@ -12,11 +12,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use poolkeeper_codec as codec;
 use poolkeeper_eventlog::{EventLogConfig, EventStore, SqliteEventStore};
 use poolkeeper_projections::simulate::{ACTIONS, REASONS, Simulation, Step};
 use poolkeeper_projections::{
     AsOf, AuditQuery, OwnerQuery, OwnerScope, PoolFilter, PoolQuery, ProjectionName, Projections,
-    ProjectionsConfig, RebuildPhase, codec,
+    ProjectionsConfig, RebuildPhase,
 };
 
 struct Sizes {

@@ -7,13 +7,13 @@ mod reader;
 
 use std::collections::BTreeSet;
 
+use poolkeeper_codec::LoggedEvent;
 use poolkeeper_domain::event::EventBody;
 use poolkeeper_domain::{Actor, CustomerId, PoolId, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 pub use self::reader::{AsOf, HistoryReader, Mark, Period};
 use crate::cache::RowCache;
-use crate::codec::LoggedEvent;
 use crate::db::{Id, RowExt, StoredActor, micros};
 use crate::lifecycle::{
     Cause, Core, OwnershipState, Transition, changes_state, customer_of, transition,

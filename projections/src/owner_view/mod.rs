@@ -5,6 +5,7 @@ mod reader;
 
 use std::collections::BTreeSet;
 
+use poolkeeper_codec::LoggedEvent;
 use poolkeeper_domain::event::EventBody;
 use poolkeeper_domain::{CustomerId, PoolId, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -14,7 +15,6 @@ pub use self::reader::{
     UserSummary,
 };
 use crate::cache::{Map, RowCache};
-use crate::codec::LoggedEvent;
 use crate::db::{Id, RowExt, micros};
 use crate::lifecycle::{Core, OwnershipState, Transition, customer_of, transition};
 use crate::name::ProjectionName;

@@ -9,6 +9,7 @@ mod reader;
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
+use poolkeeper_codec::LoggedEvent;
 use poolkeeper_domain::event::EventBody;
 use poolkeeper_domain::rules::{self, Ownership, PoolMode, PoolRules, RuleKind, RulesSince};
 use poolkeeper_domain::{Actor, CustomerId, PoolId, UserId};
@@ -19,7 +20,6 @@ pub use self::reader::{
     PoolFilter, PoolQuery, PoolSummary, PoolViewReader, ReclaimInfo,
 };
 use crate::cache::{Map, RowCache};
-use crate::codec::LoggedEvent;
 use crate::db::{Id, RowExt, StoredActor, from_json, instant, json, micros};
 use crate::lifecycle::{Core, OwnershipState, Transition, customer_of, transition};
 use crate::name::ProjectionName;

@@ -7,6 +7,7 @@
 
 mod reader;
 
+use poolkeeper_codec::LoggedEvent;
 use poolkeeper_domain::event::EventBody;
 use poolkeeper_domain::model::day_number;
 use poolkeeper_domain::{CustomerId, PoolId, UserId};
@@ -14,7 +15,6 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 pub use self::reader::{DailyActivity, DailyQuery, StateCounts, StatisticsReader, UserCounts};
 use crate::cache::{Map, RowCache};
-use crate::codec::LoggedEvent;
 use crate::db::{self, Id, RowExt};
 use crate::lifecycle::{Core, OwnershipState, Transition, changes_state, customer_of, transition};
 use crate::name::ProjectionName;
