@@ -41,7 +41,6 @@ mod readpool;
 pub mod rebuild;
 pub mod runner;
 mod service;
-pub mod simulate;
 pub mod statistics;
 
 pub use audit::{

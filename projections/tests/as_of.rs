@@ -122,7 +122,7 @@ fn a_snapshot_as_of_a_position_equals_a_rebuild_of_that_prefix() {
     runtime().block_on(async {
         let temp = tempfile::tempdir().unwrap();
         let steps: Vec<_> = (0..200u32)
-            .map(|i| poolkeeper_projections::simulate::Step {
+            .map(|i| poolkeeper_simulate::Step {
                 action: (i * 7 % 20) as u8,
                 pick: i * 31,
                 other: i * 17,

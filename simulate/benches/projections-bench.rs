@@ -2,7 +2,7 @@
 //! events (100,000 customers, 50 users, generated through the domain's `decide`), and
 //! query latencies on the result.
 //!
-//! `cargo run --release -p poolkeeper-projections --bin projections-bench [-- --quick] [--dir PATH]`
+//! `cargo bench -p poolkeeper-simulate --bench projections-bench [-- --quick] [--dir PATH]`
 //!
 //! The generated log is cached in the directory (default: the system temp directory) and
 //! reused by later runs. Prints one `metric value unit` line per figure.
@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use poolkeeper_codec as codec;
 use poolkeeper_eventlog::{EventLogConfig, EventStore, SqliteEventStore};
-use poolkeeper_projections::simulate::{ACTIONS, REASONS, Simulation, Step};
 use poolkeeper_projections::{
     AsOf, AuditQuery, OwnerQuery, OwnerScope, PoolFilter, PoolQuery, ProjectionName, Projections,
     ProjectionsConfig, RebuildPhase,
 };
+use poolkeeper_simulate::{ACTIONS, REASONS, Simulation, Step};
 
 struct Sizes {
     events: u64,
