@@ -15,7 +15,7 @@ use crate::config::ProjectionsConfig;
 use crate::db;
 use crate::directory::{lock_dir, projection_path, shadow_path};
 use crate::error::ProjectionError;
-use crate::live::{Checkpoint, Shared, Slot};
+use crate::live::{Checkpoint, LiveProjection, OpenProjections};
 use crate::name::ProjectionName;
 use crate::projector::WriteSide;
 use crate::readpool::ReadPool;
@@ -24,7 +24,7 @@ use crate::runner::{self, RunnerHandle};
 /// The projections of one directory. Cheap to clone (an `Arc` inside).
 #[derive(Clone)]
 pub struct Projections {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) shared: Arc<OpenProjections>,
 }
 
 impl std::fmt::Debug for Projections {
@@ -50,7 +50,7 @@ impl Projections {
         if discard {
             tracing::warn!(dir = %dir.display(), "the machine went down while the projections were open: rebuilding them from the log");
         }
-        let mut slots = Vec::new();
+        let mut live = Vec::new();
         for name in ProjectionName::ALL {
             let path = projection_path(dir, name);
             db::remove_database(&shadow_path(dir, name))?;
@@ -72,7 +72,7 @@ impl Projections {
                 at: side.checkpoint_at,
                 halted: false,
             });
-            slots.push(Slot {
+            live.push(LiveProjection {
                 name,
                 read: Arc::new(ReadPool::new(&path, config.read_connections)),
                 path,
@@ -87,10 +87,10 @@ impl Projections {
         // marked open by this boot.
         crate::marker::mark_open(dir)?;
         Ok(Self {
-            shared: Arc::new(Shared {
+            shared: Arc::new(OpenProjections {
                 dir: dir.to_path_buf(),
                 config,
-                slots,
+                live,
                 tail: Mutex::new((0, None)),
                 wanted: AtomicU64::new(0),
                 wanted_rose: Notify::new(),
@@ -103,7 +103,7 @@ impl Projections {
     /// the directory closed, so a later restart of the machine keeps the files. Stop the
     /// runner first; afterwards the projections still answer reads but apply nothing.
     pub async fn close(&self) -> Result<(), ProjectionError> {
-        for slot in &self.shared.slots {
+        for slot in &self.shared.live {
             let side = slot.write.lock().await.take();
             if let Some(side) = side {
                 tokio::task::spawn_blocking(move || side.close())

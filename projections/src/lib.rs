@@ -7,7 +7,8 @@
 //!
 //! - [`pool_view`]: each pool's customers by ownership state.
 //! - [`owner_view`]: "my customers", subordinates', related persons', shares.
-//! - [`audit`]: every abandon, manual reclaim and automatic reclaim.
+//! - [`abandon_records`]: every abandon, manual reclaim and automatic reclaim (stored as
+//!   `abandon_audit`).
 //! - [`history`]: state periods and ownership intervals; the owner as of any instant.
 //! - [`statistics`]: counts per pool and user, daily activity.
 //!
@@ -39,7 +40,7 @@
 //! machine (`model::next_state`, which `WriteModel::apply` folds too) over projection
 //! rows. This crate knows nothing of protobuf.
 
-pub mod audit;
+pub mod abandon_records;
 mod cache;
 mod config;
 mod db;
@@ -65,8 +66,9 @@ pub mod statistics;
 mod status;
 mod wait;
 
-pub use audit::{
-    AuditEntry, AuditKind, AuditPeriod, AuditQuery, AuditReader, ReasonCount, UserCount,
+pub use abandon_records::{
+    AbandonPeriod, AbandonRecord, AbandonRecordQuery, AbandonRecordsReader, LossKind, ReasonCount,
+    UserCount,
 };
 pub use config::ProjectionsConfig;
 pub use directory::projection_path;

@@ -2,7 +2,7 @@
 //! ([`next_state`], which [`WriteModel::apply`] folds too) read over projection rows, so
 //! the five projections and the write model cannot disagree about it.
 //!
-//! [`transition`] says what a customer event does to a customer's [`Core`] (pool, state,
+//! [`transition`] says what a customer event does to a customer's [`Standing`] (pool, state,
 //! owner or applicant); [`Cause`] names the event that starts or ends a state period.
 //!
 //! [`WriteModel::apply`]: poolkeeper_domain::WriteModel::apply
@@ -164,7 +164,7 @@ impl Cause {
 /// What every projection knows of a customer: its pool, state, and the user the state
 /// names (the owner when owned, the applicant when pending).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Core {
+pub(crate) struct Standing {
     pub pool: PoolId,
     pub state: OwnershipState,
     pub user: Option<UserId>,
@@ -179,7 +179,7 @@ pub(crate) enum Transition {
     /// The customer's stream moved on but its state did not (follow-ups, comments, shares…).
     Touch,
     /// A new state period starts (possibly with the same state: a transfer, a move).
-    To(Core),
+    To(Standing),
 }
 
 /// The customer an event concerns, when it is a customer event.
@@ -193,13 +193,13 @@ pub(crate) fn customer_of(body: &EventBody) -> Option<CustomerId> {
 /// The transition `body` makes from `current` (`None`: the customer is unknown): the
 /// domain's [`next_state`], the one statement of how `WriteModel::apply` changes
 /// `Customer::state` and `Customer::pool`, read as a projection row's pool, state and user.
-pub(crate) fn transition(current: Option<&Core>, body: &EventBody) -> Transition {
+pub(crate) fn transition(current: Option<&Standing>, body: &EventBody) -> Transition {
     use OwnershipState::*;
     let Some(next) = next_state(body) else {
         return Transition::Ignore;
     };
     let to = |pool: PoolId, state: OwnershipState, user: Option<UserId>| {
-        Transition::To(Core { pool, state, user })
+        Transition::To(Standing { pool, state, user })
     };
     match (next, current) {
         (NextState::Created { pool, owner }, _) => {

@@ -38,7 +38,7 @@ pub(crate) struct Failure {
 }
 
 /// One projection: its files, writer, readers and state.
-pub(crate) struct Slot {
+pub(crate) struct LiveProjection {
     pub name: ProjectionName,
     pub path: PathBuf,
     pub write: Arc<tokio::sync::Mutex<Option<WriteSide>>>,
@@ -49,7 +49,7 @@ pub(crate) struct Slot {
     pub rebuild_running: AtomicBool,
 }
 
-impl Slot {
+impl LiveProjection {
     pub fn publish(&self, side: &WriteSide) {
         let halted = self.failure().is_some_and(|f| f.halted_at.is_some());
         self.checkpoint.send_replace(Checkpoint {
@@ -72,7 +72,7 @@ impl Slot {
         self.checkpoint.send_modify(|c| c.halted = halted);
     }
 
-    /// Records a failure without waking waiters (see [`Slot::set_failure`]).
+    /// Records a failure without waking waiters (see [`LiveProjection::set_failure`]).
     pub fn record_failure(&self, failure: Option<Failure>) {
         *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = failure;
     }
@@ -83,10 +83,10 @@ impl Slot {
 }
 
 /// The state shared by a [`Projections`] handle, its runner and its rebuilds.
-pub(crate) struct Shared {
+pub(crate) struct OpenProjections {
     pub dir: PathBuf,
     pub config: ProjectionsConfig,
-    pub slots: Vec<Slot>,
+    pub live: Vec<LiveProjection>,
     /// The log's tail as last seen, and its instant.
     pub tail: Mutex<(Position, Option<DateTime<Utc>>)>,
     /// The highest position a reader waits for; the runner commits at once to reach it.
@@ -96,14 +96,14 @@ pub(crate) struct Shared {
     pub(crate) _lock: File,
 }
 
-impl Shared {
-    pub fn slot(&self, name: ProjectionName) -> &Slot {
-        &self.slots[name.index()]
+impl OpenProjections {
+    pub fn live(&self, name: ProjectionName) -> &LiveProjection {
+        &self.live[name.index()]
     }
 
     /// The lowest checkpoint of all projections: the runner resumes after it.
     pub fn lowest_checkpoint(&self) -> Position {
-        self.slots
+        self.live
             .iter()
             .map(|slot| slot.checkpoint.borrow().position)
             .min()

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::audit::AuditReader;
+use crate::abandon_records::AbandonRecordsReader;
 use crate::dump::{self, TableDump};
 use crate::error::ProjectionError;
 use crate::handle::Projections;
@@ -17,41 +17,41 @@ impl Projections {
     /// The pool view's reader.
     pub fn pool_view(&self) -> PoolViewReader {
         PoolViewReader {
-            pool: Arc::clone(&self.shared.slot(ProjectionName::PoolView).read),
+            pool: Arc::clone(&self.shared.live(ProjectionName::PoolView).read),
         }
     }
 
     /// The owner view's reader.
     pub fn owner_view(&self) -> OwnerViewReader {
         OwnerViewReader {
-            pool: Arc::clone(&self.shared.slot(ProjectionName::OwnerView).read),
+            pool: Arc::clone(&self.shared.live(ProjectionName::OwnerView).read),
         }
     }
 
-    /// The abandon audit's reader.
-    pub fn audit(&self) -> AuditReader {
-        AuditReader {
-            pool: Arc::clone(&self.shared.slot(ProjectionName::AbandonAudit).read),
+    /// The abandon records' reader.
+    pub fn abandon_records(&self) -> AbandonRecordsReader {
+        AbandonRecordsReader {
+            pool: Arc::clone(&self.shared.live(ProjectionName::AbandonRecords).read),
         }
     }
 
     /// The ownership history's reader.
     pub fn history(&self) -> HistoryReader {
         HistoryReader {
-            pool: Arc::clone(&self.shared.slot(ProjectionName::OwnershipHistory).read),
+            pool: Arc::clone(&self.shared.live(ProjectionName::OwnershipHistory).read),
         }
     }
 
     /// The statistics' reader.
     pub fn statistics(&self) -> StatisticsReader {
         StatisticsReader {
-            pool: Arc::clone(&self.shared.slot(ProjectionName::Statistics).read),
+            pool: Arc::clone(&self.shared.live(ProjectionName::Statistics).read),
         }
     }
 
     /// Every row of a projection in a canonical order (tables by name, rows by all
     /// columns), for comparing two builds.
     pub async fn dump(&self, name: ProjectionName) -> Result<Vec<TableDump>, ProjectionError> {
-        self.shared.slot(name).read.run(dump::dump_connection).await
+        self.shared.live(name).read.run(dump::dump_connection).await
     }
 }

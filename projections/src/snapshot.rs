@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use poolkeeper_eventlog::Position;
 
-use crate::audit::AuditReader;
+use crate::abandon_records::AbandonRecordsReader;
 use crate::db;
 use crate::dump::{self, TableDump};
 use crate::error::ProjectionError;
@@ -87,10 +87,10 @@ impl Snapshot {
         })
     }
 
-    /// The reader, when the file holds `abandon_audit`.
-    pub fn audit(&self) -> Result<AuditReader, ProjectionError> {
-        Ok(AuditReader {
-            pool: self.expect(ProjectionName::AbandonAudit)?,
+    /// The reader, when the file holds the abandon records (`abandon_audit`).
+    pub fn abandon_records(&self) -> Result<AbandonRecordsReader, ProjectionError> {
+        Ok(AbandonRecordsReader {
+            pool: self.expect(ProjectionName::AbandonRecords)?,
         })
     }
 

@@ -36,7 +36,7 @@ impl Projections {
     pub fn status(&self) -> Vec<ProjectionStatus> {
         let (tail, tail_at) = *self.shared.tail.lock().unwrap_or_else(|e| e.into_inner());
         self.shared
-            .slots
+            .live
             .iter()
             .map(|slot| {
                 let checkpoint = *slot.checkpoint.borrow();

@@ -38,7 +38,7 @@ impl Projections {
     ) -> Result<(), ProjectionError> {
         let deadline = tokio::time::Instant::now() + timeout;
         for &name in names {
-            let slot = self.shared.slot(name);
+            let slot = self.shared.live(name);
             let mut receiver = slot.checkpoint.subscribe();
             if receiver.borrow().position < position {
                 self.shared.want(position);
@@ -54,7 +54,7 @@ impl Projections {
                 Err(_) => {
                     let (projection, at) = names
                         .iter()
-                        .map(|n| (*n, self.shared.slot(*n).checkpoint.borrow().position))
+                        .map(|n| (*n, self.shared.live(*n).checkpoint.borrow().position))
                         .min_by_key(|(_, at)| *at)
                         .unwrap_or((name, 0));
                     return Err(ProjectionError::Lagging {

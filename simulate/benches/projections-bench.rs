@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use poolkeeper_codec as codec;
 use poolkeeper_eventlog::{EventLogConfig, EventStore, SqliteEventStore};
 use poolkeeper_projections::{
-    AsOf, AuditQuery, OwnerQuery, OwnerScope, PoolFilter, PoolQuery, ProjectionName, Projections,
-    ProjectionsConfig, RebuildPhase,
+    AbandonRecordQuery, AsOf, OwnerQuery, OwnerScope, PoolFilter, PoolQuery, ProjectionName,
+    Projections, ProjectionsConfig, RebuildPhase,
 };
 use poolkeeper_simulate::{ACTIONS, REASONS, Simulation, Step};
 
@@ -425,14 +425,14 @@ async fn main() {
     let mut samples = Vec::new();
     for _ in 0..sizes.queries {
         let month_start = instant(&mut rng);
-        let query = AuditQuery {
+        let query = AbandonRecordQuery {
             reason: Some(REASONS[rng.below(REASONS.len() as u64) as usize].to_owned()),
             since: Some(month_start),
             until: Some(month_start + chrono::Duration::days(30)),
             limit: 50,
-            ..AuditQuery::default()
+            ..AbandonRecordQuery::default()
         };
-        timed(&mut samples, projections.audit().list(query))
+        timed(&mut samples, projections.abandon_records().list(query))
             .await
             .expect("audit");
     }

@@ -16,12 +16,12 @@ pub use self::reader::{AsOf, HistoryReader, Mark, Period};
 use crate::cache::RowCache;
 use crate::db::{Id, RowExt, StoredActor, micros};
 use crate::lifecycle::{
-    Cause, Core, OwnershipState, Transition, changes_state, customer_of, transition,
+    Cause, OwnershipState, Standing, Transition, changes_state, customer_of, transition,
 };
 use crate::name::ProjectionName;
-use crate::projector::{Kind, Projector};
+use crate::projector::{ProjectionDefinition, Projector};
 
-pub(crate) static KIND: Kind = Kind {
+pub(crate) static DEFINITION: ProjectionDefinition = ProjectionDefinition {
     name: ProjectionName::OwnershipHistory,
     schema_version: 1,
     tables: include_str!("schema.sql"),
@@ -167,7 +167,7 @@ impl Projector for History {
         let Some(cause) = Cause::of(body, |user| deactivated.contains(&user)) else {
             return Ok(());
         };
-        let period = |next: Core| PeriodRow {
+        let period = |next: Standing| PeriodRow {
             from_position: event.position,
             state: next.state,
             pool: next.pool,
@@ -186,12 +186,12 @@ impl Projector for History {
         let Some(current) = self.open.get_mut(id, |id| load_open(db, *id))? else {
             return Ok(());
         };
-        let core = Core {
+        let standing = Standing {
             pool: current.pool,
             state: current.state,
             user: current.user,
         };
-        let Transition::To(next) = transition(Some(&core), body) else {
+        let Transition::To(next) = transition(Some(&standing), body) else {
             return Ok(());
         };
         // The open period ends here; the new one replaces it in the cache.

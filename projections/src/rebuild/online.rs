@@ -18,7 +18,7 @@ use crate::db;
 use crate::directory::shadow_path;
 use crate::error::ProjectionError;
 use crate::handle::Projections;
-use crate::live::Shared;
+use crate::live::OpenProjections;
 use crate::name::ProjectionName;
 use crate::projector::WriteSide;
 
@@ -32,7 +32,7 @@ impl Projections {
         name: ProjectionName,
         store: Arc<dyn EventStore>,
     ) -> Result<watch::Receiver<RebuildProgress>, ProjectionError> {
-        let slot = self.shared.slot(name);
+        let slot = self.shared.live(name);
         if slot.rebuild_running.swap(true, Ordering::AcqRel) {
             return Err(ProjectionError::RebuildRunning(name));
         }
@@ -40,7 +40,7 @@ impl Projections {
         let shared = Arc::clone(&self.shared);
         tokio::spawn(async move {
             let result = online(&shared, name, &store, &sender).await;
-            let slot = shared.slot(name);
+            let slot = shared.live(name);
             slot.rebuild_running.store(false, Ordering::Release);
             if let Err(error) = result {
                 tracing::error!(projection = %name, %error, "online rebuild failed");
@@ -57,12 +57,12 @@ impl Projections {
 
 /// The online rebuild of one projection.
 async fn online(
-    shared: &Arc<Shared>,
+    shared: &Arc<OpenProjections>,
     name: ProjectionName,
     store: &Arc<dyn EventStore>,
     sender: &watch::Sender<RebuildProgress>,
 ) -> Result<(), ProjectionError> {
-    let slot = shared.slot(name);
+    let slot = shared.live(name);
     let shadow = shadow_path(&shared.dir, name);
     let config = shared.config.build();
     let started = Instant::now();
@@ -153,13 +153,13 @@ async fn online(
 /// pool's exclusive lock (running reads finish on the old file, later ones open the new
 /// one), then reopens it as the live writer. `live` is the paused live writer.
 fn swap(
-    shared: &Shared,
+    shared: &OpenProjections,
     name: ProjectionName,
     side: WriteSide,
     live: &mut Option<WriteSide>,
     shadow: &Path,
 ) -> Result<(), ProjectionError> {
-    let slot = shared.slot(name);
+    let slot = shared.live(name);
     side.finish_bulk()?;
     slot.read.exclusive(|| -> Result<(), ProjectionError> {
         if let Some(old) = live.take() {

@@ -10,13 +10,13 @@ use poolkeeper_codec::LoggedEvent;
 use tokio::sync::watch;
 
 use super::pause;
-use crate::live::{Failure, Shared};
+use crate::live::{Failure, OpenProjections};
 use crate::projector::{ApplyError, WriteSide};
 
 /// Applies the gathered events (emptying `gathered`) in transactions of at most
 /// `batch_max` events. False when asked to stop before every projection succeeded.
 pub(super) async fn apply_gathered(
-    shared: &Arc<Shared>,
+    shared: &Arc<OpenProjections>,
     gathered: &mut Vec<LoggedEvent>,
     stop: &mut watch::Receiver<bool>,
 ) -> bool {
@@ -40,9 +40,13 @@ type Applied = Result<Result<(), ApplyError>, String>;
 /// (an online rebuild swapping its file) is left for last, so it holds up none of the
 /// others. A panic in one projection's fold rolls back that projection alone and is
 /// reported for it.
-fn apply_share(shared: &Shared, share: &[usize], batch: &[LoggedEvent]) -> Vec<(usize, Applied)> {
+fn apply_share(
+    shared: &OpenProjections,
+    share: &[usize],
+    batch: &[LoggedEvent],
+) -> Vec<(usize, Applied)> {
     let apply = |index: usize, mut guard: tokio::sync::MutexGuard<'_, Option<WriteSide>>| {
-        let slot = &shared.slots[index];
+        let slot = &shared.live[index];
         let Some(side) = guard.as_mut() else {
             return (index, Ok(Ok(())));
         };
@@ -60,13 +64,13 @@ fn apply_share(shared: &Shared, share: &[usize], batch: &[LoggedEvent]) -> Vec<(
     let mut outcomes = Vec::with_capacity(share.len());
     let mut busy = Vec::new();
     for &index in share {
-        match shared.slots[index].write.try_lock() {
+        match shared.live[index].write.try_lock() {
             Ok(guard) => outcomes.push(apply(index, guard)),
             Err(_) => busy.push(index),
         }
     }
     for index in busy {
-        outcomes.push(apply(index, shared.slots[index].write.blocking_lock()));
+        outcomes.push(apply(index, shared.live[index].write.blocking_lock()));
     }
     outcomes
 }
@@ -83,23 +87,23 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// Applies a batch to every projection that is not halted, retrying storage errors.
 /// False when asked to stop before every projection succeeded.
 async fn apply_everywhere(
-    shared: &Arc<Shared>,
+    shared: &Arc<OpenProjections>,
     batch: Arc<[LoggedEvent]>,
     stop: &mut watch::Receiver<bool>,
 ) -> bool {
     let mut backoff = Duration::from_millis(50);
-    let mut pending: Vec<usize> = (0..shared.slots.len()).collect();
+    let mut pending: Vec<usize> = (0..shared.live.len()).collect();
     loop {
         // The projections to apply, dealt round robin to at most `apply_threads` blocking
         // threads; each applies its share one by one (see `apply_share`).
         let threads = shared
             .config
             .apply_threads
-            .clamp(1, shared.slots.len().max(1));
+            .clamp(1, shared.live.len().max(1));
         let mut shares: Vec<Vec<usize>> = vec![Vec::new(); threads];
         let mut dealt = 0;
         for &index in &pending {
-            if shared.slots[index]
+            if shared.live[index]
                 .failure()
                 .is_some_and(|f| f.halted_at.is_some())
             {
@@ -132,7 +136,7 @@ async fn apply_everywhere(
         }
         let mut failed = Vec::new();
         for (index, outcome) in results {
-            let slot = &shared.slots[index];
+            let slot = &shared.live[index];
             match outcome {
                 Ok(Ok(())) => {
                     if slot.failure().is_some() {

@@ -4,7 +4,7 @@
 
 use tokio::task::JoinHandle;
 
-use crate::live::Shared;
+use crate::live::OpenProjections;
 
 /// Waits for the idle checkpoint in progress; whether every WAL was truncated.
 pub(super) async fn join(task: &mut Option<JoinHandle<bool>>) -> bool {
@@ -18,9 +18,9 @@ pub(super) async fn join(task: &mut Option<JoinHandle<bool>>) -> bool {
 /// each under its writer lock if that is free (a projection being applied or swapped is
 /// skipped). Whether every WAL was truncated; a reader still using one, a busy writer or
 /// an error leaves it for the next idle period.
-pub(super) fn checkpoint_idle(shared: &Shared) -> bool {
+pub(super) fn checkpoint_idle(shared: &OpenProjections) -> bool {
     let mut clean = true;
-    for slot in &shared.slots {
+    for slot in &shared.live {
         let Ok(mut guard) = slot.write.try_lock() else {
             clean = false;
             continue;

@@ -5,7 +5,7 @@
 //! one transaction each (of at most `batch_max` events), on `apply_threads` blocking
 //! threads (by default one: the projections one after another, so a batch leaves the
 //! other cores to the requests). It commits at once when `batch_max` events are gathered,
-//! when a reader waits for a gathered or coming position ([`Shared::want`]: read-your-writes
+//! when a reader waits for a gathered or coming position ([`OpenProjections::want`]: read-your-writes
 //! stays prompt), when it is stopped, and before it deals with a read error. Gathering
 //! makes fewer, larger transactions: a row changed by several events is written once, and
 //! each commit rewrites fewer pages per event.
@@ -36,7 +36,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::live::{Failure, Shared};
+use crate::live::{Failure, OpenProjections};
 
 use apply::apply_gathered;
 use idle::{checkpoint_idle, join};
@@ -65,14 +65,14 @@ impl RunnerHandle {
     }
 }
 
-pub(crate) fn spawn(shared: Arc<Shared>, store: Arc<dyn EventStore>) -> RunnerHandle {
+pub(crate) fn spawn(shared: Arc<OpenProjections>, store: Arc<dyn EventStore>) -> RunnerHandle {
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(run(shared, store, stopped));
     RunnerHandle { stop, task }
 }
 
 /// What ended a chunk early.
-enum Trouble {
+enum Interruption {
     /// Permanent: halt every projection before this position.
     Halt(u64, String),
     /// Transient: resubscribe after a pause.
@@ -81,7 +81,11 @@ enum Trouble {
     Closed,
 }
 
-async fn run(shared: Arc<Shared>, store: Arc<dyn EventStore>, mut stop: watch::Receiver<bool>) {
+async fn run(
+    shared: Arc<OpenProjections>,
+    store: Arc<dyn EventStore>,
+    mut stop: watch::Receiver<bool>,
+) {
     let poller = tokio::spawn(poll_tail(
         Arc::clone(&shared),
         Arc::clone(&store),
@@ -143,33 +147,33 @@ async fn run(shared: Arc<Shared>, store: Arc<dyn EventStore>, mut stop: watch::R
                 apply_gathered(&shared, &mut gathered, &mut stop).await;
                 break 'subscribe;
             };
-            let trouble = gather(chunk, &mut gathered);
+            let interruption = gather(chunk, &mut gathered);
             if let Some(last) = gathered.last() {
                 shared.note_tail(last.position, Some(last.event.at));
                 if due.is_none() {
                     due = Some(Instant::now() + shared.config.commit_every);
                 }
             }
-            if trouble.is_some() {
-                // Everything before the trouble is applied before it is dealt with.
+            if interruption.is_some() {
+                // Everything before the interruption is applied before it is dealt with.
                 due = None;
                 if !apply_gathered(&shared, &mut gathered, &mut stop).await {
                     break 'subscribe;
                 }
                 idle_due = idle_after.map(|after| Instant::now() + after);
             }
-            match trouble {
+            match interruption {
                 None => backoff = Duration::from_millis(50),
-                Some(Trouble::Closed) => break 'subscribe,
-                Some(Trouble::Halt(position, reason)) => {
+                Some(Interruption::Closed) => break 'subscribe,
+                Some(Interruption::Halt(position, reason)) => {
                     tracing::error!(position, %reason, "projections halted");
                     halt(&shared, position, &reason);
                     let _ = stop.changed().await;
                     break 'subscribe;
                 }
-                Some(Trouble::Retry(reason)) => {
+                Some(Interruption::Retry(reason)) => {
                     tracing::warn!(%reason, "event log read failed; resubscribing");
-                    for slot in &shared.slots {
+                    for slot in &shared.live {
                         slot.set_failure(Some(Failure {
                             message: format!("reading the log: {reason}"),
                             halted_at: None,
@@ -196,19 +200,21 @@ async fn run(shared: Arc<Shared>, store: Arc<dyn EventStore>, mut stop: watch::R
 fn gather(
     chunk: Vec<Result<RecordedEvent, EventLogError>>,
     gathered: &mut Vec<LoggedEvent>,
-) -> Option<Trouble> {
+) -> Option<Interruption> {
     for item in chunk {
         match item {
             Ok(recorded) => match codec::decode_logged(&recorded) {
                 Ok(event) => gathered.push(event),
-                Err(error) => return Some(Trouble::Halt(recorded.position, error.to_string())),
+                Err(error) => {
+                    return Some(Interruption::Halt(recorded.position, error.to_string()));
+                }
             },
-            Err(EventLogError::Closed) => return Some(Trouble::Closed),
+            Err(EventLogError::Closed) => return Some(Interruption::Closed),
             Err(
                 error @ (EventLogError::Upcast { position, .. }
                 | EventLogError::Corrupt { position, .. }),
-            ) => return Some(Trouble::Halt(position, error.to_string())),
-            Err(error) => return Some(Trouble::Retry(error.to_string())),
+            ) => return Some(Interruption::Halt(position, error.to_string())),
+            Err(error) => return Some(Interruption::Retry(error.to_string())),
         }
     }
     None
@@ -216,9 +222,9 @@ fn gather(
 
 /// Halts every projection that has not applied `position`. Every halt is recorded before
 /// any waiter is woken, so whoever sees one sees them all.
-fn halt(shared: &Shared, position: u64, reason: &str) {
+fn halt(shared: &OpenProjections, position: u64, reason: &str) {
     let halted: Vec<_> = shared
-        .slots
+        .live
         .iter()
         .filter(|slot| slot.checkpoint.borrow().position < position)
         .collect();

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use poolkeeper_eventlog::EventStore;
 use tokio::sync::watch;
 
-use crate::live::Shared;
+use crate::live::OpenProjections;
 
 /// Keeps the known tail (and its instant) fresh for lag reports.
 pub(super) async fn poll_tail(
-    shared: Arc<Shared>,
+    shared: Arc<OpenProjections>,
     store: Arc<dyn EventStore>,
     mut stop: watch::Receiver<bool>,
 ) {

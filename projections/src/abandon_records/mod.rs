@@ -1,6 +1,10 @@
-//! `abandon_audit`: every abandon, manual reclaim (a user's deactivation included) and
+//! The abandon records: every abandon, manual reclaim (a user's deactivation included) and
 //! automatic reclaim, with the customer, the pool, from whom, by whom or which rule, the
 //! reason, the time and the log position; automatic ones keep threshold and evidence.
+//!
+//! Its stored name (the file `abandon_audit.db`, the `projection` of its `meta` table,
+//! the name status and rebuild requests use) stays `abandon_audit`, the name it had
+//! before the module was named for what it holds, so existing directories keep opening.
 
 mod reader;
 
@@ -12,26 +16,27 @@ use poolkeeper_domain::{Actor, CustomerId, PoolId, UserId};
 use rusqlite::{Connection, params};
 
 pub use self::reader::{
-    AuditEntry, AuditKind, AuditPeriod, AuditQuery, AuditReader, ReasonCount, UserCount,
+    AbandonPeriod, AbandonRecord, AbandonRecordQuery, AbandonRecordsReader, LossKind, ReasonCount,
+    UserCount,
 };
 use crate::db::{Id, RowExt, StoredActor, micros};
 use crate::name::ProjectionName;
-use crate::projector::{Kind, Projector};
+use crate::projector::{ProjectionDefinition, Projector};
 
-pub(crate) static KIND: Kind = Kind {
-    name: ProjectionName::AbandonAudit,
+pub(crate) static DEFINITION: ProjectionDefinition = ProjectionDefinition {
+    name: ProjectionName::AbandonRecords,
     schema_version: 1,
     tables: include_str!("schema.sql"),
     indexes: include_str!("indexes.sql"),
-    open: |db| Ok(Box::new(Audit::open(db)?)),
+    open: |db| Ok(Box::new(AbandonRecords::open(db)?)),
 };
 
-struct Audit {
+struct AbandonRecords {
     deactivated: BTreeSet<UserId>,
     newly_deactivated: Vec<UserId>,
 }
 
-impl Audit {
+impl AbandonRecords {
     fn open(db: &Connection) -> rusqlite::Result<Self> {
         let deactivated = db
             .prepare("SELECT user_id FROM deactivated")?
@@ -51,7 +56,7 @@ fn insert(
     event: &LoggedEvent,
     customer_id: CustomerId,
     pool_id: PoolId,
-    kind: AuditKind,
+    kind: LossKind,
     from_user: UserId,
     by: Actor,
     reason: Option<&str>,
@@ -90,7 +95,7 @@ fn insert(
     Ok(())
 }
 
-impl Projector for Audit {
+impl Projector for AbandonRecords {
     fn apply(&mut self, db: &Connection, event: &LoggedEvent) -> rusqlite::Result<()> {
         let actor = event.event.actor;
         match &event.event.body {
@@ -105,7 +110,7 @@ impl Projector for Audit {
                 event,
                 e.customer_id,
                 e.from_pool,
-                AuditKind::Abandoned,
+                LossKind::Abandoned,
                 e.abandoner,
                 actor,
                 Some(&e.reason),
@@ -114,9 +119,9 @@ impl Projector for Audit {
             ),
             EventBody::CustomerReclaimed(e) => {
                 let kind = if self.deactivated.contains(&e.former_owner) {
-                    AuditKind::Deactivation
+                    LossKind::Deactivation
                 } else {
-                    AuditKind::Reclaimed
+                    LossKind::Reclaimed
                 };
                 insert(
                     db,
@@ -136,7 +141,7 @@ impl Projector for Audit {
                 event,
                 e.customer_id,
                 e.pool_id,
-                AuditKind::AutoReclaimed,
+                LossKind::AutoReclaimed,
                 e.former_owner,
                 Actor::Rule(e.rule),
                 None,
