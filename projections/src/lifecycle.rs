@@ -3,54 +3,20 @@
 //! the five projections and the write model cannot disagree about it.
 //!
 //! [`transition`] says what a customer event does to a customer's [`Standing`] (pool, state,
-//! owner or applicant); [`Cause`] names the event that starts or ends a state period.
+//! owner or applicant); [`Cause`] names the event that starts or ends a state period. The
+//! states are the domain's ([`OwnershipState`] is `CustomerStatus`); what is the
+//! projections' own is the standing a row keeps, the causes of periods, and reading
+//! [`next_state`] over rows instead of over `CustomerState`.
 //!
 //! [`WriteModel::apply`]: poolkeeper_domain::WriteModel::apply
 
 use poolkeeper_domain::model::{NextState, next_state};
 use poolkeeper_domain::{CustomerId, EventBody, PoolId, UserId};
 
-/// A customer's ownership state, by the domain's stable names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum OwnershipState {
-    /// 未领用: unclaimed in its pool.
-    InPool,
-    /// 待审批: an application awaits a pool admin.
-    Pending,
-    /// 已领用: owned.
-    Owned,
-    /// 冻结.
-    Frozen,
-    /// 回收站: in the recycle bin.
-    Deleted,
-}
-
-impl OwnershipState {
-    /// Every state.
-    pub const ALL: [OwnershipState; 5] = [
-        OwnershipState::InPool,
-        OwnershipState::Pending,
-        OwnershipState::Owned,
-        OwnershipState::Frozen,
-        OwnershipState::Deleted,
-    ];
-
-    /// `in_pool`, `pending`, `owned`, `frozen` or `deleted` (as `CustomerState::name`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OwnershipState::InPool => "in_pool",
-            OwnershipState::Pending => "pending",
-            OwnershipState::Owned => "owned",
-            OwnershipState::Frozen => "frozen",
-            OwnershipState::Deleted => "deleted",
-        }
-    }
-
-    /// Parses a name produced by [`OwnershipState::as_str`].
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == name)
-    }
-}
+/// A customer's ownership state as a projection row records it: the domain's
+/// [`CustomerStatus`](poolkeeper_domain::CustomerStatus) (the state without its details,
+/// by the stable names `CustomerState::name` gives), not a restatement of it.
+pub use poolkeeper_domain::CustomerStatus as OwnershipState;
 
 /// The event that started or ended a state period.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
