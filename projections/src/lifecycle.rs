@@ -10,8 +10,13 @@
 //!
 //! [`WriteModel::apply`]: poolkeeper_domain::WriteModel::apply
 
+use std::collections::BTreeSet;
+
 use poolkeeper_domain::model::{NextState, next_state};
 use poolkeeper_domain::{CustomerId, EventBody, PoolId, UserId};
+use rusqlite::Connection;
+
+use crate::db::{Id, RowExt};
 
 /// A customer's ownership state as a projection row records it: the domain's
 /// [`CustomerStatus`](poolkeeper_domain::CustomerStatus) (the state without its details,
@@ -191,4 +196,48 @@ pub(crate) fn transition(current: Option<&Standing>, body: &EventBody) -> Transi
 /// state as it is).
 pub(crate) fn changes_state(body: &EventBody) -> bool {
     next_state(body).is_some_and(|next| next != NextState::Unchanged)
+}
+
+/// The users deactivated so far, as a projection's `deactivated` table keeps them: the
+/// losses they cause afterwards are [`Cause::Deactivation`].
+#[derive(Default)]
+pub(crate) struct DeactivatedUsers {
+    known: BTreeSet<UserId>,
+    /// Deactivated since the last flush.
+    new: Vec<UserId>,
+}
+
+impl DeactivatedUsers {
+    /// Loads the table.
+    pub fn load(db: &Connection) -> rusqlite::Result<Self> {
+        let known = db
+            .prepare("SELECT user_id FROM deactivated")?
+            .query_map([], |row| row.id(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Self {
+            known,
+            new: Vec::new(),
+        })
+    }
+
+    /// Notes a `user.deactivated`.
+    pub fn insert(&mut self, user: UserId) {
+        if self.known.insert(user) {
+            self.new.push(user);
+        }
+    }
+
+    /// Whether `user` was deactivated.
+    pub fn contains(&self, user: UserId) -> bool {
+        self.known.contains(&user)
+    }
+
+    /// Writes the users deactivated since the last flush.
+    pub fn flush(&mut self, db: &Connection) -> rusqlite::Result<()> {
+        for user in self.new.drain(..) {
+            db.prepare_cached("INSERT OR IGNORE INTO deactivated (user_id) VALUES (?1)")?
+                .execute([Id::from(user)])?;
+        }
+        Ok(())
+    }
 }

@@ -14,6 +14,7 @@ use crate::history::HistoryReader;
 use crate::name::ProjectionName;
 use crate::owner_view::OwnerViewReader;
 use crate::pool_view::PoolViewReader;
+use crate::readers::Reader;
 use crate::readpool::ReadPool;
 use crate::statistics::StatisticsReader;
 
@@ -62,49 +63,40 @@ impl Snapshot {
         self.pool.run(dump::dump_connection).await
     }
 
-    fn expect(&self, name: ProjectionName) -> Result<Arc<ReadPool>, ProjectionError> {
-        if self.name == name {
-            Ok(Arc::clone(&self.pool))
+    /// The reader of the projection the file holds, or an error naming it.
+    fn reader<R: Reader>(&self) -> Result<R, ProjectionError> {
+        if self.name == R::PROJECTION {
+            Ok(R::over(Arc::clone(&self.pool)))
         } else {
             Err(ProjectionError::invalid(
                 "projection",
-                format!("the snapshot holds {}, not {name}", self.name),
+                format!("the snapshot holds {}, not {}", self.name, R::PROJECTION),
             ))
         }
     }
 
     /// The reader, when the file holds `pool_view`.
     pub fn pool_view(&self) -> Result<PoolViewReader, ProjectionError> {
-        Ok(PoolViewReader {
-            pool: self.expect(ProjectionName::PoolView)?,
-        })
+        self.reader()
     }
 
     /// The reader, when the file holds `owner_view`.
     pub fn owner_view(&self) -> Result<OwnerViewReader, ProjectionError> {
-        Ok(OwnerViewReader {
-            pool: self.expect(ProjectionName::OwnerView)?,
-        })
+        self.reader()
     }
 
     /// The reader, when the file holds the abandon records (`abandon_audit`).
     pub fn abandon_records(&self) -> Result<AbandonRecordsReader, ProjectionError> {
-        Ok(AbandonRecordsReader {
-            pool: self.expect(ProjectionName::AbandonRecords)?,
-        })
+        self.reader()
     }
 
     /// The reader, when the file holds `ownership_history`.
     pub fn history(&self) -> Result<HistoryReader, ProjectionError> {
-        Ok(HistoryReader {
-            pool: self.expect(ProjectionName::OwnershipHistory)?,
-        })
+        self.reader()
     }
 
     /// The reader, when the file holds `statistics`.
     pub fn statistics(&self) -> Result<StatisticsReader, ProjectionError> {
-        Ok(StatisticsReader {
-            pool: self.expect(ProjectionName::Statistics)?,
-        })
+        self.reader()
     }
 }

@@ -79,13 +79,7 @@ fn status_mib(field: &str) -> f64 {
 }
 
 fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
-            line.split_whitespace().nth(1)?.parse::<f64>().ok()
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
+    status_mib("VmHWM:")
 }
 
 /// A realistic mix: follow-ups and claims dominate; organization changes are rare.

@@ -8,8 +8,6 @@
 
 mod reader;
 
-use std::collections::BTreeSet;
-
 use poolkeeper_codec::LoggedEvent;
 use poolkeeper_domain::event::{CustomerAutoReclaimed, EventBody};
 use poolkeeper_domain::{Actor, CustomerId, PoolId, UserId};
@@ -19,7 +17,8 @@ pub use self::reader::{
     AbandonPeriod, AbandonRecord, AbandonRecordQuery, AbandonRecordsReader, LossKind, ReasonCount,
     UserCount,
 };
-use crate::db::{Id, RowExt, StoredActor, micros};
+use crate::db::{Id, StoredActor, micros};
+use crate::lifecycle::DeactivatedUsers;
 use crate::name::ProjectionName;
 use crate::projector::{ProjectionDefinition, Projector};
 
@@ -32,19 +31,13 @@ pub(crate) static DEFINITION: ProjectionDefinition = ProjectionDefinition {
 };
 
 struct AbandonRecords {
-    deactivated: BTreeSet<UserId>,
-    newly_deactivated: Vec<UserId>,
+    deactivated: DeactivatedUsers,
 }
 
 impl AbandonRecords {
     fn open(db: &Connection) -> rusqlite::Result<Self> {
-        let deactivated = db
-            .prepare("SELECT user_id FROM deactivated")?
-            .query_map([], |row| row.id(0))?
-            .collect::<rusqlite::Result<_>>()?;
         Ok(Self {
-            deactivated,
-            newly_deactivated: Vec::new(),
+            deactivated: DeactivatedUsers::load(db)?,
         })
     }
 }
@@ -100,9 +93,7 @@ impl Projector for AbandonRecords {
         let actor = event.event.actor;
         match &event.event.body {
             EventBody::UserDeactivated(e) => {
-                if self.deactivated.insert(e.user_id) {
-                    self.newly_deactivated.push(e.user_id);
-                }
+                self.deactivated.insert(e.user_id);
                 Ok(())
             }
             EventBody::CustomerAbandoned(e) => insert(
@@ -118,7 +109,7 @@ impl Projector for AbandonRecords {
                 None,
             ),
             EventBody::CustomerReclaimed(e) => {
-                let kind = if self.deactivated.contains(&e.former_owner) {
+                let kind = if self.deactivated.contains(e.former_owner) {
                     LossKind::Deactivation
                 } else {
                     LossKind::Reclaimed
@@ -153,11 +144,7 @@ impl Projector for AbandonRecords {
     }
 
     fn flush(&mut self, db: &Connection) -> rusqlite::Result<()> {
-        for user in self.newly_deactivated.drain(..) {
-            db.prepare_cached("INSERT OR IGNORE INTO deactivated (user_id) VALUES (?1)")?
-                .execute([Id::from(user)])?;
-        }
-        Ok(())
+        self.deactivated.flush(db)
     }
 
     fn trim(&mut self, _keep: usize) {}

@@ -196,6 +196,16 @@ struct Conditions {
 }
 
 impl Conditions {
+    /// The conditions of a period's counts: its instants and its pool.
+    fn of_period(period: &AbandonPeriod) -> Self {
+        let mut conditions = Conditions::default();
+        conditions.period(period.since, period.until);
+        if let Some(pool) = period.pool_id {
+            conditions.add("pool_id = ?", blob(pool.0));
+        }
+        conditions
+    }
+
     fn add(&mut self, condition: &str, value: Value) {
         self.params.push(value);
         self.sql
@@ -249,11 +259,7 @@ impl AbandonRecordsReader {
     ) -> Result<Vec<ReasonCount>, ProjectionError> {
         self.pool
             .run(move |conn| {
-                let mut conditions = Conditions::default();
-                conditions.period(period.since, period.until);
-                if let Some(pool) = period.pool_id {
-                    conditions.add("pool_id = ?", blob(pool.0));
-                }
+                let conditions = Conditions::of_period(&period);
                 let sql = format!(
                     "SELECT kind, reason, rule, count(*) AS n FROM audit{} \
                      GROUP BY kind, reason, rule ORDER BY n DESC, kind, reason, rule",
@@ -282,11 +288,7 @@ impl AbandonRecordsReader {
     ) -> Result<Vec<UserCount>, ProjectionError> {
         self.pool
             .run(move |conn| {
-                let mut conditions = Conditions::default();
-                conditions.period(period.since, period.until);
-                if let Some(pool) = period.pool_id {
-                    conditions.add("pool_id = ?", blob(pool.0));
-                }
+                let conditions = Conditions::of_period(&period);
                 let sql = format!(
                     "SELECT from_user, sum(kind = 'abandoned'), sum(kind = 'reclaimed'), \
                      sum(kind = 'deactivation'), sum(kind = 'auto_reclaimed') FROM audit{} \
