@@ -29,5 +29,5 @@ pub use decide::decide;
 pub use error::{CapScope, DomainError, ErrorClass};
 pub use event::{Actor, Event, EventBody, StreamRef};
 pub use ids::{CommandId, CustomerId, EventId, FollowUpId, PoolId, UserId};
-pub use model::{CustomerState, WriteModel};
+pub use model::{CustomerState, CustomerStatus, WriteModel};
 pub use rules::{PoolMode, PoolRules, RuleKind};

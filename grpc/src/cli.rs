@@ -13,11 +13,11 @@ use std::path::PathBuf;
 
 use crate::client::{self, AuthedChannel, Credentials};
 use crate::config::Config;
-use crate::organizations::OrganizationId;
+use crate::organizations::{OrganizationId, log_config};
 use crate::server::{DataDir, Runtime, ServeOptions};
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
-use poolkeeper_eventlog::{EventLogConfig, EventStore, SqliteEventStore};
+use poolkeeper_eventlog::{EventStore, SqliteEventStore};
 use poolkeeper_projections::{ProjectionName, Projections};
 use poolkeeper_proto::v1 as pb;
 use poolkeeper_proto::v1::admin_service_client::AdminServiceClient;
@@ -557,7 +557,7 @@ fn open_local_log(data: &DataDir, id: &OrganizationId) -> Result<SqliteEventStor
     if !path.exists() {
         return Err(format!("{} has no log in {}", id.name(), data.root().display()).into());
     }
-    Ok(SqliteEventStore::open(path, EventLogConfig::default())?)
+    Ok(SqliteEventStore::open(path, log_config())?)
 }
 
 /// Opens the log of the target's organization in a data directory no server holds.

@@ -1,10 +1,10 @@
 //! Between domain events and the log's records, for the writer: one command's events
 //! become one atomic append request whose streams are guarded by the versions the write
-//! model had before the command. Decoding is [`poolkeeper_projections::codec::decode`].
+//! model had before the command. Decoding is [`poolkeeper_codec::decode`].
 
+use poolkeeper_codec::{self as codec, CodecError};
 use poolkeeper_domain::{Event, StreamRef, WriteModel};
 use poolkeeper_eventlog::{AppendRequest, ExpectedVersion};
-use poolkeeper_projections::codec::{self, CodecError};
 use uuid::Uuid;
 
 /// The version of a stream's target in the write model (0 when it does not exist yet).

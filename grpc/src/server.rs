@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use poolkeeper_domain::{Clock, ManualClock};
-use poolkeeper_eventlog::{EventLogConfig, EventLogError};
+use poolkeeper_eventlog::EventLogError;
 use poolkeeper_projections::ProjectionsConfig;
 use poolkeeper_proto::v1::admin_service_server::AdminServiceServer;
 use poolkeeper_proto::v1::audit_service_server::AuditServiceServer;
@@ -30,6 +30,7 @@ use crate::config::Config;
 pub use crate::data_dir::{Bootstrap, DataDir, DataDirError};
 use crate::organizations::{
     OpenLimits, OrganizationId, Organizations, OrganizationsError, PartitionSettings, SqliteLogs,
+    log_config,
 };
 use crate::protocol_errors::ProtocolErrors;
 use crate::services::admin::AdminApi;
@@ -112,7 +113,7 @@ impl Runtime {
             None => ServiceClock::System,
         };
         let shared_clock: Arc<dyn Clock> = Arc::new(clock.clone());
-        let logs = Arc::new(SqliteLogs::new(data.layout(), EventLogConfig::default()));
+        let logs = Arc::new(SqliteLogs::new(data.layout(), log_config()));
         let organizations = Arc::new(
             Organizations::open(
                 data.layout(),

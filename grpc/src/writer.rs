@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 use crate::codec::append_request;
 use crate::seen::SeenCommands;
-use poolkeeper_projections::codec::{self, CodecError};
+use poolkeeper_codec::{self as codec, CodecError};
 
 /// What an accepted command did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

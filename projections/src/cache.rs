@@ -2,7 +2,7 @@
 //! events, and written once per flush (coalescing a batch's updates of one row), in key
 //! order.
 //!
-//! Rows live in a slab (`Vec`) and the hash map only maps keys to slots, so lookups touch
+//! Rows live in a slab (`Vec`) and the hash map only maps keys to their places in it, so lookups touch
 //! a small, dense table however large the rows are.
 
 use std::collections::HashMap;
@@ -12,7 +12,7 @@ use std::hash::Hash;
 /// The crate's hash map: foldhash, as the domain's write model.
 pub(crate) type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-struct Slot<V> {
+struct CachedRow<V> {
     /// `None`: known not to exist in the database.
     row: Option<V>,
     dirty: bool,
@@ -21,7 +21,7 @@ struct Slot<V> {
 /// Rows keyed by `K`, loaded on demand and written back by [`RowCache::flush`].
 pub(crate) struct RowCache<K, V> {
     index: Map<K, u32>,
-    slots: Vec<Slot<V>>,
+    rows: Vec<CachedRow<V>>,
     keys: Vec<K>,
     dirty: Vec<u32>,
     /// Every row of the table is cached (it started empty and nothing was trimmed).
@@ -32,7 +32,7 @@ impl<K: Copy + Ord + Hash, V> Default for RowCache<K, V> {
     fn default() -> Self {
         Self {
             index: Map::default(),
-            slots: Vec::new(),
+            rows: Vec::new(),
             keys: Vec::new(),
             dirty: Vec::new(),
             complete: false,
@@ -48,7 +48,7 @@ impl<K: Copy + Ord + Hash, V> RowCache<K, V> {
         load: impl FnOnce(&K) -> rusqlite::Result<Option<V>>,
     ) -> rusqlite::Result<Option<&V>> {
         let slot = self.slot(key, load)?;
-        Ok(self.slots[slot as usize].row.as_ref())
+        Ok(self.rows[slot as usize].row.as_ref())
     }
 
     /// The row for changing, loading it when needed; marks it dirty when it exists.
@@ -58,7 +58,7 @@ impl<K: Copy + Ord + Hash, V> RowCache<K, V> {
         load: impl FnOnce(&K) -> rusqlite::Result<Option<V>>,
     ) -> rusqlite::Result<Option<&mut V>> {
         let slot = self.slot(key, load)?;
-        let entry = &mut self.slots[slot as usize];
+        let entry = &mut self.rows[slot as usize];
         if entry.row.is_some() && !entry.dirty {
             entry.dirty = true;
             self.dirty.push(slot);
@@ -71,9 +71,9 @@ impl<K: Copy + Ord + Hash, V> RowCache<K, V> {
         let slot = match self.index.entry(key) {
             MapEntry::Occupied(entry) => *entry.get(),
             MapEntry::Vacant(entry) => {
-                let slot = self.slots.len() as u32;
+                let slot = self.rows.len() as u32;
                 entry.insert(slot);
-                self.slots.push(Slot {
+                self.rows.push(CachedRow {
                     row: None,
                     dirty: false,
                 });
@@ -81,7 +81,7 @@ impl<K: Copy + Ord + Hash, V> RowCache<K, V> {
                 slot
             }
         };
-        let entry = &mut self.slots[slot as usize];
+        let entry = &mut self.rows[slot as usize];
         entry.row = Some(row);
         if !entry.dirty {
             entry.dirty = true;
@@ -101,7 +101,7 @@ impl<K: Copy + Ord + Hash, V> RowCache<K, V> {
 
     /// Marks dirty every cached row matching `select`.
     pub fn touch_where(&mut self, select: impl Fn(&V) -> bool) {
-        for (slot, entry) in self.slots.iter_mut().enumerate() {
+        for (slot, entry) in self.rows.iter_mut().enumerate() {
             if !entry.dirty && entry.row.as_ref().is_some_and(&select) {
                 entry.dirty = true;
                 self.dirty.push(slot as u32);
@@ -118,7 +118,7 @@ impl<K: Copy + Ord + Hash, V> RowCache<K, V> {
         let mut dirty = std::mem::take(&mut self.dirty);
         dirty.sort_unstable_by_key(|slot| self.keys[*slot as usize]);
         for slot in dirty {
-            let entry = &mut self.slots[slot as usize];
+            let entry = &mut self.rows[slot as usize];
             entry.dirty = false;
             if let Some(row) = &mut entry.row {
                 write(&self.keys[slot as usize], row)?;
@@ -129,7 +129,7 @@ impl<K: Copy + Ord + Hash, V> RowCache<K, V> {
 
     /// Forgets every row when more than `keep` are cached (after a flush: nothing is dirty).
     pub fn trim(&mut self, keep: usize) {
-        if self.slots.len() > keep {
+        if self.rows.len() > keep {
             debug_assert!(self.dirty.is_empty());
             *self = Self::default();
         }
@@ -143,8 +143,8 @@ impl<K: Copy + Ord + Hash, V> RowCache<K, V> {
         Ok(match self.index.entry(key) {
             MapEntry::Occupied(entry) => *entry.get(),
             MapEntry::Vacant(entry) => {
-                let slot = self.slots.len() as u32;
-                self.slots.push(Slot {
+                let slot = self.rows.len() as u32;
+                self.rows.push(CachedRow {
                     row: load(&key)?,
                     dirty: false,
                 });

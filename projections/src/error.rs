@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use poolkeeper_codec::CodecError;
 use poolkeeper_eventlog::{EventLogError, Position};
 
-use crate::codec::CodecError;
 use crate::name::ProjectionName;
 
 /// Errors of the read side.

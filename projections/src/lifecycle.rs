@@ -2,55 +2,26 @@
 //! ([`next_state`], which [`WriteModel::apply`] folds too) read over projection rows, so
 //! the five projections and the write model cannot disagree about it.
 //!
-//! [`transition`] says what a customer event does to a customer's [`Core`] (pool, state,
-//! owner or applicant); [`Cause`] names the event that starts or ends a state period.
+//! [`transition`] says what a customer event does to a customer's [`Standing`] (pool, state,
+//! owner or applicant); [`Cause`] names the event that starts or ends a state period. The
+//! states are the domain's ([`OwnershipState`] is `CustomerStatus`); what is the
+//! projections' own is the standing a row keeps, the causes of periods, and reading
+//! [`next_state`] over rows instead of over `CustomerState`.
 //!
 //! [`WriteModel::apply`]: poolkeeper_domain::WriteModel::apply
 
+use std::collections::BTreeSet;
+
 use poolkeeper_domain::model::{NextState, next_state};
 use poolkeeper_domain::{CustomerId, EventBody, PoolId, UserId};
+use rusqlite::Connection;
 
-/// A customer's ownership state, by the domain's stable names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum OwnershipState {
-    /// 未领用: unclaimed in its pool.
-    InPool,
-    /// 待审批: an application awaits a pool admin.
-    Pending,
-    /// 已领用: owned.
-    Owned,
-    /// 冻结.
-    Frozen,
-    /// 回收站: in the recycle bin.
-    Deleted,
-}
+use crate::db::{Id, RowExt};
 
-impl OwnershipState {
-    /// Every state.
-    pub const ALL: [OwnershipState; 5] = [
-        OwnershipState::InPool,
-        OwnershipState::Pending,
-        OwnershipState::Owned,
-        OwnershipState::Frozen,
-        OwnershipState::Deleted,
-    ];
-
-    /// `in_pool`, `pending`, `owned`, `frozen` or `deleted` (as `CustomerState::name`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OwnershipState::InPool => "in_pool",
-            OwnershipState::Pending => "pending",
-            OwnershipState::Owned => "owned",
-            OwnershipState::Frozen => "frozen",
-            OwnershipState::Deleted => "deleted",
-        }
-    }
-
-    /// Parses a name produced by [`OwnershipState::as_str`].
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == name)
-    }
-}
+/// A customer's ownership state as a projection row records it: the domain's
+/// [`CustomerStatus`](poolkeeper_domain::CustomerStatus) (the state without its details,
+/// by the stable names `CustomerState::name` gives), not a restatement of it.
+pub use poolkeeper_domain::CustomerStatus as OwnershipState;
 
 /// The event that started or ended a state period.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -164,7 +135,7 @@ impl Cause {
 /// What every projection knows of a customer: its pool, state, and the user the state
 /// names (the owner when owned, the applicant when pending).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Core {
+pub(crate) struct Standing {
     pub pool: PoolId,
     pub state: OwnershipState,
     pub user: Option<UserId>,
@@ -179,7 +150,7 @@ pub(crate) enum Transition {
     /// The customer's stream moved on but its state did not (follow-ups, comments, shares…).
     Touch,
     /// A new state period starts (possibly with the same state: a transfer, a move).
-    To(Core),
+    To(Standing),
 }
 
 /// The customer an event concerns, when it is a customer event.
@@ -193,13 +164,13 @@ pub(crate) fn customer_of(body: &EventBody) -> Option<CustomerId> {
 /// The transition `body` makes from `current` (`None`: the customer is unknown): the
 /// domain's [`next_state`], the one statement of how `WriteModel::apply` changes
 /// `Customer::state` and `Customer::pool`, read as a projection row's pool, state and user.
-pub(crate) fn transition(current: Option<&Core>, body: &EventBody) -> Transition {
+pub(crate) fn transition(current: Option<&Standing>, body: &EventBody) -> Transition {
     use OwnershipState::*;
     let Some(next) = next_state(body) else {
         return Transition::Ignore;
     };
     let to = |pool: PoolId, state: OwnershipState, user: Option<UserId>| {
-        Transition::To(Core { pool, state, user })
+        Transition::To(Standing { pool, state, user })
     };
     match (next, current) {
         (NextState::Created { pool, owner }, _) => {
@@ -225,4 +196,48 @@ pub(crate) fn transition(current: Option<&Core>, body: &EventBody) -> Transition
 /// state as it is).
 pub(crate) fn changes_state(body: &EventBody) -> bool {
     next_state(body).is_some_and(|next| next != NextState::Unchanged)
+}
+
+/// The users deactivated so far, as a projection's `deactivated` table keeps them: the
+/// losses they cause afterwards are [`Cause::Deactivation`].
+#[derive(Default)]
+pub(crate) struct DeactivatedUsers {
+    known: BTreeSet<UserId>,
+    /// Deactivated since the last flush.
+    new: Vec<UserId>,
+}
+
+impl DeactivatedUsers {
+    /// Loads the table.
+    pub fn load(db: &Connection) -> rusqlite::Result<Self> {
+        let known = db
+            .prepare("SELECT user_id FROM deactivated")?
+            .query_map([], |row| row.id(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Self {
+            known,
+            new: Vec::new(),
+        })
+    }
+
+    /// Notes a `user.deactivated`.
+    pub fn insert(&mut self, user: UserId) {
+        if self.known.insert(user) {
+            self.new.push(user);
+        }
+    }
+
+    /// Whether `user` was deactivated.
+    pub fn contains(&self, user: UserId) -> bool {
+        self.known.contains(&user)
+    }
+
+    /// Writes the users deactivated since the last flush.
+    pub fn flush(&mut self, db: &Connection) -> rusqlite::Result<()> {
+        for user in self.new.drain(..) {
+            db.prepare_cached("INSERT OR IGNORE INTO deactivated (user_id) VALUES (?1)")?
+                .execute([Id::from(user)])?;
+        }
+        Ok(())
+    }
 }

@@ -9,8 +9,9 @@ pub enum ProjectionName {
     PoolView,
     /// "My customers", subordinates' customers, related persons and department shares.
     OwnerView,
-    /// One row per abandon, manual reclaim and automatic reclaim.
-    AbandonAudit,
+    /// One row per abandon, manual reclaim and automatic reclaim. Stored as
+    /// `abandon_audit`, its name before it was named for what it holds.
+    AbandonRecords,
     /// Every customer's state periods and ownership intervals, queryable as of any instant.
     OwnershipHistory,
     /// Counts per pool and user, and daily activity.
@@ -22,17 +23,18 @@ impl ProjectionName {
     pub const ALL: [ProjectionName; 5] = [
         ProjectionName::PoolView,
         ProjectionName::OwnerView,
-        ProjectionName::AbandonAudit,
+        ProjectionName::AbandonRecords,
         ProjectionName::OwnershipHistory,
         ProjectionName::Statistics,
     ];
 
-    /// The stable snake_case name, also the database file's stem.
+    /// The stable snake_case name, also the database file's stem and the `projection`
+    /// recorded in its `meta` table: never changed, so existing directories keep opening.
     pub fn as_str(self) -> &'static str {
         match self {
             ProjectionName::PoolView => "pool_view",
             ProjectionName::OwnerView => "owner_view",
-            ProjectionName::AbandonAudit => "abandon_audit",
+            ProjectionName::AbandonRecords => "abandon_audit",
             ProjectionName::OwnershipHistory => "ownership_history",
             ProjectionName::Statistics => "statistics",
         }

@@ -9,10 +9,10 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use poolkeeper_codec::LoggedEvent;
 use poolkeeper_eventlog::Position;
 use rusqlite::Connection;
 
-use crate::codec::LoggedEvent;
 use crate::db::{self, WriteMode};
 use crate::error::ProjectionError;
 use crate::name::ProjectionName;
@@ -29,7 +29,7 @@ pub(crate) trait Projector: Send {
 }
 
 /// What the crate knows statically about a projection.
-pub(crate) struct Kind {
+pub(crate) struct ProjectionDefinition {
     pub name: ProjectionName,
     /// Bumped whenever the tables or the fold change; a file with another version is rebuilt.
     pub schema_version: i64,
@@ -42,13 +42,13 @@ pub(crate) struct Kind {
 }
 
 /// The static description of `name`.
-pub(crate) fn kind(name: ProjectionName) -> &'static Kind {
+pub(crate) fn kind(name: ProjectionName) -> &'static ProjectionDefinition {
     match name {
-        ProjectionName::PoolView => &crate::pool_view::KIND,
-        ProjectionName::OwnerView => &crate::owner_view::KIND,
-        ProjectionName::AbandonAudit => &crate::audit::KIND,
-        ProjectionName::OwnershipHistory => &crate::history::KIND,
-        ProjectionName::Statistics => &crate::statistics::KIND,
+        ProjectionName::PoolView => &crate::pool_view::DEFINITION,
+        ProjectionName::OwnerView => &crate::owner_view::DEFINITION,
+        ProjectionName::AbandonRecords => &crate::abandon_records::DEFINITION,
+        ProjectionName::OwnershipHistory => &crate::history::DEFINITION,
+        ProjectionName::Statistics => &crate::statistics::DEFINITION,
     }
 }
 
@@ -74,7 +74,7 @@ impl From<rusqlite::Error> for ApplyError {
 
 /// A projection's writer connection, fold and checkpoint.
 pub(crate) struct WriteSide {
-    kind: &'static Kind,
+    kind: &'static ProjectionDefinition,
     path: PathBuf,
     conn: Connection,
     projector: Box<dyn Projector>,
@@ -128,7 +128,7 @@ impl WriteSide {
         Self::with_connection(kind, path, conn, WriteMode::Bulk, usize::MAX)
     }
 
-    fn init_meta(conn: &Connection, kind: &Kind) -> rusqlite::Result<()> {
+    fn init_meta(conn: &Connection, kind: &ProjectionDefinition) -> rusqlite::Result<()> {
         if db::meta_int(conn, "schema_version")?.is_none() {
             db::set_meta(conn, "projection", kind.name.as_str())?;
             db::set_meta(conn, "schema_version", kind.schema_version)?;
@@ -139,7 +139,7 @@ impl WriteSide {
     }
 
     fn with_connection(
-        kind: &'static Kind,
+        kind: &'static ProjectionDefinition,
         path: &Path,
         conn: Connection,
         mode: WriteMode,

@@ -6,9 +6,10 @@ mod support;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use poolkeeper_codec as codec;
 use poolkeeper_domain::{CustomerId, Event, UserId, WriteModel};
 use poolkeeper_eventlog::EventStore;
-use poolkeeper_projections::{AsOf, ProjectionName, Projections, Snapshot, codec};
+use poolkeeper_projections::{AsOf, ProjectionName, Projections, Snapshot};
 use proptest::prelude::*;
 use support::*;
 
@@ -121,7 +122,7 @@ fn a_snapshot_as_of_a_position_equals_a_rebuild_of_that_prefix() {
     runtime().block_on(async {
         let temp = tempfile::tempdir().unwrap();
         let steps: Vec<_> = (0..200u32)
-            .map(|i| poolkeeper_projections::simulate::Step {
+            .map(|i| poolkeeper_simulate::Step {
                 action: (i * 7 % 20) as u8,
                 pick: i * 31,
                 other: i * 17,

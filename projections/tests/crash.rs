@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use poolkeeper_eventlog::EventStore;
-use poolkeeper_projections::simulate::Step;
 use poolkeeper_projections::{Projections, ProjectionsConfig};
+use poolkeeper_simulate::Step;
 use support::*;
 
 const CHILD_DIR: &str = "PROJECTIONS_CRASH_DIR";

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use poolkeeper_eventlog::EventStore;
-use poolkeeper_projections::simulate::Step;
 use poolkeeper_projections::{
     PoolFilter, PoolQuery, ProjectionName, Projections, ProjectionsConfig, RebuildPhase,
 };
+use poolkeeper_simulate::Step;
 use support::*;
 
 #[test]

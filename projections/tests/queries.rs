@@ -886,15 +886,19 @@ async fn owner_view_follows_superiors_related_persons_and_shares() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_filters_pages_and_counts() {
     let f = fixture().await;
-    let audit = f.projections.audit();
-    let all = audit.list(AuditQuery::default()).await.unwrap().items;
+    let audit = f.projections.abandon_records();
+    let all = audit
+        .list(AbandonRecordQuery::default())
+        .await
+        .unwrap()
+        .items;
     let kinds: Vec<_> = all.iter().map(|e| (e.customer_id, e.kind)).collect();
     assert_eq!(kinds.len(), 5, "{kinds:?}");
     assert!(
         all.windows(2)
             .all(|w| (w[0].at, w[0].position) > (w[1].at, w[1].position))
     );
-    let abandon = all.iter().find(|e| e.kind == AuditKind::Abandoned).unwrap();
+    let abandon = all.iter().find(|e| e.kind == LossKind::Abandoned).unwrap();
     assert_eq!(
         (
             abandon.customer_id,
@@ -915,7 +919,7 @@ async fn audit_filters_pages_and_counts() {
     );
     let autos: Vec<_> = all
         .iter()
-        .filter(|e| e.kind == AuditKind::AutoReclaimed)
+        .filter(|e| e.kind == LossKind::AutoReclaimed)
         .collect();
     assert_eq!(autos.len(), 2);
     assert!(
@@ -930,7 +934,7 @@ async fn audit_filters_pages_and_counts() {
     }));
     let deactivation: Vec<_> = all
         .iter()
-        .filter(|e| e.kind == AuditKind::Deactivation)
+        .filter(|e| e.kind == LossKind::Deactivation)
         .collect();
     assert_eq!(
         deactivation
@@ -941,26 +945,26 @@ async fn audit_filters_pages_and_counts() {
     );
     assert_eq!(deactivation[0].from_user, BOB);
 
-    let query = |q: AuditQuery| audit.list(q);
-    let by_reason = query(AuditQuery {
+    let query = |q: AbandonRecordQuery| audit.list(q);
+    let by_reason = query(AbandonRecordQuery {
         reason: Some("违规".into()),
-        ..AuditQuery::default()
+        ..AbandonRecordQuery::default()
     })
     .await
     .unwrap()
     .items;
     assert_eq!(ids(&by_reason, |e| e.customer_id), vec![customer(3)]);
-    let by_rule = query(AuditQuery {
+    let by_rule = query(AbandonRecordQuery {
         rule: Some(RuleKind::ClaimedNotContacted),
-        ..AuditQuery::default()
+        ..AbandonRecordQuery::default()
     })
     .await
     .unwrap()
     .items;
     assert_eq!(by_rule.len(), 2);
-    let from_bob = query(AuditQuery {
+    let from_bob = query(AbandonRecordQuery {
         from_user: Some(BOB),
-        ..AuditQuery::default()
+        ..AbandonRecordQuery::default()
     })
     .await
     .unwrap()
@@ -972,18 +976,18 @@ async fn audit_filters_pages_and_counts() {
             .collect::<BTreeSet<_>>(),
         BTreeSet::from([customer(2), customer(3), customer(8)])
     );
-    let by_admin = query(AuditQuery {
+    let by_admin = query(AbandonRecordQuery {
         by_user: Some(ADMIN),
-        ..AuditQuery::default()
+        ..AbandonRecordQuery::default()
     })
     .await
     .unwrap()
     .items;
     assert_eq!(by_admin.len(), 2);
-    let window = query(AuditQuery {
+    let window = query(AbandonRecordQuery {
         since: Some(f.at["abandon"]),
         until: Some(f.at["after auto reclaims"]),
-        ..AuditQuery::default()
+        ..AbandonRecordQuery::default()
     })
     .await
     .unwrap()
@@ -992,9 +996,9 @@ async fn audit_filters_pages_and_counts() {
         ids(&window, |e| e.customer_id),
         vec![customer(3), customer(2)]
     );
-    let in_pool = query(AuditQuery {
+    let in_pool = query(AbandonRecordQuery {
         pool_id: Some(APPROVAL_POOL),
-        ..AuditQuery::default()
+        ..AbandonRecordQuery::default()
     })
     .await
     .unwrap()
@@ -1003,11 +1007,11 @@ async fn audit_filters_pages_and_counts() {
     let mut paged = Vec::new();
     let mut cursor = None;
     loop {
-        let page = query(AuditQuery {
+        let page = query(AbandonRecordQuery {
             order: TimeOrder::OldestFirst,
             limit: 4,
             cursor,
-            ..AuditQuery::default()
+            ..AbandonRecordQuery::default()
         })
         .await
         .unwrap();
@@ -1022,12 +1026,12 @@ async fn audit_filters_pages_and_counts() {
     assert_eq!(paged, expected);
 
     let reasons = audit
-        .counts_by_reason(AuditPeriod::default())
+        .counts_by_reason(AbandonPeriod::default())
         .await
         .unwrap();
     let auto = reasons
         .iter()
-        .find(|r| r.kind == AuditKind::AutoReclaimed)
+        .find(|r| r.kind == LossKind::AutoReclaimed)
         .unwrap();
     assert_eq!(
         (auto.rule, auto.count),
@@ -1038,16 +1042,19 @@ async fn audit_filters_pages_and_counts() {
             .iter()
             .any(|r| r.reason.as_deref() == Some("无意向") && r.count == 1)
     );
-    let users = audit.counts_by_user(AuditPeriod::default()).await.unwrap();
+    let users = audit
+        .counts_by_user(AbandonPeriod::default())
+        .await
+        .unwrap();
     let bob = users.iter().find(|u| u.user == BOB).unwrap();
     assert_eq!(
         (bob.reclaimed, bob.auto_reclaimed, bob.deactivation),
         (1, 1, 1)
     );
     let before = audit
-        .counts_by_user(AuditPeriod {
+        .counts_by_user(AbandonPeriod {
             until: Some(f.at["after auto reclaims"]),
-            ..AuditPeriod::default()
+            ..AbandonPeriod::default()
         })
         .await
         .unwrap();

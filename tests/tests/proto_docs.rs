@@ -1,7 +1,7 @@
 //! The strings the API returns in place of enums are all documented in the protos, so a
 //! client written from `proto/` alone knows every value it can receive.
 
-use poolkeeper_projections::{AuditKind, Cause};
+use poolkeeper_projections::{Cause, LossKind};
 
 const QUERIES: &str = include_str!("../../proto/poolkeeper/v1/queries.proto");
 
@@ -36,7 +36,7 @@ fn every_cause_a_period_can_have_is_documented() {
 #[test]
 fn every_abandon_record_kind_is_documented() {
     let record = comment_block(QUERIES, "// One abandon, return, manual reclaim");
-    for kind in AuditKind::ALL {
+    for kind in LossKind::ALL {
         let name = format!("`{}`", kind.as_str());
         assert!(
             record.contains(&name),

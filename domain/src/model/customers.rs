@@ -49,16 +49,64 @@ pub enum CustomerState {
     },
 }
 
+/// A customer's state without its details (who applied, the ownership, what a restore
+/// brings back): what a projection row records and a filter names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CustomerStatus {
+    /// 未领用: unclaimed in its pool.
+    InPool,
+    /// 待审批: an application awaits a pool admin.
+    Pending,
+    /// 已领用: owned.
+    Owned,
+    /// 冻结.
+    Frozen,
+    /// 回收站: in the recycle bin.
+    Deleted,
+}
+
+impl CustomerStatus {
+    /// Every status.
+    pub const ALL: [CustomerStatus; 5] = [
+        CustomerStatus::InPool,
+        CustomerStatus::Pending,
+        CustomerStatus::Owned,
+        CustomerStatus::Frozen,
+        CustomerStatus::Deleted,
+    ];
+
+    /// The stable name: `in_pool`, `pending`, `owned`, `frozen` or `deleted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CustomerStatus::InPool => "in_pool",
+            CustomerStatus::Pending => "pending",
+            CustomerStatus::Owned => "owned",
+            CustomerStatus::Frozen => "frozen",
+            CustomerStatus::Deleted => "deleted",
+        }
+    }
+
+    /// Parses a name produced by [`CustomerStatus::as_str`].
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == name)
+    }
+}
+
 impl CustomerState {
+    /// The state without its details.
+    pub fn status(&self) -> CustomerStatus {
+        match self {
+            CustomerState::InPool => CustomerStatus::InPool,
+            CustomerState::Pending { .. } => CustomerStatus::Pending,
+            CustomerState::Owned(_) => CustomerStatus::Owned,
+            CustomerState::Frozen => CustomerStatus::Frozen,
+            CustomerState::Deleted { .. } => CustomerStatus::Deleted,
+        }
+    }
+
     /// The state's stable name: `in_pool`, `pending`, `owned`, `frozen` or `deleted`.
     pub fn name(&self) -> &'static str {
-        match self {
-            CustomerState::InPool => "in_pool",
-            CustomerState::Pending { .. } => "pending",
-            CustomerState::Owned(_) => "owned",
-            CustomerState::Frozen => "frozen",
-            CustomerState::Deleted { .. } => "deleted",
-        }
+        self.status().as_str()
     }
 
     /// The owner, when owned.

@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use crate::event::{Event, StreamRef};
 use crate::ids::{CustomerId, FollowUpId, PoolId, UserId};
 
-pub use customers::{Customer, CustomerState, FormerState, NextState, next_state};
+pub use customers::{Customer, CustomerState, CustomerStatus, FormerState, NextState, next_state};
 pub use organization::OrganizationSettings;
 pub use pools::Pool;
 pub use users::User;

@@ -2,7 +2,7 @@
 
 use poolkeeper_domain::permissions::StatisticsSubject;
 use poolkeeper_projections::{
-    AuditEntry, DailyActivity, Period, ReasonCount, StateCounts, UserCount, UserCounts,
+    AbandonRecord, DailyActivity, Period, ReasonCount, StateCounts, UserCount, UserCounts,
 };
 use poolkeeper_proto::v1 as pb;
 use tonic::Status;
@@ -53,7 +53,7 @@ pub fn state_period_pb(period: &Period) -> pb::StatePeriod {
 }
 
 /// An abandon audit row as a message.
-pub fn abandon_record_pb(row: &AuditEntry) -> pb::AbandonRecord {
+pub fn abandon_record_pb(row: &AbandonRecord) -> pb::AbandonRecord {
     pb::AbandonRecord {
         position: row.position,
         customer: customer_name(row.customer_id),

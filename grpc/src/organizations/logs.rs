@@ -62,6 +62,15 @@ impl Layout {
     }
 }
 
+/// How an organization's log is opened: the default settings, with the codec's
+/// upcasters applied on every read.
+pub fn log_config() -> EventLogConfig {
+    EventLogConfig {
+        upcasters: poolkeeper_codec::upcasters(),
+        ..EventLogConfig::default()
+    }
+}
+
 /// The embedded default: a SQLite file per organization under the data directory
 /// (`organizations/{id}/events.db`), so organizations commit and fsync independently,
 /// and one can be backed up, moved or removed as a directory.

@@ -13,8 +13,8 @@ use std::time::Duration;
 use poolkeeper_domain::permissions::{Access, StatisticsSubject, Viewer};
 use poolkeeper_domain::{Clock, CustomerId, StreamRef, UserId};
 use poolkeeper_projections::{
-    AuditPeriod, AuditQuery, DailyQuery, OwnerQuery, OwnershipState, Page, PoolQuery, Projections,
-    TimeOrder,
+    AbandonPeriod, AbandonRecordQuery, DailyQuery, OwnerQuery, OwnershipState, Page, PoolQuery,
+    Projections, TimeOrder,
 };
 use poolkeeper_proto::v1 as pb;
 use poolkeeper_proto::v1::query_service_server::QueryService;
@@ -332,7 +332,7 @@ impl QueryService for QueryApi {
             "name a pool you administer, or yourself or a subordinate as the user",
         )?;
         reads.freshness.ready(&metadata, m.min_position).await?;
-        let query = AuditQuery {
+        let query = AbandonRecordQuery {
             pool_id: pool,
             from_user: user,
             by_user: None,
@@ -345,7 +345,12 @@ impl QueryService for QueryApi {
             limit,
             cursor: convert::cursor(m.page_token),
         };
-        let page = reads.projections.audit().list(query).await.or_status()?;
+        let page = reads
+            .projections
+            .abandon_records()
+            .list(query)
+            .await
+            .or_status()?;
         Ok(Response::new(pb::ListAbandonRecordsResponse {
             records: page.items.iter().map(convert::abandon_record_pb).collect(),
             next_page_token: page.next_cursor.unwrap_or_default(),
@@ -370,8 +375,8 @@ impl QueryService for QueryApi {
             "name a pool you administer",
         )?;
         reads.freshness.ready(&metadata, m.min_position).await?;
-        let audit = reads.projections.audit();
-        let period = AuditPeriod {
+        let audit = reads.projections.abandon_records();
+        let period = AbandonPeriod {
             since,
             until,
             pool_id: pool,

@@ -5,23 +5,22 @@
 
 mod reader;
 
-use std::collections::BTreeSet;
-
+use poolkeeper_codec::LoggedEvent;
 use poolkeeper_domain::event::EventBody;
 use poolkeeper_domain::{Actor, CustomerId, PoolId, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 pub use self::reader::{AsOf, HistoryReader, Mark, Period};
 use crate::cache::RowCache;
-use crate::codec::LoggedEvent;
 use crate::db::{Id, RowExt, StoredActor, micros};
 use crate::lifecycle::{
-    Cause, Core, OwnershipState, Transition, changes_state, customer_of, transition,
+    Cause, DeactivatedUsers, OwnershipState, Standing, Transition, changes_state, customer_of,
+    transition,
 };
 use crate::name::ProjectionName;
-use crate::projector::{Kind, Projector};
+use crate::projector::{ProjectionDefinition, Projector};
 
-pub(crate) static KIND: Kind = Kind {
+pub(crate) static DEFINITION: ProjectionDefinition = ProjectionDefinition {
     name: ProjectionName::OwnershipHistory,
     schema_version: 1,
     tables: include_str!("schema.sql"),
@@ -127,8 +126,7 @@ fn reason_of(body: &EventBody) -> Option<String> {
 }
 
 struct History {
-    deactivated: BTreeSet<UserId>,
-    newly_deactivated: Vec<UserId>,
+    deactivated: DeactivatedUsers,
     /// Each customer's open period.
     open: RowCache<CustomerId, PeriodRow>,
     /// Periods closed since the last flush, written with the open ones in key order.
@@ -137,13 +135,8 @@ struct History {
 
 impl History {
     fn open(db: &Connection) -> rusqlite::Result<Self> {
-        let deactivated = db
-            .prepare("SELECT user_id FROM deactivated")?
-            .query_map([], |row| row.id(0))?
-            .collect::<rusqlite::Result<_>>()?;
         Ok(Self {
-            deactivated,
-            newly_deactivated: Vec::new(),
+            deactivated: DeactivatedUsers::load(db)?,
             open: RowCache::default(),
             closed: Vec::new(),
         })
@@ -154,9 +147,7 @@ impl Projector for History {
     fn apply(&mut self, db: &Connection, event: &LoggedEvent) -> rusqlite::Result<()> {
         let body = &event.event.body;
         if let EventBody::UserDeactivated(e) = body {
-            if self.deactivated.insert(e.user_id) {
-                self.newly_deactivated.push(e.user_id);
-            }
+            self.deactivated.insert(e.user_id);
             return Ok(());
         }
         let Some(id) = customer_of(body).filter(|_| changes_state(body)) else {
@@ -164,10 +155,10 @@ impl Projector for History {
         };
         let at = micros(event.event.at);
         let deactivated = &self.deactivated;
-        let Some(cause) = Cause::of(body, |user| deactivated.contains(&user)) else {
+        let Some(cause) = Cause::of(body, |user| deactivated.contains(user)) else {
             return Ok(());
         };
-        let period = |next: Core| PeriodRow {
+        let period = |next: Standing| PeriodRow {
             from_position: event.position,
             state: next.state,
             pool: next.pool,
@@ -186,12 +177,12 @@ impl Projector for History {
         let Some(current) = self.open.get_mut(id, |id| load_open(db, *id))? else {
             return Ok(());
         };
-        let core = Core {
+        let standing = Standing {
             pool: current.pool,
             state: current.state,
             user: current.user,
         };
-        let Transition::To(next) = transition(Some(&core), body) else {
+        let Transition::To(next) = transition(Some(&standing), body) else {
             return Ok(());
         };
         // The open period ends here; the new one replaces it in the cache.
@@ -212,10 +203,7 @@ impl Projector for History {
     }
 
     fn flush(&mut self, db: &Connection) -> rusqlite::Result<()> {
-        for user in self.newly_deactivated.drain(..) {
-            db.prepare_cached("INSERT OR IGNORE INTO deactivated (user_id) VALUES (?1)")?
-                .execute([Id::from(user)])?;
-        }
+        self.deactivated.flush(db)?;
         // Closed and open periods merged in (customer, position) order (a customer's open
         // period comes after its closed ones): on a fresh table, as a rebuild flushes once,
         // every write appends to the clustered b-tree.

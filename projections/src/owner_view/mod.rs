@@ -5,6 +5,7 @@ mod reader;
 
 use std::collections::BTreeSet;
 
+use poolkeeper_codec::LoggedEvent;
 use poolkeeper_domain::event::EventBody;
 use poolkeeper_domain::{CustomerId, PoolId, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -14,13 +15,12 @@ pub use self::reader::{
     UserSummary,
 };
 use crate::cache::{Map, RowCache};
-use crate::codec::LoggedEvent;
 use crate::db::{Id, RowExt, micros};
-use crate::lifecycle::{Core, OwnershipState, Transition, customer_of, transition};
+use crate::lifecycle::{OwnershipState, Standing, Transition, customer_of, transition};
 use crate::name::ProjectionName;
-use crate::projector::{Kind, Projector};
+use crate::projector::{ProjectionDefinition, Projector};
 
-pub(crate) static KIND: Kind = Kind {
+pub(crate) static DEFINITION: ProjectionDefinition = ProjectionDefinition {
     name: ProjectionName::OwnerView,
     schema_version: 1,
     tables: include_str!("schema.sql"),
@@ -175,8 +175,8 @@ impl OwnerView {
                 last_position: event.position,
                 changed_at: at,
             };
-            if let Transition::To(core) = transition(None, body) {
-                enter(&mut row, core, body, at);
+            if let Transition::To(standing) = transition(None, body) {
+                enter(&mut row, standing, body, at);
             }
             self.customers.put(id, row);
             return Ok(());
@@ -184,15 +184,15 @@ impl OwnerView {
         let Some(row) = self.customers.get_mut(id, |id| load_customer(db, *id))? else {
             return Ok(());
         };
-        let core = Core {
+        let standing = Standing {
             pool: row.pool,
             state: row.state,
             user: row.user,
         };
-        match transition(Some(&core), body) {
+        match transition(Some(&standing), body) {
             Transition::Ignore => return Ok(()),
             Transition::Touch => {}
-            Transition::To(core) => enter(row, core, body, at),
+            Transition::To(standing) => enter(row, standing, body, at),
         }
         row.version = event.stream_version;
         row.last_position = event.position;
@@ -215,13 +215,13 @@ impl OwnerView {
 }
 
 /// A new state period: the owner's `owned_since` restarts with every ownership.
-fn enter(row: &mut CustomerRow, core: Core, body: &EventBody, at: i64) {
+fn enter(row: &mut CustomerRow, standing: Standing, body: &EventBody, at: i64) {
     let moved = matches!(body, EventBody::CustomerMoved(_));
-    row.pool = core.pool;
+    row.pool = standing.pool;
     if !moved {
-        row.state = core.state;
-        row.user = core.user;
-        row.owned_since = (core.state == OwnershipState::Owned).then_some(at);
+        row.state = standing.state;
+        row.user = standing.user;
+        row.owned_since = (standing.state == OwnershipState::Owned).then_some(at);
     }
 }
 

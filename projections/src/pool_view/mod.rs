@@ -9,6 +9,7 @@ mod reader;
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
+use poolkeeper_codec::LoggedEvent;
 use poolkeeper_domain::event::EventBody;
 use poolkeeper_domain::rules::{self, Ownership, PoolMode, PoolRules, RuleKind, RulesSince};
 use poolkeeper_domain::{Actor, CustomerId, PoolId, UserId};
@@ -19,13 +20,12 @@ pub use self::reader::{
     PoolFilter, PoolQuery, PoolSummary, PoolViewReader, ReclaimInfo,
 };
 use crate::cache::{Map, RowCache};
-use crate::codec::LoggedEvent;
 use crate::db::{Id, RowExt, StoredActor, from_json, instant, json, micros};
-use crate::lifecycle::{Core, OwnershipState, Transition, customer_of, transition};
+use crate::lifecycle::{OwnershipState, Standing, Transition, customer_of, transition};
 use crate::name::ProjectionName;
-use crate::projector::{Kind, Projector};
+use crate::projector::{ProjectionDefinition, Projector};
 
-pub(crate) static KIND: Kind = Kind {
+pub(crate) static DEFINITION: ProjectionDefinition = ProjectionDefinition {
     name: ProjectionName::PoolView,
     // 2: `protection_end` includes an explicit window's end in a pool whose protection rule
     // is off, and a protection deadline is never before the rule came into force; files
@@ -104,8 +104,8 @@ struct CustomerRow {
 }
 
 impl CustomerRow {
-    fn core(&self) -> Core {
-        Core {
+    fn standing(&self) -> Standing {
+        Standing {
             pool: self.pool,
             state: self.state,
             user: match self.state {
@@ -118,18 +118,18 @@ impl CustomerRow {
 
     /// Enters a new state period (not a move): clears the previous state's details and
     /// sets the new one's.
-    fn enter(&mut self, core: Core, event: &LoggedEvent) {
+    fn enter(&mut self, standing: Standing, event: &LoggedEvent) {
         let at = event.event.at;
-        self.pool = core.pool;
-        self.state = core.state;
+        self.pool = standing.pool;
+        self.state = standing.state;
         self.applicant = None;
         self.pending_since = None;
         self.ownership = None;
         self.frozen = None;
         self.deleted = None;
-        match core.state {
+        match standing.state {
             OwnershipState::Owned => {
-                let owner = core
+                let owner = standing
                     .user
                     .unwrap_or_else(|| unreachable!("owned has an owner"));
                 let mut ownership = Ownership::starting(owner, at);
@@ -140,7 +140,7 @@ impl CustomerRow {
                 self.ownership = Some(ownership);
             }
             OwnershipState::Pending => {
-                self.applicant = core.user;
+                self.applicant = standing.user;
                 self.pending_since = Some(micros(at));
             }
             OwnershipState::Frozen => {
@@ -508,8 +508,8 @@ impl PoolView {
                 frozen: None,
                 deleted: None,
             };
-            if let Transition::To(core) = transition(None, body) {
-                row.enter(core, event);
+            if let Transition::To(standing) = transition(None, body) {
+                row.enter(standing, event);
             }
             self.customers.put(id, row);
             return Ok(());
@@ -517,12 +517,12 @@ impl PoolView {
         let Some(row) = self.customers.get_mut(id, |id| load_customer(db, *id))? else {
             return Ok(());
         };
-        match transition(Some(&row.core()), body) {
+        match transition(Some(&row.standing()), body) {
             Transition::Ignore => return Ok(()),
             Transition::Touch => {}
-            Transition::To(core) => match body {
-                EventBody::CustomerMoved(_) => row.pool = core.pool,
-                _ => row.enter(core, event),
+            Transition::To(standing) => match body {
+                EventBody::CustomerMoved(_) => row.pool = standing.pool,
+                _ => row.enter(standing, event),
             },
         }
         match body {

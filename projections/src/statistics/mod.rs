@@ -7,6 +7,7 @@
 
 mod reader;
 
+use poolkeeper_codec::LoggedEvent;
 use poolkeeper_domain::event::EventBody;
 use poolkeeper_domain::model::day_number;
 use poolkeeper_domain::{CustomerId, PoolId, UserId};
@@ -14,13 +15,14 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 pub use self::reader::{DailyActivity, DailyQuery, StateCounts, StatisticsReader, UserCounts};
 use crate::cache::{Map, RowCache};
-use crate::codec::LoggedEvent;
 use crate::db::{self, Id, RowExt};
-use crate::lifecycle::{Core, OwnershipState, Transition, changes_state, customer_of, transition};
+use crate::lifecycle::{
+    OwnershipState, Standing, Transition, changes_state, customer_of, transition,
+};
 use crate::name::ProjectionName;
-use crate::projector::{Kind, Projector};
+use crate::projector::{ProjectionDefinition, Projector};
 
-pub(crate) static KIND: Kind = Kind {
+pub(crate) static DEFINITION: ProjectionDefinition = ProjectionDefinition {
     name: ProjectionName::Statistics,
     schema_version: 1,
     tables: include_str!("schema.sql"),
@@ -38,10 +40,10 @@ const ABANDONS: usize = 2;
 const RECLAIMS: usize = 3;
 const AUTO_RECLAIMS: usize = 4;
 
-fn load_customer(db: &Connection, id: CustomerId) -> rusqlite::Result<Option<Core>> {
+fn load_customer(db: &Connection, id: CustomerId) -> rusqlite::Result<Option<Standing>> {
     db.prepare_cached("SELECT pool_id, state, user_id FROM customers WHERE customer_id = ?1")?
         .query_row([Id::from(id)], |row| {
-            Ok(Core {
+            Ok(Standing {
                 pool: row.id(0)?,
                 state: row.parsed(1, OwnershipState::parse)?,
                 user: row.opt_id(2)?,
@@ -53,7 +55,7 @@ fn load_customer(db: &Connection, id: CustomerId) -> rusqlite::Result<Option<Cor
 struct Statistics {
     day_offset_minutes: i32,
     offset_changed: bool,
-    customers: RowCache<CustomerId, Core>,
+    customers: RowCache<CustomerId, Standing>,
     pool_states: Map<(PoolId, OwnershipState), i64>,
     user_states: Map<(UserId, PoolId, OwnershipState), i64>,
     daily: Map<(i64, PoolId, UserId), Activity>,
@@ -71,14 +73,20 @@ impl Statistics {
         })
     }
 
-    fn count(&mut self, core: &Core, delta: i64) {
-        *self.pool_states.entry((core.pool, core.state)).or_default() += delta;
-        if let Some(user) = core.user
-            && matches!(core.state, OwnershipState::Owned | OwnershipState::Pending)
+    fn count(&mut self, standing: &Standing, delta: i64) {
+        *self
+            .pool_states
+            .entry((standing.pool, standing.state))
+            .or_default() += delta;
+        if let Some(user) = standing.user
+            && matches!(
+                standing.state,
+                OwnershipState::Owned | OwnershipState::Pending
+            )
         {
             *self
                 .user_states
-                .entry((user, core.pool, core.state))
+                .entry((user, standing.pool, standing.state))
                 .or_default() += delta;
         }
     }
@@ -141,16 +149,16 @@ impl Projector for Statistics {
         if std::mem::take(&mut self.offset_changed) {
             db::set_meta(db, "day_offset_minutes", i64::from(self.day_offset_minutes))?;
         }
-        self.customers.flush(|id, core| {
+        self.customers.flush(|id, standing| {
             db.prepare_cached(
                 "INSERT OR REPLACE INTO customers (customer_id, pool_id, state, user_id) \
                  VALUES (?1, ?2, ?3, ?4)",
             )?
             .execute(params![
                 Id::from(*id),
-                Id::from(core.pool),
-                core.state.as_str(),
-                core.user.map(Id::from)
+                Id::from(standing.pool),
+                standing.state.as_str(),
+                standing.user.map(Id::from)
             ])?;
             Ok(())
         })?;

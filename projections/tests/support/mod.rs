@@ -5,10 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use poolkeeper_codec as codec;
 use poolkeeper_domain::Event;
 use poolkeeper_eventlog::{EventLogConfig, EventStore, Position, SqliteEventStore};
-use poolkeeper_projections::simulate::{Simulation, Step};
-use poolkeeper_projections::{ProjectionName, Projections, TableDump, codec, dump};
+use poolkeeper_projections::{ProjectionName, Projections, TableDump, dump};
+use poolkeeper_simulate::{Simulation, Step};
 use proptest::prelude::*;
 
 /// A multi-threaded runtime for tests that drive async code from proptest bodies.

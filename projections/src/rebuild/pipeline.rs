@@ -1,115 +1,77 @@
-//! Rebuilds: the bulk pipeline shared by offline, online and as-of builds, and progress.
+//! The bulk pipeline shared by the offline, online and as-of rebuilds.
 //!
-//! The pipeline reads the log in large pages, decodes each event once, and hands the same
-//! `Arc<[LoggedEvent]>` batches to one thread per projection; each applies them with the
-//! same fold as live application into a fresh file written without journal or fsync,
-//! commits every [`BuildConfig::commit_events`] events, and creates its query indexes at
-//! the end. The file is fsynced before it is renamed into place.
+//! It reads the log in large pages (this task), decodes each event once (one thread),
+//! and hands the same `Arc<[LoggedEvent]>` batches to one thread per projection; each
+//! applies them with the same fold as live application into a fresh file written without
+//! journal or fsync, commits every [`BuildConfig::commit_events`] events, and creates its
+//! query indexes as soon as it has loaded. The file is fsynced before it is renamed into
+//! place (by the caller).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use poolkeeper_codec::{self as codec, LoggedEvent};
 use poolkeeper_eventlog::{EventStore, Position, RecordedEvent};
 
-use crate::codec::{self, LoggedEvent};
+use super::{Bound, BuildConfig, RebuildPhase, RebuildProgress};
+use crate::config::ProjectionsConfig;
 use crate::error::ProjectionError;
 use crate::name::ProjectionName;
 use crate::projector::{ApplyError, WriteSide};
 
-/// Where a rebuild stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RebuildPhase {
-    /// Reading the log into the fresh file.
-    Loading,
-    /// Creating the query indexes.
-    Indexing,
-    /// (Online) following the live tail before the swap.
-    CatchingUp,
-    /// (Online) pausing the live projection, applying the last events and swapping files.
-    Swapping,
-    /// Finished; the rebuilt file is in place.
-    Done,
-    /// Failed; the live projection is untouched.
-    Failed(String),
-}
-
-/// A rebuild's progress, for a progress bar or an admin RPC.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RebuildProgress {
-    /// The projections being rebuilt.
-    pub projections: Vec<ProjectionName>,
-    /// The phase.
-    pub phase: RebuildPhase,
-    /// Events read and handed to the projections.
-    pub events_done: u64,
-    /// Events to read (the log's tail, or the bound, when the rebuild started; grows with
-    /// the tail during an online rebuild).
-    pub events_total: u64,
-    /// Events per second so far.
-    pub events_per_second: f64,
-    /// Estimated time to finish loading.
-    pub eta: Option<Duration>,
-    /// Time since the rebuild started.
-    pub elapsed: Duration,
-}
-
-impl RebuildProgress {
-    pub(crate) fn new(projections: Vec<ProjectionName>) -> Self {
-        Self {
-            projections,
-            phase: RebuildPhase::Loading,
-            events_done: 0,
-            events_total: 0,
-            events_per_second: 0.0,
-            eta: None,
-            elapsed: Duration::ZERO,
-        }
+/// Builds fresh files for `targets` up to `bound`; returns each checkpoint.
+pub(super) async fn build_files(
+    store: &Arc<dyn EventStore>,
+    targets: &[(ProjectionName, PathBuf)],
+    bound: Bound,
+    config: &ProjectionsConfig,
+    progress: &mut (dyn FnMut(&RebuildProgress) + Send),
+) -> Result<Vec<(ProjectionName, Position)>, ProjectionError> {
+    let names: Vec<ProjectionName> = targets.iter().map(|(name, _)| *name).collect();
+    let targets = targets.to_vec();
+    let sides = tokio::task::spawn_blocking(move || {
+        targets
+            .iter()
+            .map(|(name, path)| WriteSide::create_bulk(*name, path))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(|_| ProjectionError::Closed)??;
+    let started = Instant::now();
+    let mut report = RebuildProgress::new(names);
+    let mut on_page = |done: u64, total: u64| {
+        report.update(started, done, total);
+        progress(&report);
+    };
+    let sides = bulk_apply(store, sides, bound, config.build(), true, &mut on_page).await?;
+    report.phase = RebuildPhase::Indexing;
+    progress(&report);
+    let mut finishing = Vec::new();
+    for side in sides {
+        let name = side.name();
+        finishing.push((
+            name,
+            tokio::task::spawn_blocking(move || side.finish_bulk()),
+        ));
     }
-
-    pub(crate) fn update(&mut self, started: Instant, done: u64, total: u64) {
-        self.events_done = done;
-        self.events_total = total.max(done);
-        self.elapsed = started.elapsed();
-        let seconds = self.elapsed.as_secs_f64();
-        self.events_per_second = if seconds > 0.0 {
-            done as f64 / seconds
-        } else {
-            0.0
-        };
-        self.eta = (self.events_per_second > 0.0).then(|| {
-            Duration::from_secs_f64((self.events_total - done) as f64 / self.events_per_second)
-        });
+    let mut built = Vec::new();
+    for (name, task) in finishing {
+        built.push((name, task.await.map_err(|_| ProjectionError::Closed)??));
     }
-}
-
-/// Where a build stops.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Bound {
-    /// At the log's tail (a page shorter than a full page).
-    Tail,
-    /// After this position.
-    Position(Position),
-    /// After the last event at or before this instant.
-    Instant(DateTime<Utc>),
-}
-
-/// Tuning of the bulk pipeline.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct BuildConfig {
-    /// Events per `read_all` page.
-    pub page_size: usize,
-    /// Events applied between two commits.
-    pub commit_events: usize,
+    report.phase = RebuildPhase::Done;
+    report.elapsed = started.elapsed();
+    progress(&report);
+    Ok(built)
 }
 
 /// Applies events after the sides' checkpoint up to `bound`, one thread per side, and
 /// returns the sides (committed, and indexed when `index` is set: each side indexes as
 /// soon as it has loaded, while slower ones still load). `progress(done, total)` is
 /// called after each page.
-pub(crate) async fn bulk_apply(
+pub(super) async fn bulk_apply(
     store: &Arc<dyn EventStore>,
     sides: Vec<WriteSide>,
     bound: Bound,

@@ -4,7 +4,10 @@
 //! Each [`Simulation::step`] advances the clock, runs the reclaim scheduler, then decides
 //! one command chosen from the step and the state of the customer it picks, so most
 //! commands are accepted; refused ones are skipped. Every accepted command's events are
-//! returned together, ready for [`crate::codec::encode`].
+//! returned together, ready for `poolkeeper_codec::encode`.
+//!
+//! This crate is a dev-dependency only (of the projections' tests and of the
+//! `projections-bench` benchmark, `benches/`): no release binary links it.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,4 +1,4 @@
-//! Queries of `abandon_audit`.
+//! Queries of the abandon records.
 
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ use crate::readpool::ReadPool;
 
 /// What kind of loss a row records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum AuditKind {
+pub enum LossKind {
     /// The owner gave it up with a reason (放弃).
     Abandoned,
     /// A pool admin took it back (收回).
@@ -28,26 +28,26 @@ pub enum AuditKind {
     AutoReclaimed,
 }
 
-impl AuditKind {
+impl LossKind {
     /// Every kind.
-    pub const ALL: [AuditKind; 4] = [
-        AuditKind::Abandoned,
-        AuditKind::Reclaimed,
-        AuditKind::Deactivation,
-        AuditKind::AutoReclaimed,
+    pub const ALL: [LossKind; 4] = [
+        LossKind::Abandoned,
+        LossKind::Reclaimed,
+        LossKind::Deactivation,
+        LossKind::AutoReclaimed,
     ];
 
     /// The stable snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {
-            AuditKind::Abandoned => "abandoned",
-            AuditKind::Reclaimed => "reclaimed",
-            AuditKind::Deactivation => "deactivation",
-            AuditKind::AutoReclaimed => "auto_reclaimed",
+            LossKind::Abandoned => "abandoned",
+            LossKind::Reclaimed => "reclaimed",
+            LossKind::Deactivation => "deactivation",
+            LossKind::AutoReclaimed => "auto_reclaimed",
         }
     }
 
-    /// Parses a name produced by [`AuditKind::as_str`].
+    /// Parses a name produced by [`LossKind::as_str`].
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|kind| kind.as_str() == name)
     }
@@ -55,7 +55,7 @@ impl AuditKind {
 
 /// One abandon or reclaim.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AuditEntry {
+pub struct AbandonRecord {
     /// The event's log position.
     pub position: Position,
     /// When.
@@ -65,7 +65,7 @@ pub struct AuditEntry {
     /// The pool it was in.
     pub pool_id: PoolId,
     /// Abandon, reclaim, deactivation or automatic reclaim.
-    pub kind: AuditKind,
+    pub kind: LossKind,
     /// The owner who lost it (放弃人 for abandons).
     pub from_user: UserId,
     /// Who did it: the abandoner, the pool admin, or the rule.
@@ -88,7 +88,7 @@ pub struct AuditEntry {
 
 /// An audit listing; every filter is optional, the period is `[since, until)`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AuditQuery {
+pub struct AbandonRecordQuery {
     /// Only this pool.
     pub pool_id: Option<PoolId>,
     /// Only losses of this owner.
@@ -100,7 +100,7 @@ pub struct AuditQuery {
     /// Only this rule.
     pub rule: Option<RuleKind>,
     /// Only this kind.
-    pub kind: Option<AuditKind>,
+    pub kind: Option<LossKind>,
     /// From this instant (inclusive).
     pub since: Option<DateTime<Utc>>,
     /// Until this instant (exclusive).
@@ -115,7 +115,7 @@ pub struct AuditQuery {
 
 /// A period for counts, `[since, until)`, optionally one pool.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AuditPeriod {
+pub struct AbandonPeriod {
     /// From (inclusive).
     pub since: Option<DateTime<Utc>>,
     /// Until (exclusive).
@@ -128,7 +128,7 @@ pub struct AuditPeriod {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReasonCount {
     /// The kind.
-    pub kind: AuditKind,
+    pub kind: LossKind,
     /// The reason (none for automatic reclaims and reasonless reclaims).
     pub reason: Option<String>,
     /// The rule of automatic reclaims.
@@ -156,13 +156,13 @@ const COLUMNS: &str = "position, at, customer_id, pool_id, kind, from_user, by_a
     reason, to_pool, threshold_days, due_at, rules_version, owned_since, last_contact_at, \
     won_at, counted_from, protection_until";
 
-fn read_entry(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
-    Ok(AuditEntry {
+fn read_entry(row: &Row<'_>) -> rusqlite::Result<AbandonRecord> {
+    Ok(AbandonRecord {
         position: row.get::<_, i64>(0)? as u64,
         at: row.at(1)?,
         customer_id: row.id(2)?,
         pool_id: row.id(3)?,
-        kind: row.parsed(4, AuditKind::parse)?,
+        kind: row.parsed(4, LossKind::parse)?,
         from_user: row.id(5)?,
         by: row.actor(6)?,
         rule: row.opt_parsed(7, RuleKind::parse)?,
@@ -196,6 +196,16 @@ struct Conditions {
 }
 
 impl Conditions {
+    /// The conditions of a period's counts: its instants and its pool.
+    fn of_period(period: &AbandonPeriod) -> Self {
+        let mut conditions = Conditions::default();
+        conditions.period(period.since, period.until);
+        if let Some(pool) = period.pool_id {
+            conditions.add("pool_id = ?", blob(pool.0));
+        }
+        conditions
+    }
+
     fn add(&mut self, condition: &str, value: Value) {
         self.params.push(value);
         self.sql
@@ -220,36 +230,36 @@ impl Conditions {
     }
 }
 
-/// Queries `abandon_audit`. Cheap to clone.
+/// Queries the abandon records. Cheap to clone.
 #[derive(Clone)]
-pub struct AuditReader {
+pub struct AbandonRecordsReader {
     pub(crate) pool: Arc<ReadPool>,
 }
 
-impl std::fmt::Debug for AuditReader {
+impl std::fmt::Debug for AbandonRecordsReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuditReader").finish_non_exhaustive()
+        f.debug_struct("AbandonRecordsReader")
+            .finish_non_exhaustive()
     }
 }
 
-impl AuditReader {
+impl AbandonRecordsReader {
     /// One page of abandons and reclaims matching every given filter, by time.
-    pub async fn list(&self, query: AuditQuery) -> Result<Page<AuditEntry>, ProjectionError> {
+    pub async fn list(
+        &self,
+        query: AbandonRecordQuery,
+    ) -> Result<Page<AbandonRecord>, ProjectionError> {
         self.pool.run(move |conn| list(conn, &query)).await
     }
 
     /// Counts per kind, reason and rule in a period, most frequent first.
     pub async fn counts_by_reason(
         &self,
-        period: AuditPeriod,
+        period: AbandonPeriod,
     ) -> Result<Vec<ReasonCount>, ProjectionError> {
         self.pool
             .run(move |conn| {
-                let mut conditions = Conditions::default();
-                conditions.period(period.since, period.until);
-                if let Some(pool) = period.pool_id {
-                    conditions.add("pool_id = ?", blob(pool.0));
-                }
+                let conditions = Conditions::of_period(&period);
                 let sql = format!(
                     "SELECT kind, reason, rule, count(*) AS n FROM audit{} \
                      GROUP BY kind, reason, rule ORDER BY n DESC, kind, reason, rule",
@@ -259,7 +269,7 @@ impl AuditReader {
                     .prepare_cached(&sql)?
                     .query_map(rusqlite::params_from_iter(conditions.params), |row| {
                         Ok(ReasonCount {
-                            kind: row.parsed(0, AuditKind::parse)?,
+                            kind: row.parsed(0, LossKind::parse)?,
                             reason: row.get(1)?,
                             rule: row.opt_parsed(2, RuleKind::parse)?,
                             count: row.get::<_, i64>(3)? as u64,
@@ -274,15 +284,11 @@ impl AuditReader {
     /// Losses per owner in a period, by owner id.
     pub async fn counts_by_user(
         &self,
-        period: AuditPeriod,
+        period: AbandonPeriod,
     ) -> Result<Vec<UserCount>, ProjectionError> {
         self.pool
             .run(move |conn| {
-                let mut conditions = Conditions::default();
-                conditions.period(period.since, period.until);
-                if let Some(pool) = period.pool_id {
-                    conditions.add("pool_id = ?", blob(pool.0));
-                }
+                let conditions = Conditions::of_period(&period);
                 let sql = format!(
                     "SELECT from_user, sum(kind = 'abandoned'), sum(kind = 'reclaimed'), \
                      sum(kind = 'deactivation'), sum(kind = 'auto_reclaimed') FROM audit{} \
@@ -307,7 +313,10 @@ impl AuditReader {
     }
 }
 
-fn list(conn: &Connection, query: &AuditQuery) -> Result<Page<AuditEntry>, ProjectionError> {
+fn list(
+    conn: &Connection,
+    query: &AbandonRecordQuery,
+) -> Result<Page<AbandonRecord>, ProjectionError> {
     let limit = page::limit(if query.limit == 0 {
         DEFAULT_LIMIT
     } else {

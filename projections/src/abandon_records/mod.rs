@@ -1,45 +1,43 @@
-//! `abandon_audit`: every abandon, manual reclaim (a user's deactivation included) and
+//! The abandon records: every abandon, manual reclaim (a user's deactivation included) and
 //! automatic reclaim, with the customer, the pool, from whom, by whom or which rule, the
 //! reason, the time and the log position; automatic ones keep threshold and evidence.
+//!
+//! Its stored name (the file `abandon_audit.db`, the `projection` of its `meta` table,
+//! the name status and rebuild requests use) stays `abandon_audit`, the name it had
+//! before the module was named for what it holds, so existing directories keep opening.
 
 mod reader;
 
-use std::collections::BTreeSet;
-
+use poolkeeper_codec::LoggedEvent;
 use poolkeeper_domain::event::{CustomerAutoReclaimed, EventBody};
 use poolkeeper_domain::{Actor, CustomerId, PoolId, UserId};
 use rusqlite::{Connection, params};
 
 pub use self::reader::{
-    AuditEntry, AuditKind, AuditPeriod, AuditQuery, AuditReader, ReasonCount, UserCount,
+    AbandonPeriod, AbandonRecord, AbandonRecordQuery, AbandonRecordsReader, LossKind, ReasonCount,
+    UserCount,
 };
-use crate::codec::LoggedEvent;
-use crate::db::{Id, RowExt, StoredActor, micros};
+use crate::db::{Id, StoredActor, micros};
+use crate::lifecycle::DeactivatedUsers;
 use crate::name::ProjectionName;
-use crate::projector::{Kind, Projector};
+use crate::projector::{ProjectionDefinition, Projector};
 
-pub(crate) static KIND: Kind = Kind {
-    name: ProjectionName::AbandonAudit,
+pub(crate) static DEFINITION: ProjectionDefinition = ProjectionDefinition {
+    name: ProjectionName::AbandonRecords,
     schema_version: 1,
     tables: include_str!("schema.sql"),
     indexes: include_str!("indexes.sql"),
-    open: |db| Ok(Box::new(Audit::open(db)?)),
+    open: |db| Ok(Box::new(AbandonRecords::open(db)?)),
 };
 
-struct Audit {
-    deactivated: BTreeSet<UserId>,
-    newly_deactivated: Vec<UserId>,
+struct AbandonRecords {
+    deactivated: DeactivatedUsers,
 }
 
-impl Audit {
+impl AbandonRecords {
     fn open(db: &Connection) -> rusqlite::Result<Self> {
-        let deactivated = db
-            .prepare("SELECT user_id FROM deactivated")?
-            .query_map([], |row| row.id(0))?
-            .collect::<rusqlite::Result<_>>()?;
         Ok(Self {
-            deactivated,
-            newly_deactivated: Vec::new(),
+            deactivated: DeactivatedUsers::load(db)?,
         })
     }
 }
@@ -51,7 +49,7 @@ fn insert(
     event: &LoggedEvent,
     customer_id: CustomerId,
     pool_id: PoolId,
-    kind: AuditKind,
+    kind: LossKind,
     from_user: UserId,
     by: Actor,
     reason: Option<&str>,
@@ -90,14 +88,12 @@ fn insert(
     Ok(())
 }
 
-impl Projector for Audit {
+impl Projector for AbandonRecords {
     fn apply(&mut self, db: &Connection, event: &LoggedEvent) -> rusqlite::Result<()> {
         let actor = event.event.actor;
         match &event.event.body {
             EventBody::UserDeactivated(e) => {
-                if self.deactivated.insert(e.user_id) {
-                    self.newly_deactivated.push(e.user_id);
-                }
+                self.deactivated.insert(e.user_id);
                 Ok(())
             }
             EventBody::CustomerAbandoned(e) => insert(
@@ -105,7 +101,7 @@ impl Projector for Audit {
                 event,
                 e.customer_id,
                 e.from_pool,
-                AuditKind::Abandoned,
+                LossKind::Abandoned,
                 e.abandoner,
                 actor,
                 Some(&e.reason),
@@ -113,10 +109,10 @@ impl Projector for Audit {
                 None,
             ),
             EventBody::CustomerReclaimed(e) => {
-                let kind = if self.deactivated.contains(&e.former_owner) {
-                    AuditKind::Deactivation
+                let kind = if self.deactivated.contains(e.former_owner) {
+                    LossKind::Deactivation
                 } else {
-                    AuditKind::Reclaimed
+                    LossKind::Reclaimed
                 };
                 insert(
                     db,
@@ -136,7 +132,7 @@ impl Projector for Audit {
                 event,
                 e.customer_id,
                 e.pool_id,
-                AuditKind::AutoReclaimed,
+                LossKind::AutoReclaimed,
                 e.former_owner,
                 Actor::Rule(e.rule),
                 None,
@@ -148,11 +144,7 @@ impl Projector for Audit {
     }
 
     fn flush(&mut self, db: &Connection) -> rusqlite::Result<()> {
-        for user in self.newly_deactivated.drain(..) {
-            db.prepare_cached("INSERT OR IGNORE INTO deactivated (user_id) VALUES (?1)")?
-                .execute([Id::from(user)])?;
-        }
-        Ok(())
+        self.deactivated.flush(db)
     }
 
     fn trim(&mut self, _keep: usize) {}

@@ -2,7 +2,7 @@
 //! events (100,000 customers, 50 users, generated through the domain's `decide`), and
 //! query latencies on the result.
 //!
-//! `cargo run --release -p poolkeeper-projections --bin projections-bench [-- --quick] [--dir PATH]`
+//! `cargo bench -p poolkeeper-simulate --bench projections-bench [-- --quick] [--dir PATH]`
 //!
 //! The generated log is cached in the directory (default: the system temp directory) and
 //! reused by later runs. Prints one `metric value unit` line per figure.
@@ -12,12 +12,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use poolkeeper_codec as codec;
 use poolkeeper_eventlog::{EventLogConfig, EventStore, SqliteEventStore};
-use poolkeeper_projections::simulate::{ACTIONS, REASONS, Simulation, Step};
 use poolkeeper_projections::{
-    AsOf, AuditQuery, OwnerQuery, OwnerScope, PoolFilter, PoolQuery, ProjectionName, Projections,
-    ProjectionsConfig, RebuildPhase, codec,
+    AbandonRecordQuery, AsOf, OwnerQuery, OwnerScope, PoolFilter, PoolQuery, ProjectionName,
+    Projections, ProjectionsConfig, RebuildPhase,
 };
+use poolkeeper_simulate::{ACTIONS, REASONS, Simulation, Step};
 
 struct Sizes {
     events: u64,
@@ -78,13 +79,7 @@ fn status_mib(field: &str) -> f64 {
 }
 
 fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
-            line.split_whitespace().nth(1)?.parse::<f64>().ok()
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
+    status_mib("VmHWM:")
 }
 
 /// A realistic mix: follow-ups and claims dominate; organization changes are rare.
@@ -424,14 +419,14 @@ async fn main() {
     let mut samples = Vec::new();
     for _ in 0..sizes.queries {
         let month_start = instant(&mut rng);
-        let query = AuditQuery {
+        let query = AbandonRecordQuery {
             reason: Some(REASONS[rng.below(REASONS.len() as u64) as usize].to_owned()),
             since: Some(month_start),
             until: Some(month_start + chrono::Duration::days(30)),
             limit: 50,
-            ..AuditQuery::default()
+            ..AbandonRecordQuery::default()
         };
-        timed(&mut samples, projections.audit().list(query))
+        timed(&mut samples, projections.abandon_records().list(query))
             .await
             .expect("audit");
     }

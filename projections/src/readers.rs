@@ -1,0 +1,83 @@
+//! The readers of the live projections, each over its projection's pool of read-only
+//! connections, and canonical dumps for comparing builds.
+
+use std::sync::Arc;
+
+use crate::abandon_records::AbandonRecordsReader;
+use crate::dump::{self, TableDump};
+use crate::error::ProjectionError;
+use crate::handle::Projections;
+use crate::history::HistoryReader;
+use crate::name::ProjectionName;
+use crate::owner_view::OwnerViewReader;
+use crate::pool_view::PoolViewReader;
+use crate::readpool::ReadPool;
+use crate::statistics::StatisticsReader;
+
+/// A projection's reader: a handle on the pool of read-only connections of its file,
+/// whether the live one ([`Projections`]) or a snapshot ([`crate::Snapshot`]).
+pub(crate) trait Reader {
+    /// The projection it reads.
+    const PROJECTION: ProjectionName;
+
+    /// The reader over `pool`, a pool of connections to a file of [`Reader::PROJECTION`].
+    fn over(pool: Arc<ReadPool>) -> Self;
+}
+
+macro_rules! readers {
+    ($($reader:ty => $name:ident,)*) => {
+        $(impl Reader for $reader {
+            const PROJECTION: ProjectionName = ProjectionName::$name;
+
+            fn over(pool: Arc<ReadPool>) -> Self {
+                Self { pool }
+            }
+        })*
+    };
+}
+
+readers! {
+    PoolViewReader => PoolView,
+    OwnerViewReader => OwnerView,
+    AbandonRecordsReader => AbandonRecords,
+    HistoryReader => OwnershipHistory,
+    StatisticsReader => Statistics,
+}
+
+impl Projections {
+    /// The reader of a live projection.
+    fn reader<R: Reader>(&self) -> R {
+        R::over(Arc::clone(&self.shared.live(R::PROJECTION).read))
+    }
+
+    /// The pool view's reader.
+    pub fn pool_view(&self) -> PoolViewReader {
+        self.reader()
+    }
+
+    /// The owner view's reader.
+    pub fn owner_view(&self) -> OwnerViewReader {
+        self.reader()
+    }
+
+    /// The abandon records' reader.
+    pub fn abandon_records(&self) -> AbandonRecordsReader {
+        self.reader()
+    }
+
+    /// The ownership history's reader.
+    pub fn history(&self) -> HistoryReader {
+        self.reader()
+    }
+
+    /// The statistics' reader.
+    pub fn statistics(&self) -> StatisticsReader {
+        self.reader()
+    }
+
+    /// Every row of a projection in a canonical order (tables by name, rows by all
+    /// columns), for comparing two builds.
+    pub async fn dump(&self, name: ProjectionName) -> Result<Vec<TableDump>, ProjectionError> {
+        self.shared.live(name).read.run(dump::dump_connection).await
+    }
+}
