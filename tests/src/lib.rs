@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+pub mod process;
 pub mod raw;
 
 use chrono::{DateTime, TimeZone, Utc};

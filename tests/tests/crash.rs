@@ -5,65 +5,23 @@
 //! what it names does not exist), and each organization's chain verifies on its own,
 //! gap-free from position 1.
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use poolkeeper_grpc::client::{self, AuthedChannel, Credentials};
+use poolkeeper_grpc::client::{AuthedChannel, Credentials};
 use poolkeeper_proto::v1 as pb;
 use poolkeeper_proto::v1::audit_service_client::AuditServiceClient;
 use poolkeeper_proto::v1::command_service_client::CommandServiceClient;
 use poolkeeper_proto::v1::organization_service_client::OrganizationServiceClient;
 use poolkeeper_proto::v1::query_service_client::QueryServiceClient;
 use poolkeeper_tests::command_id;
+use poolkeeper_tests::process::{self, ServerProcess};
 use tonic::transport::Channel;
 
-struct Server {
-    child: Child,
-    channel: Channel,
-    credentials: Credentials,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+type Server = ServerProcess;
 
 async fn spawn(dir: &Path) -> Server {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_poolkeeper-under-test"))
-        .args([
-            "serve",
-            "--manual-clock",
-            "2026-01-01T09:00:00Z",
-            "--listen",
-        ])
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--data-dir")
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the server starts");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let channel = loop {
-        match client::connect(&format!("http://127.0.0.1:{port}")).await {
-            Ok(channel) => break channel,
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(20)).await
-            }
-            Err(error) => panic!("the server never listened: {error}"),
-        }
-    };
-    let token = std::fs::read_to_string(dir.join("dev-token")).expect("the development token");
-    Server {
-        child,
-        channel,
-        credentials: Credentials::new(token.trim()).expect("ascii token"),
-    }
+    process::spawn(env!("CARGO_BIN_EXE_poolkeeper-under-test"), dir).await
 }
 
 /// A tiny deterministic generator.
@@ -106,7 +64,13 @@ struct Workforce {
     customers: Vec<String>,
 }
 
-impl Server {
+/// Clients of the server in an organization.
+trait InOrganization {
+    fn commands(&self, organization: &str, user: &str) -> CommandServiceClient<AuthedChannel>;
+    fn audit(&self, organization: &str) -> AuditServiceClient<AuthedChannel>;
+}
+
+impl InOrganization for Server {
     fn commands(&self, organization: &str, user: &str) -> CommandServiceClient<AuthedChannel> {
         CommandServiceClient::new(
             as_user(&self.credentials, organization, user).on(self.channel.clone()),

@@ -3,18 +3,16 @@
 //! directory after its first start and stop stays under the bound README.md states; and
 //! an idle server truncates its WALs while it keeps running.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use poolkeeper_grpc::client::{self, Credentials};
+use poolkeeper_grpc::client;
 use poolkeeper_proto::v1 as pb;
 use poolkeeper_proto::v1::audit_service_client::AuditServiceClient;
 use poolkeeper_proto::v1::command_service_client::CommandServiceClient;
 use poolkeeper_proto::v1::query_service_client::QueryServiceClient;
 use poolkeeper_tests::command_id;
-use tonic::transport::Channel;
+use poolkeeper_tests::process::{self, ServerProcess};
 
 /// A fresh data directory after its first start and a clean stop is smaller than this
 /// (README.md, "Running the service"; measured: 262,363 bytes with the platform log).
@@ -23,59 +21,19 @@ const FRESH_BOUND: u64 = 512 * 1024;
 /// After the 327 commands below and a clean stop (measured: about 760 KB).
 const AFTER_COMMANDS_BOUND: u64 = 2 << 20;
 
-struct Server {
-    child: Child,
-    channel: Channel,
-    credentials: Credentials,
-    admin: String,
-}
+type Server = ServerProcess;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// Starts the server on `dir` and waits until it answers.
 async fn spawn(dir: &Path) -> Server {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_poolkeeper-under-test"))
-        .args([
-            "serve",
-            "--manual-clock",
-            "2026-01-01T09:00:00Z",
-            "--listen",
-        ])
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--data-dir")
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the server starts");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let channel = loop {
-        match client::connect(&format!("http://127.0.0.1:{port}")).await {
-            Ok(channel) => break channel,
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(20)).await
-            }
-            Err(error) => panic!("the server never listened: {error}"),
-        }
-    };
-    let token = std::fs::read_to_string(dir.join("dev-token")).expect("the development token");
-    let bootstrap: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("bootstrap.json")).unwrap()).unwrap();
-    Server {
-        child,
-        channel,
-        credentials: Credentials::new(token.trim()).expect("ascii token"),
-        admin: bootstrap["admin_user"].as_str().unwrap().to_owned(),
-    }
+    process::spawn(env!("CARGO_BIN_EXE_poolkeeper-under-test"), dir).await
 }
 
-impl Server {
+/// Clients of the server in the default organization.
+trait DefaultOrganization {
+    fn commands(&self, user: &str) -> CommandServiceClient<client::AuthedChannel>;
+    async fn tail(&self) -> u64;
+}
+
+impl DefaultOrganization for Server {
     fn commands(&self, user: &str) -> CommandServiceClient<client::AuthedChannel> {
         CommandServiceClient::new(
             self.credentials
@@ -92,26 +50,6 @@ impl Server {
             .unwrap()
             .into_inner()
             .tail
-    }
-
-    /// Sends SIGTERM and waits (bounded) for the process to exit.
-    fn terminate(mut self) -> ExitStatus {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success(), "kill -TERM failed");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("the server did not stop within 60 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
     }
 }
 

@@ -1,0 +1,106 @@
+//! The real `poolkeeper` program as a child process on a loopback port: started on a
+//! data directory, connected to, stopped with SIGTERM or killed.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use poolkeeper_grpc::client::{self, Credentials};
+use tonic::transport::Channel;
+
+/// A running `poolkeeper serve` process.
+pub struct ServerProcess {
+    /// The process.
+    pub child: Child,
+    /// `http://127.0.0.1:{port}`.
+    pub endpoint: String,
+    /// A connected channel.
+    pub channel: Channel,
+    /// The development token (every scope, every organization).
+    pub token: String,
+    /// Its credentials.
+    pub credentials: Credentials,
+    /// The default organization's first admin, `users/{uuid}`.
+    pub admin: String,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Starts `exe serve` (the test's `CARGO_BIN_EXE_poolkeeper-under-test`) on `dir` with a
+/// manual clock, and waits until it answers.
+pub async fn spawn(exe: &str, dir: &Path) -> ServerProcess {
+    let port = free_port();
+    let child = Command::new(exe)
+        .args([
+            "serve",
+            "--manual-clock",
+            "2026-01-01T09:00:00Z",
+            "--listen",
+        ])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the server starts");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let channel = loop {
+        match client::connect(&endpoint).await {
+            Ok(channel) => break channel,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            Err(error) => panic!("the server never listened: {error}"),
+        }
+    };
+    let token = std::fs::read_to_string(dir.join("dev-token"))
+        .expect("the development token")
+        .trim()
+        .to_owned();
+    let bootstrap: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("bootstrap.json")).unwrap()).unwrap();
+    ServerProcess {
+        child,
+        endpoint,
+        channel,
+        credentials: Credentials::new(&token).expect("ascii token"),
+        token,
+        admin: bootstrap["admin_user"].as_str().unwrap().to_owned(),
+    }
+}
+
+impl ServerProcess {
+    /// Kills it with SIGKILL and reaps it.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the process to exit.
+    pub fn terminate(mut self) -> ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the server did not stop within 60 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
