@@ -1,0 +1,235 @@
+//! The `poolkeeper` command line: the service and its operations tools. The binary is a
+//! thin wrapper around [`main`], so tests can run the very same program as a child process.
+//!
+//! - `poolkeeper serve`: runs the service (defaults: `./poolkeeper-data`, 127.0.0.1:50051,
+//!   a development token created and printed at first start).
+//! - `poolkeeper status | rebuild | verify | export | history`: against a running server
+//!   (`--server`, `--token`) or, when none runs, directly on the data directory; each in
+//!   one organization (`--organization`, `default` when absent), and `status` in all of
+//!   them when none is named.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::client::{self, AuthedChannel, Credentials};
+use crate::config::Config;
+use crate::organizations::{OrganizationId, log_config};
+use crate::server::{DataDir, Runtime, ServeOptions};
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+use poolkeeper_eventlog::{EventStore, SqliteEventStore};
+use poolkeeper_projections::{ProjectionName, Projections};
+use poolkeeper_proto::v1 as pb;
+use poolkeeper_proto::v1::admin_service_client::AdminServiceClient;
+use poolkeeper_proto::v1::audit_service_client::AuditServiceClient;
+use poolkeeper_proto::v1::organization_service_client::OrganizationServiceClient;
+use poolkeeper_proto::v1::query_service_client::QueryServiceClient;
+
+mod audit;
+mod local;
+mod rebuild;
+mod remote;
+mod serve;
+mod status;
+
+use audit::{export, history, verify};
+use local::{local_organizations, lock_local, open_local, open_local_log};
+use rebuild::rebuild;
+use remote::{admin_client, audit_client, credentials, organizations_to_report};
+use serve::serve;
+use status::status;
+
+#[derive(Parser)]
+#[command(
+    name = "poolkeeper",
+    version,
+    about = "The event-sourced customer-pool core"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    /// Run the service.
+    Serve(ServeArgs),
+    /// Each organization's log position, and each projection's checkpoint and lag behind
+    /// it (every organization unless --organization names one).
+    Status(Target),
+    /// Rebuild projections from the log (all when none is named), with a progress bar.
+    Rebuild {
+        #[command(flatten)]
+        target: Target,
+        /// `pool_view`, `owner_view`, `abandon_audit`, `ownership_history` or `statistics`.
+        projection: Option<String>,
+        /// Rebuild beside the live projection on a running server and swap it in.
+        #[arg(long)]
+        online: bool,
+    },
+    /// A customer's ownership history, and its owner as of an instant.
+    History {
+        #[command(flatten)]
+        target: Target,
+        /// The customer, `customers/{uuid}` or a UUID.
+        customer: String,
+        /// Who owned it at this RFC 3339 instant.
+        #[arg(long)]
+        as_of: Option<DateTime<Utc>>,
+    },
+    /// Re-walk the log's hash chain and report the first break.
+    Verify(Target),
+    /// Write the log as JSON lines with hashes (to stdout or --output).
+    Export {
+        #[command(flatten)]
+        target: Target,
+        /// The file to write; stdout when absent.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// A TOML configuration file.
+    #[arg(long, env = "POOLKEEPER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where to listen (overrides the file).
+    #[arg(long, env = "POOLKEEPER_LISTEN")]
+    listen: Option<std::net::SocketAddr>,
+    /// The data directory (overrides the file).
+    #[arg(long, env = "POOLKEEPER_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Run on a manual clock starting at this RFC 3339 instant; it moves only through
+    /// AdminService.SetClock (tests and demos).
+    #[arg(long)]
+    manual_clock: Option<DateTime<Utc>>,
+    /// Log lines as JSON.
+    #[arg(long)]
+    json_logs: bool,
+}
+
+/// Where an operations command acts: a running server, or the data directory.
+#[derive(Args)]
+struct Target {
+    /// A running server, e.g. http://127.0.0.1:50051.
+    #[arg(long, env = "POOLKEEPER_SERVER")]
+    server: Option<String>,
+    /// A token with the needed scope, for --server.
+    #[arg(long, env = "POOLKEEPER_TOKEN")]
+    token: Option<String>,
+    /// The data directory, when no server runs.
+    #[arg(long, env = "POOLKEEPER_DATA_DIR", default_value = "./poolkeeper-data")]
+    data_dir: PathBuf,
+    /// The organization (`acme` or `organizations/acme`); `default` when absent.
+    #[arg(long, env = "POOLKEEPER_ORGANIZATION")]
+    organization: Option<String>,
+}
+
+impl Target {
+    /// The organization it names, `default` when none.
+    fn organization(&self) -> Result<OrganizationId, Failure> {
+        match &self.organization {
+            None => Ok(OrganizationId::default_organization()),
+            Some(text) => Ok(OrganizationId::parse(text)?),
+        }
+    }
+
+    /// The token's credentials in the organization it names.
+    fn credentials(&self) -> Result<Credentials, Failure> {
+        Ok(credentials(self.token.as_deref())?.in_organization(self.organization()?.as_str())?)
+    }
+}
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// A reader of our output went away (e.g. `poolkeeper export | head`): not a failure.
+fn is_broken_pipe(error: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if current
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+        {
+            return true;
+        }
+        if let Some(poolkeeper_eventlog::EventLogError::Io(inner)) = current.downcast_ref()
+            && inner.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            return true;
+        }
+        source = current.source();
+    }
+    false
+}
+
+/// Parses the command line and runs the chosen command.
+pub fn main() -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("poolkeeper: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(Cli::parse()))
+}
+
+async fn run(cli: Cli) -> std::process::ExitCode {
+    let result = match cli.command {
+        Commands::Serve(args) => serve(args).await.map(|()| true),
+        Commands::Status(target) => {
+            init_logs(false);
+            status(target).await.map(|()| true)
+        }
+        Commands::Rebuild {
+            target,
+            projection,
+            online,
+        } => {
+            init_logs(false);
+            rebuild(target, projection, online).await.map(|()| true)
+        }
+        Commands::History {
+            target,
+            customer,
+            as_of,
+        } => {
+            init_logs(false);
+            history(target, customer, as_of).await.map(|()| true)
+        }
+        Commands::Verify(target) => {
+            init_logs(false);
+            verify(target).await
+        }
+        Commands::Export { target, output } => {
+            init_logs(false);
+            export(target, output).await.map(|()| true)
+        }
+    };
+    match result {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::from(2),
+        Err(error) if is_broken_pipe(error.as_ref()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("poolkeeper: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

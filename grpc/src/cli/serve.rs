@@ -1,0 +1,65 @@
+//! `poolkeeper serve`: the configuration from file and flags, the runtime, and the
+//! signals that stop it.
+
+use super::*;
+
+pub(super) async fn serve(args: ServeArgs) -> Result<(), Failure> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(data_dir) = args.data_dir {
+        config.data_dir = data_dir;
+    }
+    config.json_logs |= args.json_logs;
+    init_logs(config.json_logs);
+    // Listen only once the service can answer: the log is folded and the token written.
+    let listen = config.listen;
+    let runtime = Runtime::open(ServeOptions {
+        config,
+        manual_clock: args.manual_clock,
+    })
+    .await?;
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let address = listener.local_addr()?;
+    if runtime.tokens().iter().any(|t| t.name == "development") {
+        let token = &runtime.tokens()[0].token;
+        eprintln!("development token (every scope): {token}");
+        eprintln!("  saved in {}", runtime.data().dev_token().display());
+    }
+    let bootstrap = runtime.bootstrap();
+    eprintln!(
+        "admin user: {}   default pool: {}   (organization `default`)",
+        bootstrap.admin_user, bootstrap.default_pool
+    );
+    eprintln!("listening on {address}; Ctrl-C to stop");
+    runtime.serve(listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+pub(super) async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+    tracing::info!("shutting down: draining in-flight commands");
+}
