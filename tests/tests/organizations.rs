@@ -153,6 +153,18 @@ async fn company(harness: &Harness, id: &'static str, token: &'static str) -> Co
     company
 }
 
+/// A request creating a customer named `name` in the default pool.
+fn new_customer(name: &str) -> pb::CreateCustomerRequest {
+    pb::CreateCustomerRequest {
+        command_id: command_id(),
+        customer: Some(pb::NewCustomer {
+            display_name: name.into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 /// Every unary method of the organization-scoped services, from the descriptor set.
 fn unary_methods() -> Vec<String> {
     let pool = DescriptorPool::decode(poolkeeper_proto::FILE_DESCRIPTOR_SET).unwrap();
@@ -299,14 +311,7 @@ async fn another_organizations_ids_are_not_found_inside_ones_own() {
     // Acting as globex's admin inside acme: that user does not exist there.
     let mut impostor = CommandServiceClient::new(acme.credentials(&harness, &globex.admin));
     let status = impostor
-        .create_customer(pb::CreateCustomerRequest {
-            command_id: command_id(),
-            customer: Some(pb::NewCustomer {
-                display_name: "Impostor Co".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
+        .create_customer(new_customer("Impostor Co"))
         .await
         .expect_err("globex's admin acting in acme");
     assert_eq!(status.code(), Code::NotFound, "{status:?}");
@@ -416,14 +421,7 @@ async fn a_deactivated_organization_is_readable_and_takes_no_command() {
     assert_eq!(deactivated.state, pb::OrganizationState::Deactivated as i32);
     let status = globex
         .commands(&harness)
-        .create_customer(pb::CreateCustomerRequest {
-            command_id: command_id(),
-            customer: Some(pb::NewCustomer {
-                display_name: "Too Late Co".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
+        .create_customer(new_customer("Too Late Co"))
         .await
         .expect_err("a command in a deactivated organization");
     assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
@@ -444,14 +442,7 @@ async fn a_deactivated_organization_is_readable_and_takes_no_command() {
         "nothing appended"
     );
     acme.commands(&harness)
-        .create_customer(pb::CreateCustomerRequest {
-            command_id: command_id(),
-            customer: Some(pb::NewCustomer {
-                display_name: "Still Open Co".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
+        .create_customer(new_customer("Still Open Co"))
         .await
         .expect("the other organization takes commands");
     // A company's token cannot create, deactivate or see another organization.
@@ -490,14 +481,7 @@ async fn a_deactivated_organization_is_readable_and_takes_no_command() {
     let harness = harness.restart(poolkeeper_tests::t0()).await;
     let status = globex
         .commands(&harness)
-        .create_customer(pb::CreateCustomerRequest {
-            command_id: command_id(),
-            customer: Some(pb::NewCustomer {
-                display_name: "Too Late Co".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
+        .create_customer(new_customer("Too Late Co"))
         .await
         .expect_err("still deactivated after a restart");
     assert_eq!(reason(&status), "organization_deactivated");
