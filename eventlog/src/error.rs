@@ -3,8 +3,10 @@
 //! Every variant says how a caller should react: retry after re-reading
 //! ([`EventLogError::WrongExpectedVersion`]), fix the request
 //! ([`EventLogError::InvalidInput`], [`EventLogError::PayloadTooLarge`]), upgrade
-//! the binary ([`EventLogError::SchemaTooNew`]), or treat the store as unavailable
-//! ([`EventLogError::Storage`], [`EventLogError::Io`], [`EventLogError::Closed`]).
+//! the binary ([`EventLogError::SchemaTooNew`]), step down as a writer
+//! ([`EventLogError::Fenced`], [`EventLogError::ReadOnly`]), or treat the store as
+//! unavailable ([`EventLogError::Storage`], [`EventLogError::Backend`],
+//! [`EventLogError::Io`], [`EventLogError::Closed`]).
 
 use std::sync::Arc;
 
@@ -86,6 +88,36 @@ pub enum EventLogError {
     /// operation did not take effect; retrying later may succeed.
     #[error("storage error: {0}")]
     Storage(#[source] Arc<rusqlite::Error>),
+
+    /// A database backend other than SQLite (PostgreSQL) failed: connection,
+    /// query or commit. The operation did not take effect, except that a
+    /// failure while committing leaves the outcome unknown: read the command's
+    /// outcome ([`command_outcome`](crate::EventStore::command_outcome)) before
+    /// retrying, or retry with the same command id.
+    #[error("database error: {0}")]
+    Backend(#[source] Arc<dyn std::error::Error + Send + Sync>),
+
+    /// Another writer took this organization's log over: its lease now has a
+    /// newer epoch than `epoch`, the one this store appends under. Nothing of
+    /// the refused append was written. The caller must step down: stop
+    /// appending through this store, and if it acquires the lease again, open a
+    /// new store and re-fold its write model from the log, which may have moved.
+    #[error("organization {organization}: fenced, epoch {epoch} is no longer the writer's")]
+    Fenced {
+        /// The organization whose log refused the append.
+        organization: String,
+        /// The (stale) epoch this store holds.
+        epoch: u64,
+    },
+
+    /// The store was opened without a writer lease: it reads, subscribes and
+    /// verifies but refuses appends. Nothing was written; send the command to
+    /// the organization's writer.
+    #[error("organization {organization}: this log was opened read-only")]
+    ReadOnly {
+        /// The organization whose log refused the append.
+        organization: String,
+    },
 
     /// Writing an export or opening the database directory failed.
     #[error("i/o error: {0}")]

@@ -1,0 +1,3 @@
+//! `eventlog-postgres-bench` (written next).
+
+fn main() {}
