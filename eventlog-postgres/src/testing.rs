@@ -238,3 +238,17 @@ fn free_port() -> io::Result<u16> {
         .local_addr()?
         .port())
 }
+
+/// Why PostgreSQL tests cannot run on this machine, if they cannot: its server binaries
+/// are missing and `CI` is not `true` (in CI they must run, so there they fail instead).
+/// A test that gets a reason prints it loudly and returns.
+pub fn skip_reason() -> Option<String> {
+    if server_bin().is_ok() || std::env::var("CI").is_ok_and(|ci| ci == "true") {
+        return None;
+    }
+    Some(
+        "SKIPPING a PostgreSQL test: no initdb under /usr/lib/postgresql/*/bin \
+         (install Debian's `postgresql`; with CI=true these tests run and fail instead)"
+            .to_owned(),
+    )
+}

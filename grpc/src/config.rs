@@ -51,6 +51,15 @@ pub struct Config {
     /// An organization no call used for this many seconds is closed (its next reclaim
     /// still opens it on time).
     pub organization_idle_seconds: u64,
+    /// Where the logs live: the data directory's SQLite files when absent, or a
+    /// PostgreSQL database (`postgres://user@host:5432/db`) shared by every node.
+    pub store: Option<String>,
+    /// This node's name in the writer leases (PostgreSQL); a stable id kept in the data
+    /// directory (`node-id`) when absent.
+    pub node_id: Option<String>,
+    /// How long a writer lease lasts without renewal, in seconds (PostgreSQL): after a
+    /// node dies, another takes its organizations within this time.
+    pub lease_seconds: u64,
     /// Log lines as JSON instead of text.
     pub json_logs: bool,
 }
@@ -70,6 +79,9 @@ impl Default for Config {
             projection_commit_ms: 50,
             max_open_organizations: 64,
             organization_idle_seconds: 300,
+            store: None,
+            node_id: None,
+            lease_seconds: 10,
             json_logs: false,
         }
     }

@@ -58,6 +58,19 @@ impl DataDir {
         self.root.join("bootstrap.json")
     }
 
+    /// This node's stable id (for writer leases), created on first use.
+    pub fn node_id(&self) -> Result<String, DataDirError> {
+        let path = self.root.join("node-id");
+        if let Ok(id) = std::fs::read_to_string(&path)
+            && !id.trim().is_empty()
+        {
+            return Ok(id.trim().to_owned());
+        }
+        let id = format!("node-{}", uuid::Uuid::now_v7().simple());
+        std::fs::write(&path, format!("{id}\n")).map_err(|e| self.io(e))?;
+        Ok(id)
+    }
+
     fn lock(&self) -> PathBuf {
         self.root.join("LOCK")
     }

@@ -28,9 +28,10 @@ use crate::auth::{Authenticator, OrganizationGrant, Scope, TokenConfig, generate
 use crate::clock::ServiceClock;
 use crate::config::Config;
 pub use crate::data_dir::{Bootstrap, DataDir, DataDirError};
+use crate::organizations::postgres::PostgresOrganizationLogs;
 use crate::organizations::{
-    OpenLimits, OrganizationId, Organizations, OrganizationsError, PartitionSettings, SqliteLogs,
-    log_config,
+    LogBackend, OpenLimits, OrganizationId, Organizations, OrganizationsError, PartitionSettings,
+    SqliteLogs, log_config,
 };
 use crate::protocol_errors::ProtocolErrors;
 use crate::services::admin::AdminApi;
@@ -40,6 +41,7 @@ use crate::services::organizations::OrganizationApi;
 use crate::services::partitions::PartitionFinder;
 use crate::services::query::QueryApi;
 use crate::writer::WriterConfig;
+use poolkeeper_eventlog_postgres::PostgresLogConfig;
 
 /// Why the server could not start or stopped badly.
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +115,7 @@ impl Runtime {
             None => ServiceClock::System,
         };
         let shared_clock: Arc<dyn Clock> = Arc::new(clock.clone());
-        let logs = Arc::new(SqliteLogs::new(data.layout(), log_config()));
+        let logs = open_logs(&data, &config).await?;
         let organizations = Arc::new(
             Organizations::open(
                 data.layout(),
@@ -251,6 +253,25 @@ impl Runtime {
         }
         tracing::info!("poolkeeper stopped");
     }
+}
+
+/// Where the organizations' logs live: the data directory's SQLite files, or the
+/// PostgreSQL database of `config.store`, written under this node's leases.
+async fn open_logs(data: &DataDir, config: &Config) -> Result<Arc<dyn LogBackend>, ServerError> {
+    let Some(url) = &config.store else {
+        return Ok(Arc::new(SqliteLogs::new(data.layout(), log_config())));
+    };
+    let node = match &config.node_id {
+        Some(node) => node.clone(),
+        None => data.node_id()?,
+    };
+    let settings = PostgresLogConfig {
+        upcasters: poolkeeper_codec::upcasters(),
+        ..PostgresLogConfig::default()
+    };
+    let ttl = Duration::from_secs(config.lease_seconds.max(1));
+    let logs = PostgresOrganizationLogs::connect(url, node, ttl, settings).await?;
+    Ok(Arc::new(logs))
 }
 
 /// How every organization's partition runs.

@@ -620,6 +620,17 @@ fn log_status(error: &EventLogError) -> Status {
             )
         }
         EventLogError::Closed => unavailable("log_closed", "the event log is closed"),
+        EventLogError::Fenced { .. } | EventLogError::ReadOnly { .. } => unavailable(
+            "writer_moved",
+            "another node writes this organization's log now; retry with the same command_id",
+        ),
+        EventLogError::Backend(error) => {
+            tracing::warn!(%error, "the log's database failed");
+            unavailable(
+                "log_unavailable",
+                "the log's database is unreachable; retry with the same command_id",
+            )
+        }
         other => {
             tracing::error!(error = %other, "event log failure");
             internal("the event log failed; the command was not recorded")

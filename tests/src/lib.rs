@@ -30,6 +30,35 @@ pub fn command_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// A fresh, empty database on this test process's throwaway PostgreSQL cluster (started
+/// on first use, stopped when the process exits): its URL. `None`, said loudly on
+/// stderr, on a machine without PostgreSQL's binaries outside CI.
+pub async fn postgres_database() -> Option<String> {
+    use poolkeeper_eventlog_postgres::testing::{TestCluster, skip_reason};
+    if let Some(reason) = skip_reason() {
+        eprintln!("{reason}");
+        return None;
+    }
+    let cluster = tokio::task::spawn_blocking(TestCluster::shared)
+        .await
+        .expect("starting the cluster");
+    let (client, connection) = tokio_postgres::connect(&cluster.url(), tokio_postgres::NoTls)
+        .await
+        .expect("the throwaway cluster accepts connections");
+    let connection = tokio::spawn(connection);
+    let name = format!("poolkeeper_{}", uuid::Uuid::now_v7().simple());
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("a fresh database");
+    drop(client);
+    let _ = connection.await;
+    Some(format!(
+        "postgresql://postgres@127.0.0.1:{}/{name}",
+        cluster.port()
+    ))
+}
+
 /// A running server and clients for it.
 pub struct Harness {
     /// The server.
@@ -62,6 +91,13 @@ impl Harness {
         };
         configure(&mut config);
         Self::serve(dir, config, t0()).await
+    }
+
+    /// Starts a server whose logs live in a fresh database of this test process's
+    /// throwaway PostgreSQL cluster ([`postgres_database`]); `None` where that is skipped.
+    pub async fn start_on_postgres() -> Option<Self> {
+        let store = postgres_database().await?;
+        Some(Self::start_with(|config| config.store = Some(store)).await)
     }
 
     /// Stops the server gracefully and starts a new one on the same data directory (its

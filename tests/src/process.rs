@@ -35,6 +35,11 @@ fn free_port() -> u16 {
 /// Starts `exe serve` (the test's `CARGO_BIN_EXE_poolkeeper-under-test`) on `dir` with a
 /// manual clock, and waits until it answers.
 pub async fn spawn(exe: &str, dir: &Path) -> ServerProcess {
+    spawn_with(exe, dir, &[]).await
+}
+
+/// [`spawn`] with more `serve` arguments (e.g. `--store postgres://…`).
+pub async fn spawn_with(exe: &str, dir: &Path, extra: &[String]) -> ServerProcess {
     let port = free_port();
     let child = Command::new(exe)
         .args([
@@ -46,6 +51,7 @@ pub async fn spawn(exe: &str, dir: &Path) -> ServerProcess {
         .arg(format!("127.0.0.1:{port}"))
         .arg("--data-dir")
         .arg(dir)
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

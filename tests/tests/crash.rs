@@ -20,8 +20,12 @@ use tonic::transport::Channel;
 
 type Server = ServerProcess;
 
-async fn spawn(dir: &Path) -> Server {
-    process::spawn(env!("CARGO_BIN_EXE_poolkeeper-under-test"), dir).await
+async fn spawn(dir: &Path, store: &Option<String>) -> Server {
+    let extra: Vec<String> = match store {
+        Some(url) => vec!["--store".into(), url.clone()],
+        None => Vec::new(),
+    };
+    process::spawn_with(env!("CARGO_BIN_EXE_poolkeeper-under-test"), dir, &extra).await
 }
 
 /// A tiny deterministic generator.
@@ -258,9 +262,24 @@ async fn drive(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_commands_survive_sigkill_in_every_organization() {
+    survive_six_kills(None).await;
+}
+
+/// The same with the logs in PostgreSQL (a throwaway cluster): the killed node's leases
+/// are taken again by the restarted one, and nothing acknowledged is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_commands_survive_sigkill_on_postgresql() {
+    let Some(store) = poolkeeper_tests::postgres_database().await else {
+        return;
+    };
+    survive_six_kills(Some(store)).await;
+}
+
+/// Six rounds of load in three organizations, each ended by SIGKILL, then the checks.
+async fn survive_six_kills(store: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
     let staffed = {
-        let mut server = spawn(dir.path()).await;
+        let mut server = spawn(dir.path(), &store).await;
         let staffed = staff(&server, dir.path()).await;
         server.child.kill().unwrap();
         server.child.wait().unwrap();
@@ -270,7 +289,7 @@ async fn acknowledged_commands_survive_sigkill_in_every_organization() {
     let mut rng = Rng(0x5eed_1234_abcd_9876);
     let mut all_acked: Vec<Acked> = Vec::new();
     for round in 0..6 {
-        let mut server = spawn(dir.path()).await;
+        let mut server = spawn(dir.path(), &store).await;
         // Everything acknowledged before earlier crashes is still there, in its own
         // organization.
         let when = format!("round {round}");
@@ -312,7 +331,7 @@ async fn acknowledged_commands_survive_sigkill_in_every_organization() {
             );
         }
     }
-    let server = spawn(dir.path()).await;
+    let server = spawn(dir.path(), &store).await;
     for acked in &all_acked {
         assert_kept(&server, acked, "after the last crash").await;
         // In another organization its user and customer do not exist.
@@ -352,19 +371,33 @@ async fn acknowledged_commands_survive_sigkill_in_every_organization() {
     child.kill().unwrap();
     child.wait().unwrap();
     for organization in ORGANIZATIONS {
-        assert_projections_equal_a_rebuild(dir.path(), organization).await;
+        assert_projections_equal_a_rebuild(dir.path(), organization, &store).await;
     }
 }
 
 /// Compares every live projection, table by table, with an offline rebuild from the log.
-async fn assert_projections_equal_a_rebuild(data: &Path, organization: &str) {
+async fn assert_projections_equal_a_rebuild(
+    data: &Path,
+    organization: &str,
+    store: &Option<String>,
+) {
     use poolkeeper_eventlog::{EventLogConfig, EventStore, SqliteEventStore};
     use poolkeeper_projections::{ProjectionName, Projections};
+    let id = organization;
     let organization = data.join("organizations").join(organization);
-    let log = organization.join("events.db");
-    assert!(log.exists(), "the organization's log is at {log:?}");
-    let store: std::sync::Arc<dyn EventStore> =
-        std::sync::Arc::new(SqliteEventStore::open(log, EventLogConfig::default()).unwrap());
+    let store: std::sync::Arc<dyn EventStore> = match store {
+        Some(url) => poolkeeper_eventlog_postgres::PostgresLogs::connect(url, 2)
+            .await
+            .unwrap()
+            .open_log(id, None)
+            .await
+            .unwrap(),
+        None => {
+            let log = organization.join("events.db");
+            assert!(log.exists(), "the organization's log is at {log:?}");
+            std::sync::Arc::new(SqliteEventStore::open(log, EventLogConfig::default()).unwrap())
+        }
+    };
     assert!(
         store.tail().await.unwrap() > 0,
         "the log holds the workload"

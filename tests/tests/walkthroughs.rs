@@ -582,8 +582,9 @@ async fn seed_004_deactivation_handover_and_visibility(h: Harness) {
     assert_eq!(gone.code(), tonic::Code::PermissionDenied);
 }
 
-/// Each walkthrough runs twice: in the default organization, and in one created beside it
-/// (whose positions, pools and users are its own).
+/// Each walkthrough runs three times: in the default organization, in one created beside
+/// it (whose positions, pools and users are its own), and in one created on a server whose
+/// logs live in PostgreSQL (a throwaway cluster).
 macro_rules! in_both_organizations {
     ($($walkthrough:ident),* $(,)?) => {
         mod default_organization {
@@ -591,6 +592,17 @@ macro_rules! in_both_organizations {
                 #[tokio::test]
                 async fn $walkthrough() {
                     super::$walkthrough(super::Harness::start().await).await;
+                }
+            )*
+        }
+        mod on_postgresql {
+            $(
+                #[tokio::test]
+                async fn $walkthrough() {
+                    let Some(h) = super::Harness::start_on_postgres().await else {
+                        return;
+                    };
+                    super::$walkthrough(h.in_new_organization("acme").await).await;
                 }
             )*
         }

@@ -100,6 +100,10 @@ struct ServeArgs {
     /// The data directory (overrides the file).
     #[arg(long, env = "POOLKEEPER_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// The logs' PostgreSQL database (`postgres://…`; overrides the file); the data
+    /// directory's SQLite files when absent.
+    #[arg(long, env = "POOLKEEPER_STORE")]
+    store: Option<String>,
     /// Run on a manual clock starting at this RFC 3339 instant; it moves only through
     /// AdminService.SetClock (tests and demos).
     #[arg(long)]

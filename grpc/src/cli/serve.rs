@@ -14,6 +14,9 @@ pub(super) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     if let Some(data_dir) = args.data_dir {
         config.data_dir = data_dir;
     }
+    if let Some(store) = args.store {
+        config.store = Some(store);
+    }
     config.json_logs |= args.json_logs;
     init_logs(config.json_logs);
     // Listen only once the service can answer: the log is folded and the token written.

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod id;
 pub mod logs;
 pub mod partition;
+pub mod postgres;
 pub mod registry;
 pub mod wakeups;
 
