@@ -60,6 +60,9 @@ pub struct Config {
     /// How long a writer lease lasts without renewal, in seconds (PostgreSQL): after a
     /// node dies, another takes its organizations within this time.
     pub lease_seconds: u64,
+    /// Where the other nodes reach this one to forward commands (PostgreSQL);
+    /// `http://{listen}` when absent.
+    pub advertise: Option<String>,
     /// Log lines as JSON instead of text.
     pub json_logs: bool,
 }
@@ -82,6 +85,7 @@ impl Default for Config {
             store: None,
             node_id: None,
             lease_seconds: 10,
+            advertise: None,
             json_logs: false,
         }
     }

@@ -270,7 +270,11 @@ async fn open_logs(data: &DataDir, config: &Config) -> Result<Arc<dyn LogBackend
         ..PostgresLogConfig::default()
     };
     let ttl = Duration::from_secs(config.lease_seconds.max(1));
-    let logs = PostgresOrganizationLogs::connect(url, node, ttl, settings).await?;
+    let address = config
+        .advertise
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.listen));
+    let logs = PostgresOrganizationLogs::connect(url, node, address, ttl, settings).await?;
     Ok(Arc::new(logs))
 }
 
@@ -375,6 +379,11 @@ impl RunningServer {
             .await
             .map_err(ServerError::Listen)?;
         let addr = listener.local_addr().map_err(ServerError::Listen)?;
+        let mut options = options;
+        options
+            .config
+            .advertise
+            .get_or_insert_with(|| format!("http://{addr}"));
         let config = options.config.clone();
         let runtime = Runtime::open(options).await?;
         let token = runtime

@@ -210,6 +210,31 @@ impl CommandWriter {
         ))
     }
 
+    /// Restores the write model from the log of an organization another node writes, and
+    /// keeps it following that log (for reads and permission checks): commands submitted
+    /// to it are refused `Log(ReadOnly)`; the caller forwards them to the writer's node.
+    pub async fn follow(
+        store: Arc<dyn EventStore>,
+    ) -> Result<(Self, tokio::task::JoinHandle<()>), RestoreError> {
+        let restored = restore(store.as_ref()).await?;
+        let folded = Arc::new(FoldedLog {
+            model: RwLock::new(restored.model),
+            last_position: AtomicU64::new(restored.position),
+        });
+        // A closed queue: every submission is answered at once, before any decision.
+        let (queue, _) = mpsc::channel(1);
+        let (stop, stopped) = watch::channel(false);
+        let handle = tokio::spawn(follow_log(store, Arc::clone(&folded), stopped));
+        Ok((
+            Self {
+                queue,
+                folded,
+                stop: Arc::new(stop),
+            },
+            handle,
+        ))
+    }
+
     /// Submits a command and waits until it is durable (or refused).
     pub async fn submit(
         &self,
@@ -246,6 +271,41 @@ impl CommandWriter {
     /// Stops taking commands; the task finishes the queued ones, then ends.
     pub fn shutdown(&self) {
         self.stop.send_replace(true);
+    }
+}
+
+/// Applies what another node appends to `store` to `folded` until `stopped`.
+async fn follow_log(
+    store: Arc<dyn EventStore>,
+    folded: Arc<FoldedLog>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let from = folded.last_position.load(Ordering::Acquire) + 1;
+    let mut events = store.subscribe(from);
+    loop {
+        let recorded = tokio::select! {
+            next = events.next() => next,
+            _ = stopped.wait_for(|stop| *stop) => return,
+        };
+        let Some(recorded) = recorded else { return };
+        let applied = recorded
+            .map_err(RestoreError::from)
+            .and_then(|recorded| Ok((codec::decode(&recorded)?, recorded.position)));
+        match applied {
+            Ok((event, position)) => {
+                let mut model = folded
+                    .model
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                model.apply(&event);
+                model.record_position(event.body.stream(), position);
+                folded.last_position.store(position, Ordering::Release);
+            }
+            Err(error) => {
+                tracing::error!(%error, "following the log stopped");
+                return;
+            }
+        }
     }
 }
 

@@ -94,7 +94,68 @@ pub enum CatalogError {
 pub struct Catalog {
     store: Arc<dyn EventStore>,
     organizations: RwLock<BTreeMap<OrganizationId, OrganizationRecord>>,
+    /// The platform log's position the map reflects.
+    folded: std::sync::atomic::AtomicU64,
     append: tokio::sync::Mutex<()>,
+}
+
+/// Folds the platform log from `from` into `organizations`; the last position read
+/// (`from - 1` when there was nothing).
+async fn fold(
+    store: &dyn EventStore,
+    from: Position,
+    organizations: &mut BTreeMap<OrganizationId, OrganizationRecord>,
+) -> Result<Position, CatalogError> {
+    let mut last = from.saturating_sub(1);
+    let mut events = store.read_all_stream(from);
+    while let Some(recorded) = events.next().await {
+        let recorded = recorded?;
+        apply(organizations, &recorded)?;
+        last = recorded.position;
+    }
+    Ok(last)
+}
+
+/// Folds one event of the platform log into `organizations`.
+fn apply(
+    organizations: &mut BTreeMap<OrganizationId, OrganizationRecord>,
+    recorded: &poolkeeper_eventlog::RecordedEvent,
+) -> Result<(), CatalogError> {
+    let unreadable = |error: serde_json::Error| CatalogError::Unreadable {
+        position: recorded.position,
+        reason: error.to_string(),
+    };
+    match recorded.event_type.as_str() {
+        CREATED => {
+            let created: Created = serde_json::from_str(&recorded.payload).map_err(unreadable)?;
+            organizations.insert(
+                created.organization_id.clone(),
+                OrganizationRecord {
+                    id: created.organization_id,
+                    display_name: created.display_name,
+                    admin_user: created.admin_user,
+                    default_pool: created.default_pool,
+                    created_at: recorded.metadata.recorded_at,
+                    created_by_command: recorded.metadata.command_id,
+                    deactivated_at: None,
+                },
+            );
+        }
+        DEACTIVATED => {
+            let deactivated: Deactivated =
+                serde_json::from_str(&recorded.payload).map_err(unreadable)?;
+            if let Some(record) = organizations.get_mut(&deactivated.organization_id) {
+                record.deactivated_at = Some(recorded.metadata.recorded_at);
+            }
+        }
+        other => {
+            return Err(CatalogError::Unreadable {
+                position: recorded.position,
+                reason: format!("unknown event type {other:?}"),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn stream(id: &OrganizationId) -> Result<StreamId, EventLogError> {
@@ -105,50 +166,29 @@ impl Catalog {
     /// Folds the platform log `store`.
     pub async fn open(store: Arc<dyn EventStore>) -> Result<Self, CatalogError> {
         let mut organizations = BTreeMap::new();
-        let mut events = store.read_all_stream(1);
-        while let Some(recorded) = events.next().await {
-            let recorded = recorded?;
-            let unreadable = |error: serde_json::Error| CatalogError::Unreadable {
-                position: recorded.position,
-                reason: error.to_string(),
-            };
-            match recorded.event_type.as_str() {
-                CREATED => {
-                    let created: Created =
-                        serde_json::from_str(&recorded.payload).map_err(unreadable)?;
-                    organizations.insert(
-                        created.organization_id.clone(),
-                        OrganizationRecord {
-                            id: created.organization_id,
-                            display_name: created.display_name,
-                            admin_user: created.admin_user,
-                            default_pool: created.default_pool,
-                            created_at: recorded.metadata.recorded_at,
-                            created_by_command: recorded.metadata.command_id,
-                            deactivated_at: None,
-                        },
-                    );
-                }
-                DEACTIVATED => {
-                    let deactivated: Deactivated =
-                        serde_json::from_str(&recorded.payload).map_err(unreadable)?;
-                    if let Some(record) = organizations.get_mut(&deactivated.organization_id) {
-                        record.deactivated_at = Some(recorded.metadata.recorded_at);
-                    }
-                }
-                other => {
-                    return Err(CatalogError::Unreadable {
-                        position: recorded.position,
-                        reason: format!("unknown event type {other:?}"),
-                    });
-                }
-            }
-        }
+        let folded = fold(store.as_ref(), 1, &mut organizations).await?;
         Ok(Self {
             store,
             organizations: RwLock::new(organizations),
+            folded: std::sync::atomic::AtomicU64::new(folded),
             append: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Folds what other nodes appended to the platform log since this one last read it
+    /// (an organization created elsewhere).
+    pub async fn refresh(&self) -> Result<(), CatalogError> {
+        let _serial = self.append.lock().await;
+        let from = self.folded.load(std::sync::atomic::Ordering::Acquire) + 1;
+        let mut fresh = self.read().clone();
+        let folded = fold(self.store.as_ref(), from, &mut fresh).await?;
+        *self
+            .organizations
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+        self.folded
+            .fetch_max(folded, std::sync::atomic::Ordering::AcqRel);
+        Ok(())
     }
 
     /// The platform log.

@@ -8,12 +8,41 @@ use poolkeeper_eventlog::{EventLogConfig, EventLogError, EventStore, SqliteEvent
 
 use super::id::OrganizationId;
 
+/// An organization's log as this node opened it.
+pub enum PartitionLog {
+    /// This node writes it.
+    Writer(Arc<dyn EventStore>),
+    /// Another node writes it (`holder`); this node reads and follows it.
+    Follower {
+        /// The log, read-only here.
+        store: Arc<dyn EventStore>,
+        /// The node that holds its writer lease.
+        holder: String,
+    },
+}
+
 /// Opens the log of a partition. A backend keeps every organization's log apart: its own
 /// positions from 1, its own hash chain, its own command ids.
 #[async_trait]
 pub trait LogBackend: Send + Sync + 'static {
     /// The log of organization `id`, created empty if it has none yet.
     async fn open_log(&self, id: &OrganizationId) -> Result<Arc<dyn EventStore>, EventLogError>;
+
+    /// The log of organization `id` for a partition: written by this node, or followed
+    /// when another node writes it. A backend with one node always writes.
+    async fn open_partition_log(&self, id: &OrganizationId) -> Result<PartitionLog, EventLogError> {
+        Ok(PartitionLog::Writer(self.open_log(id).await?))
+    }
+
+    /// The address other nodes forward `holder`'s organizations' commands to, if known.
+    async fn node_address(&self, _holder: &str) -> Result<Option<String>, EventLogError> {
+        Ok(None)
+    }
+
+    /// Whether organization `id`'s writer lease lapsed, so this node may take it.
+    async fn lease_lapsed(&self, _id: &OrganizationId) -> Result<bool, EventLogError> {
+        Ok(false)
+    }
 
     /// The platform log, which holds the catalog of organizations.
     async fn open_platform_log(&self) -> Result<Arc<dyn EventStore>, EventLogError>;

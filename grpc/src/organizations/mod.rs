@@ -16,7 +16,7 @@ pub mod wakeups;
 
 pub use catalog::{Catalog, CatalogError, OrganizationRecord};
 pub use id::{DEFAULT_ORGANIZATION, InvalidOrganizationId, OrganizationId};
-pub use logs::{Layout, LogBackend, SqliteLogs, log_config};
+pub use logs::{Layout, LogBackend, PartitionLog, SqliteLogs, log_config};
 pub use partition::{Partition, PartitionError, PartitionSettings};
 pub use registry::{OpenLimits, Organizations, OrganizationsError};
 pub use wakeups::{WakeUp, WakeUps};

@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::id::OrganizationId;
+use super::logs::PartitionLog;
 use crate::scheduler::Scheduler;
 use crate::writer::{CommandWriter, RestoreError, WriteError, WriterConfig};
 
@@ -66,6 +67,8 @@ pub struct Partition {
     stop: watch::Sender<bool>,
     running: Mutex<Option<Running>>,
     active: AtomicBool,
+    /// The node that writes its log, when it is not this one.
+    holder: Option<String>,
     opened_at: Instant,
     /// Microseconds after `opened_at` of the last call that used it.
     last_used: AtomicU64,
@@ -76,28 +79,38 @@ pub struct Partition {
 const LIVE_CATCH_UP_LIMIT: u64 = 50_000;
 
 impl Partition {
-    /// Opens organization `id` on its log `store`, with its projections in
-    /// `projections_dir`: folds the write model, opens (or rebuilds) the projections and
-    /// starts the runner, and, when `active`, the scheduler.
+    /// Opens organization `id` on its log, with its projections in `projections_dir`:
+    /// folds the write model (and keeps following the log when another node writes it),
+    /// opens (or rebuilds) the projections and starts the runner, and, when `active` and
+    /// this node writes, the scheduler.
     pub async fn open(
         id: OrganizationId,
-        store: Arc<dyn EventStore>,
+        log: PartitionLog,
         projections_dir: &std::path::Path,
         settings: &PartitionSettings,
         clock: Arc<dyn Clock>,
         active: bool,
     ) -> Result<Arc<Self>, PartitionError> {
-        let (writer, writer_task) = CommandWriter::start(
-            Arc::clone(&store),
-            Arc::clone(&clock),
-            settings.writer.clone(),
-        )
-        .await?;
+        let (store, holder) = match log {
+            PartitionLog::Writer(store) => (store, None),
+            PartitionLog::Follower { store, holder } => (store, Some(holder)),
+        };
+        let (writer, writer_task) = match holder {
+            None => {
+                CommandWriter::start(
+                    Arc::clone(&store),
+                    Arc::clone(&clock),
+                    settings.writer.clone(),
+                )
+                .await?
+            }
+            Some(_) => CommandWriter::follow(Arc::clone(&store)).await?,
+        };
         let projections = open_projections(projections_dir, &store, &settings.projections).await?;
         let runner = projections.spawn_runner(Arc::clone(&store));
         let scheduler = Scheduler::new(writer.clone(), clock);
         let (stop, stopped) = watch::channel(false);
-        let scheduler_task = active.then(|| {
+        let scheduler_task = (active && holder.is_none()).then(|| {
             tokio::spawn(scheduler.clone().run(
                 settings.scheduler_max_sleep.max(Duration::from_secs(1)),
                 stopped,
@@ -116,6 +129,7 @@ impl Partition {
                 scheduler_task,
             })),
             active: AtomicBool::new(active),
+            holder,
             opened_at: Instant::now(),
             last_used: AtomicU64::new(0),
         }))
@@ -144,6 +158,11 @@ impl Partition {
     /// Its reclaim scheduler.
     pub fn scheduler(&self) -> &Scheduler {
         &self.scheduler
+    }
+
+    /// The node that writes its log, when it is not this one (commands are forwarded).
+    pub fn holder(&self) -> Option<&str> {
+        self.holder.as_deref()
     }
 
     /// Whether commands may change it (not deactivated).

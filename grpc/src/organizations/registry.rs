@@ -150,10 +150,16 @@ impl Organizations {
             open.touch();
             return Ok(Arc::clone(open));
         }
-        let record = self
-            .catalog
-            .get(id)
-            .ok_or_else(|| OrganizationsError::NotFound(id.clone()))?;
+        let record = match self.catalog.get(id) {
+            Some(record) => record,
+            None => {
+                // Perhaps created on another node since this one read the catalog.
+                self.catalog.refresh().await?;
+                self.catalog
+                    .get(id)
+                    .ok_or_else(|| OrganizationsError::NotFound(id.clone()))?
+            }
+        };
         let partition = self.open_partition(id, record.is_active()).await?;
         self.close_beyond_limit().await;
         Ok(partition)
@@ -171,10 +177,10 @@ impl Organizations {
             open.touch();
             return Ok(Arc::clone(open));
         }
-        let store = self.logs.open_log(id).await?;
+        let log = self.logs.open_partition_log(id).await?;
         let partition = Partition::open(
             id.clone(),
-            store,
+            log,
             &self.layout.organization_projections(id),
             &self.settings,
             Arc::clone(&self.clock),
@@ -318,6 +324,23 @@ impl Organizations {
         }
     }
 
+    /// The logs' backend.
+    pub fn logs(&self) -> &Arc<dyn LogBackend> {
+        &self.logs
+    }
+
+    /// Closes `id`'s partition as soon as no call holds it and opens it again: after its
+    /// writer node went away, this node may take its lease. Returns the new partition.
+    pub async fn reopen(&self, id: &OrganizationId) -> Result<Arc<Partition>, OrganizationsError> {
+        for _ in 0..100 {
+            if self.close_one(id, None).await || !self.ready_map().contains_key(id) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.partition(id).await
+    }
+
     /// Closes every organization no call used for `idle_after`, and any beyond the limit.
     pub async fn close_idle(&self) {
         let ids: Vec<OrganizationId> = self.ready_map().keys().cloned().collect();
@@ -352,7 +375,7 @@ impl Organizations {
         }
         let mut total = SchedulerRun::default();
         for partition in self.open_partitions() {
-            if !partition.is_active() {
+            if !partition.is_active() || partition.holder().is_some() {
                 continue;
             }
             let run = partition.scheduler().run_due().await;

@@ -14,13 +14,16 @@ use poolkeeper_proto::v1 as pb;
 use poolkeeper_proto::v1::command_service_server::CommandService;
 use tonic::{Request, Response, Status, Streaming};
 
+use std::sync::Arc;
+
+use super::forward::{Forwarder, was_forwarded};
 use super::partitions::PartitionFinder;
 use super::split;
 use crate::auth;
 use crate::codec;
 use crate::convert::{self, CommandRequest, IntoCommand, resource_name};
 use crate::field_paths::FieldPaths;
-use crate::status::{IntoStatus, Refused, invalid, resource_exhausted};
+use crate::status::{IntoStatus, Refused, invalid, resource_exhausted, unavailable};
 use crate::writer::{CommandWriter, Outcome};
 
 /// The CommandService implementation.
@@ -28,6 +31,7 @@ use crate::writer::{CommandWriter, Outcome};
 pub struct CommandApi {
     partitions: PartitionFinder,
     max_import: usize,
+    forwarder: Arc<Forwarder>,
 }
 
 impl CommandApi {
@@ -37,15 +41,50 @@ impl CommandApi {
         Self {
             partitions,
             max_import,
+            forwarder: Arc::new(Forwarder::default()),
         }
     }
 
-    /// The one path of every command: parse, submit, reply.
-    async fn execute<M: IntoCommand>(
+    /// Sends `message` to the node writing `partition`'s log (`path` is the RPC), unless
+    /// it already came from another node: then this node lost the lease meanwhile.
+    async fn forward<M, Reply>(
+        &self,
+        holder: &str,
+        path: &str,
+        metadata: &Request<()>,
+        message: M,
+    ) -> Result<Reply, Status>
+    where
+        M: prost::Message + Send + 'static,
+        Reply: prost::Message + Default + Send + 'static,
+    {
+        if was_forwarded(metadata.metadata()) {
+            return Err(unavailable(
+                "writer_moved",
+                "the organization's writer moved; retry with the same command_id",
+            ));
+        }
+        let address = self.partitions.writer_address(holder).await?;
+        self.forwarder
+            .forward(&address, path, metadata.metadata(), message)
+            .await
+    }
+
+    /// The one path of every command: find the organization's writer (forwarding the
+    /// request to its node when that is another one), parse, submit, reply. `rpc` names
+    /// the method, for forwarding.
+    async fn execute<M: IntoCommand + prost::Message + 'static>(
         &self,
         request: Request<M>,
+        rpc: &str,
     ) -> Result<Response<pb::CommandResult>, Status> {
         let (metadata, message) = split(request);
+        let partition = self.partitions.for_command(&metadata).await?;
+        if let Some(holder) = partition.holder() {
+            let path = format!("/poolkeeper.v1.CommandService/{rpc}");
+            let reply = self.forward(holder, &path, &metadata, message).await?;
+            return Ok(Response::new(reply));
+        }
         let CommandRequest {
             command_id,
             expected_version,
@@ -59,7 +98,6 @@ impl CommandApi {
             expected_version,
             body,
         };
-        let partition = self.partitions.for_command(&metadata).await?;
         let writer = partition.writer();
         let outcome = submit(writer, &metadata, command, Some(target)).await?;
         Ok(Response::new(result(writer, target, &outcome)))
@@ -73,6 +111,17 @@ impl CommandApi {
         parent: &str,
         customers: Vec<pb::NewCustomer>,
     ) -> Result<Response<pb::ImportCustomersResult>, Status> {
+        let partition = self.partitions.for_command(request).await?;
+        if let Some(holder) = partition.holder() {
+            let message = pb::ImportCustomersRequest {
+                command_id: command_id.to_string(),
+                parent: parent.to_owned(),
+                customers,
+            };
+            let path = "/poolkeeper.v1.CommandService/ImportCustomers";
+            let reply = self.forward(holder, path, request, message).await?;
+            return Ok(Response::new(reply));
+        }
         let command_id = convert::command_id(command_id)?;
         let pool_id = convert::optional_pool("parent", parent)?;
         if customers.is_empty() {
@@ -84,7 +133,6 @@ impl CommandApi {
         })?;
         let actor = auth::actor(request)?;
         let body = CommandBody::ImportCustomers { customers };
-        let partition = self.partitions.for_command(request).await?;
         let command = Command::new(command_id, actor, body);
         let outcome = submit(partition.writer(), request, command, None).await?;
         Ok(Response::new(import_result(&outcome)))
@@ -198,7 +246,8 @@ macro_rules! command_service {
                     &self,
                     request: Request<pb::$request>,
                 ) -> Result<Response<pb::CommandResult>, Status> {
-                    self.execute(request).await
+                    let rpc = stringify!($request).trim_end_matches("Request");
+                    self.execute(request, rpc).await
                 }
             )*
 

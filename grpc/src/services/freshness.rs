@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use poolkeeper_domain::StreamRef;
+use poolkeeper_eventlog::EventStore;
 use poolkeeper_projections::Projections;
 use tonic::{Request, Status};
 
@@ -18,6 +21,8 @@ pub struct Freshness {
     projections: Projections,
     writer: CommandWriter,
     max_wait: Duration,
+    /// The log, when another node writes it: positions are checked against its tail.
+    followed: Option<Arc<dyn EventStore>>,
 }
 
 impl Freshness {
@@ -27,6 +32,16 @@ impl Freshness {
             projections,
             writer,
             max_wait,
+            followed: None,
+        }
+    }
+
+    /// The same for a log another node writes: a position is reachable when the log
+    /// has it, though this node may not have read it yet.
+    pub fn following(self, log: Arc<dyn EventStore>) -> Self {
+        Self {
+            followed: Some(log),
+            ..self
         }
     }
 
@@ -39,23 +54,28 @@ impl Freshness {
         min_position: u64,
         resource: StreamRef,
     ) -> Result<(), Status> {
-        self.check_reachable(min_position)?;
+        self.check_reachable(min_position).await?;
         let own = self.writer.model().stream_position(resource);
         self.wait(request, min_position.max(own)).await
     }
 
     /// Waits until every projection applied `min_position`.
     pub async fn ready<T>(&self, request: &Request<T>, min_position: u64) -> Result<(), Status> {
-        self.check_reachable(min_position)?;
+        self.check_reachable(min_position).await?;
         self.wait(request, min_position).await
     }
 
     /// Refuses a `min_position` the log has not reached.
-    fn check_reachable(&self, min_position: u64) -> Result<(), Status> {
+    async fn check_reachable(&self, min_position: u64) -> Result<(), Status> {
         // Every position a caller was given is at or before the writer's last one. A
         // later one would keep the projections committing eagerly until the log reached
         // it (`Projections::wait_for`), so it is refused.
-        let last = self.writer.last_position();
+        let mut last = self.writer.last_position();
+        if min_position > last
+            && let Some(log) = &self.followed
+        {
+            last = log.tail().await.or_status()?;
+        }
         if min_position > last {
             return Err(out_of_range(
                 "min_position",

@@ -10,7 +10,7 @@ use tonic::{Request, Status};
 
 use crate::auth;
 use crate::organizations::{Organizations, Partition};
-use crate::status::{IntoStatus, organization_deactivated};
+use crate::status::{IntoStatus, organization_deactivated, unavailable};
 
 /// Finds each call's partition.
 #[derive(Clone)]
@@ -38,12 +38,37 @@ impl PartitionFinder {
             .map_err(IntoStatus::into_status)
     }
 
-    /// The partition a command acts in; FAILED_PRECONDITION when it is deactivated.
+    /// The partition a command acts in; FAILED_PRECONDITION when it is deactivated. When
+    /// another node writes it and that node's lease lapsed, this node takes it over
+    /// (the partition is reopened, as its writer if the lease is won).
     pub async fn for_command<T>(&self, request: &Request<T>) -> Result<Arc<Partition>, Status> {
-        let partition = self.for_read(request).await?;
+        let mut partition = self.for_read(request).await?;
         if !partition.is_active() {
             return Err(organization_deactivated(partition.id()));
         }
+        if partition.holder().is_some() {
+            let id = partition.id().clone();
+            let lapsed = self.organizations.logs().lease_lapsed(&id).await;
+            if lapsed.map_err(IntoStatus::into_status)? {
+                drop(partition);
+                partition = self
+                    .organizations
+                    .reopen(&id)
+                    .await
+                    .map_err(IntoStatus::into_status)?;
+            }
+        }
         Ok(partition)
+    }
+
+    /// Where to forward a command of `partition`, whose log `holder` writes.
+    pub async fn writer_address(&self, holder: &str) -> Result<String, Status> {
+        let address = self.organizations.logs().node_address(holder).await;
+        address.map_err(IntoStatus::into_status)?.ok_or_else(|| {
+            unavailable(
+                "writer_unreachable",
+                format!("the node {holder} that writes this organization is not listed"),
+            )
+        })
     }
 }

@@ -51,12 +51,16 @@ impl QueryApi {
     /// The reads of the call's organization.
     async fn reads<T>(&self, request: &Request<T>) -> Result<Reads, Status> {
         let partition = self.partitions.for_read(request).await?;
+        let mut freshness = Freshness::new(
+            partition.projections().clone(),
+            partition.writer().clone(),
+            self.max_wait,
+        );
+        if partition.holder().is_some() {
+            freshness = freshness.following(Arc::clone(partition.store()));
+        }
         Ok(Reads {
-            freshness: Freshness::new(
-                partition.projections().clone(),
-                partition.writer().clone(),
-                self.max_wait,
-            ),
+            freshness,
             projections: partition.projections().clone(),
             writer: partition.writer().clone(),
             clock: self.clock.clone(),

@@ -1,0 +1,177 @@
+//! Several nodes on one PostgreSQL database (a throwaway cluster): any node answers any
+//! request. A command sent to a node that does not write its organization's log is
+//! forwarded to the one that does; reads are served by every node from its own
+//! projections, with `min_position` reading across nodes; when the writer's node stops,
+//! another takes the organization over, and a retried command returns its first reply.
+
+use poolkeeper_grpc::auth::{OrganizationGrant, Scope, TokenConfig};
+use poolkeeper_proto::v1 as pb;
+use poolkeeper_tests::{Harness, command_id, postgres_database};
+use tonic::Code;
+
+const TOKEN: &str = "cluster-token";
+
+/// A node on `store` with the shared token and a two-second lease.
+async fn node(store: &str) -> Harness {
+    let store = store.to_owned();
+    Harness::start_with(move |config| {
+        config.store = Some(store);
+        config.lease_seconds = 2;
+        config.tokens = vec![TokenConfig {
+            name: "cluster".into(),
+            token: TOKEN.into(),
+            scopes: Scope::ALL.to_vec(),
+            organizations: vec![OrganizationGrant::All],
+        }];
+    })
+    .await
+}
+
+/// Three nodes on one fresh database, or `None` where PostgreSQL tests are skipped.
+async fn three_nodes() -> Option<[Harness; 3]> {
+    let store = postgres_database().await?;
+    Some([node(&store).await, node(&store).await, node(&store).await])
+}
+
+fn new_customer(name: &str) -> pb::CreateCustomerRequest {
+    pb::CreateCustomerRequest {
+        command_id: command_id(),
+        customer: Some(pb::NewCustomer {
+            display_name: name.into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_node_takes_any_command_and_reads_its_writes() {
+    let Some([a, b, c]) = three_nodes().await else {
+        return;
+    };
+    let admin = a.admin.clone();
+    // Created through b and c, written by whichever node holds `default`'s lease (a, which
+    // bootstrapped it and keeps it open).
+    let created = b
+        .commands(&admin)
+        .create_customer(new_customer("Forwarded Co"))
+        .await
+        .expect("a command sent to a node that does not write is forwarded")
+        .into_inner();
+    let retried = c
+        .commands(&admin)
+        .create_customer(pb::CreateCustomerRequest {
+            command_id: command_id(),
+            ..new_customer("Second Co")
+        })
+        .await
+        .expect("and from the third node")
+        .into_inner();
+    assert!(retried.position > created.position);
+    for node in [&a, &b, &c] {
+        let read = node
+            .queries(&admin)
+            .get_customer(pb::GetCustomerRequest {
+                name: created.name.clone(),
+                min_position: retried.position,
+            })
+            .await
+            .expect("every node reads what another wrote, at min_position")
+            .into_inner();
+        assert_eq!(read.display_name, "Forwarded Co");
+        assert_eq!(node.tail().await, a.tail().await, "one log, seen alike");
+    }
+    // A refusal comes back from the writer unchanged.
+    let status = c
+        .commands(&admin)
+        .create_customer(new_customer("  "))
+        .await
+        .expect_err("a blank name");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_clients_on_three_nodes_racing_for_one_customer_one_wins() {
+    let Some(nodes) = three_nodes().await else {
+        return;
+    };
+    let admin = nodes[0].admin.clone();
+    let customer = nodes[1]
+        .commands(&admin)
+        .create_customer(new_customer("Contested Co"))
+        .await
+        .unwrap()
+        .into_inner()
+        .name;
+    let mut users = Vec::new();
+    for n in 0..50 {
+        users.push(nodes[n % 3].user(&format!("sales {n}"), None).await);
+    }
+    let mut racers = Vec::new();
+    for (n, user) in users.iter().enumerate() {
+        let mut commands = nodes[n % 3].commands(user);
+        let customer = customer.clone();
+        racers.push(tokio::spawn(async move {
+            commands
+                .claim_customer(pb::ClaimCustomerRequest {
+                    command_id: command_id(),
+                    customer,
+                    ..Default::default()
+                })
+                .await
+        }));
+    }
+    let mut won = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(status) => assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}"),
+        }
+    }
+    assert_eq!(won, 1, "exactly one claim wins across the nodes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_writer_stops_another_node_takes_over_and_retries_return_the_first_reply() {
+    let Some([a, b, c]) = three_nodes().await else {
+        return;
+    };
+    let admin = a.admin.clone();
+    let first = new_customer("Before Failover Co");
+    let acknowledged = a
+        .commands(&admin)
+        .create_customer(first.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let tail = a.tail().await;
+    a.server.stop().await.expect("the writer's node stops");
+    let started = std::time::Instant::now();
+    let after = b
+        .commands(&admin)
+        .create_customer(new_customer("After Failover Co"))
+        .await
+        .expect("another node takes the organization over")
+        .into_inner();
+    eprintln!("takeover after {:?}", started.elapsed());
+    assert_eq!(after.position, tail + 1, "positions continue without a gap");
+    let retry = c
+        .commands(&admin)
+        .create_customer(first)
+        .await
+        .expect("a retry on a third node")
+        .into_inner();
+    assert!(retry.duplicate);
+    assert_eq!(retry.name, acknowledged.name);
+    assert_eq!(retry.position, acknowledged.position);
+    let report = c
+        .audit()
+        .verify_log(pb::VerifyLogRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        report.intact && report.events_checked == report.tail,
+        "{report:?}"
+    );
+}
