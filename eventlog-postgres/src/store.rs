@@ -133,6 +133,37 @@ impl PostgresEventStore {
     }
 }
 
+/// PostgreSQL's earliest `timestamptz`, 4714-11-24 00:00 BC, in Unix microseconds.
+const EARLIEST_TIMESTAMP_MICROS: i64 = -210_866_803_200_000_000;
+
+/// The log's own checks, plus PostgreSQL's: `timestamptz` starts in 4714 BC and
+/// `text` cannot hold a NUL character; either would fail the whole group commit
+/// rather than this request.
+fn validate(request: &AppendRequest, max_payload_bytes: usize) -> Result<(), EventLogError> {
+    request.validate(max_payload_bytes)?;
+    let nul = |field: &str| EventLogError::invalid(field, "must not contain a NUL character");
+    if request.recorded_at.timestamp_micros() < EARLIEST_TIMESTAMP_MICROS {
+        return Err(EventLogError::invalid(
+            "recorded_at",
+            "is before 4714 BC, the earliest PostgreSQL timestamp",
+        ));
+    }
+    if request.actor.contains('\0') {
+        return Err(nul("actor"));
+    }
+    for (i, s) in request.streams.iter().enumerate() {
+        if s.stream_id.as_str().contains('\0') {
+            return Err(nul(&format!("streams[{i}].stream_id")));
+        }
+        for (j, e) in s.events.iter().enumerate() {
+            if e.event_type.contains('\0') || e.payload.contains('\0') {
+                return Err(nul(&format!("streams[{i}].events[{j}]")));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -160,7 +191,7 @@ impl Drop for Inner {
 #[async_trait]
 impl EventStore for PostgresEventStore {
     async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, EventLogError> {
-        request.validate(self.inner.logs.config().max_payload_bytes)?;
+        validate(&request, self.inner.logs.config().max_payload_bytes)?;
         let mut results = self.submit(vec![request]).await?;
         results.pop().unwrap_or(Err(EventLogError::Closed))
     }
@@ -170,7 +201,10 @@ impl EventStore for PostgresEventStore {
         requests: Vec<AppendRequest>,
     ) -> Result<Vec<Result<AppendOutcome, EventLogError>>, EventLogError> {
         let max = self.inner.logs.config().max_payload_bytes;
-        let checked: Vec<_> = requests.into_iter().map(|r| (r.validate(max), r)).collect();
+        let checked: Vec<_> = requests
+            .into_iter()
+            .map(|r| (validate(&r, max), r))
+            .collect();
         let valid: Vec<AppendRequest> = checked
             .iter()
             .filter(|(v, _)| v.is_ok())

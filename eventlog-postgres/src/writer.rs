@@ -43,8 +43,10 @@ pub(crate) struct Job {
 
 const LOCK_HEAD: &str = "SELECT head, last_hash FROM log_heads \
      WHERE organization = $1 AND epoch = $2 FOR UPDATE";
-const STREAM_VERSIONS: &str = "SELECT stream_id, max(stream_version) FROM events \
-     WHERE organization = $1 AND stream_id = ANY($2) GROUP BY stream_id";
+/// One backward index probe per stream (a `GROUP BY` would read every version).
+const STREAM_VERSIONS: &str = "SELECT s, (SELECT stream_version FROM events \
+     WHERE organization = $1 AND stream_id = s ORDER BY stream_version DESC LIMIT 1) \
+     FROM unnest($2::text[]) AS s";
 const STORED_COMMANDS: &str = "SELECT command_id, first_position, last_position FROM commands \
      WHERE organization = $1 AND command_id = ANY($2)";
 const INSERT_EVENTS: &str = "INSERT INTO events (organization, epoch, position, stream_id, \
@@ -277,8 +279,9 @@ fn stream_versions<'a>(
     let mut versions = HashMap::with_capacity(rows.len());
     for row in rows {
         let stream: &str = row.get(0);
-        if let Ok(i) = streams.binary_search(&stream) {
-            versions.insert(streams[i], unsigned(row.get(1), 0)?);
+        let version: Option<i64> = row.get(1);
+        if let (Ok(i), Some(version)) = (streams.binary_search(&stream), version) {
+            versions.insert(streams[i], unsigned(version, 0)?);
         }
     }
     Ok(versions)

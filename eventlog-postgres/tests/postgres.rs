@@ -290,3 +290,21 @@ async fn a_crash_loses_no_acknowledged_append() {
     );
     assert!(store.verify().await.unwrap().is_intact());
 }
+
+#[tokio::test]
+async fn what_postgresql_cannot_store_fails_only_its_own_request() {
+    let logs = node(&TestCluster::shared().url()).await;
+    let org = organization();
+    let (_lease, store) = writer(&logs, &org, "node").await;
+    let mut bad = request("s", 1);
+    bad.actor = "user:\0".into();
+    let results = store
+        .append_batch(vec![bad, request("s", 2)])
+        .await
+        .unwrap();
+    assert!(
+        matches!(results[0], Err(EventLogError::InvalidInput { .. })),
+        "{results:?}"
+    );
+    assert_eq!(results[1].as_ref().unwrap().first_position, 1);
+}
