@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use poolkeeper_eventlog::{EventLogError, EventStore};
-use poolkeeper_eventlog_conformance::{LogOptions, LogUnderTest, async_trait, conformance_tests};
+use poolkeeper_eventlog_conformance::{LogOptions, LogUnderTest, async_trait};
 use poolkeeper_eventlog_postgres::testing::TestCluster;
 use poolkeeper_eventlog_postgres::{Lease, PostgresLogConfig, PostgresLogs};
 
@@ -52,4 +52,19 @@ impl LogUnderTest for PostgresLogsUnderTest {
     }
 }
 
-conformance_tests!(PostgresLogsUnderTest);
+/// One test per check of the suite, each skipped (loudly) on a machine without
+/// PostgreSQL outside CI.
+macro_rules! check_where_postgresql_runs {
+    ($logs:expr, $check:ident) => {
+        #[test]
+        fn $check() {
+            if let Some(reason) = poolkeeper_eventlog_postgres::testing::skip_reason() {
+                eprintln!("{reason}");
+                return;
+            }
+            poolkeeper_eventlog_conformance::$check(&$logs);
+        }
+    };
+}
+
+poolkeeper_eventlog_conformance::__every_check!([check_where_postgresql_runs] PostgresLogsUnderTest);

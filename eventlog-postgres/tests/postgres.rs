@@ -37,6 +37,15 @@ fn request(stream: &str, n: u64) -> AppendRequest {
     }
 }
 
+/// Whether this machine has no PostgreSQL to test with (said loudly; never in CI).
+fn skipped() -> bool {
+    let reason = poolkeeper_eventlog_postgres::testing::skip_reason();
+    if let Some(reason) = &reason {
+        eprintln!("{reason}");
+    }
+    reason.is_some()
+}
+
 fn organization() -> String {
     format!("org-{}", Uuid::new_v4())
 }
@@ -62,6 +71,9 @@ async fn positions(store: &dyn EventStore) -> Vec<u64> {
 
 #[tokio::test]
 async fn partitions_have_their_own_positions_chains_and_command_ids() {
+    if skipped() {
+        return;
+    }
     let logs = node(&TestCluster::shared().url()).await;
     let (a, b) = (organization(), organization());
     let (_la, store_a) = writer(&logs, &a, "node").await;
@@ -105,6 +117,9 @@ async fn partitions_have_their_own_positions_chains_and_command_ids() {
 
 #[tokio::test]
 async fn a_writer_whose_lease_was_taken_over_is_fenced() {
+    if skipped() {
+        return;
+    }
     let url = TestCluster::shared().url();
     let (node_a, node_b) = (node(&url).await, node(&url).await);
     let org = organization();
@@ -174,6 +189,9 @@ async fn a_writer_whose_lease_was_taken_over_is_fenced() {
 
 #[tokio::test]
 async fn a_store_without_a_lease_reads_but_refuses_appends() {
+    if skipped() {
+        return;
+    }
     let logs = node(&TestCluster::shared().url()).await;
     let org = organization();
     let (_lease, store) = writer(&logs, &org, "node").await;
@@ -190,6 +208,9 @@ async fn a_store_without_a_lease_reads_but_refuses_appends() {
 
 #[tokio::test]
 async fn a_subscriber_sees_appends_made_through_another_node() {
+    if skipped() {
+        return;
+    }
     let url = TestCluster::shared().url();
     // Polling once a minute: only the notification can deliver in time.
     let config = PostgresLogConfig {
@@ -219,6 +240,9 @@ async fn a_subscriber_sees_appends_made_through_another_node() {
 
 #[tokio::test]
 async fn two_nodes_migrating_at_once_both_succeed() {
+    if skipped() {
+        return;
+    }
     let cluster = TestCluster::shared();
     let admin = node(&cluster.url()).await;
     let client = admin.pool().get().await.unwrap();
@@ -243,6 +267,9 @@ async fn two_nodes_migrating_at_once_both_succeed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_loses_no_acknowledged_append() {
+    if skipped() {
+        return;
+    }
     let cluster = TestCluster::start().unwrap();
     let org = organization();
     let logs = node(&cluster.url()).await;
@@ -293,6 +320,9 @@ async fn a_crash_loses_no_acknowledged_append() {
 
 #[tokio::test]
 async fn what_postgresql_cannot_store_fails_only_its_own_request() {
+    if skipped() {
+        return;
+    }
     let logs = node(&TestCluster::shared().url()).await;
     let org = organization();
     let (_lease, store) = writer(&logs, &org, "node").await;
