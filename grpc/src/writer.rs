@@ -106,6 +106,8 @@ struct Submission {
 struct FoldedLog {
     model: RwLock<WriteModel>,
     last_position: AtomicU64,
+    /// The log refused an append because another node took its writer lease over.
+    fenced: std::sync::atomic::AtomicBool,
 }
 
 /// A handle on the writer task; cheap to clone.
@@ -189,6 +191,7 @@ impl CommandWriter {
         let folded = Arc::new(FoldedLog {
             model: RwLock::new(restored.model),
             last_position: AtomicU64::new(restored.position),
+            fenced: std::sync::atomic::AtomicBool::new(false),
         });
         let (queue, receiver) = mpsc::channel(config.queue.max(1));
         let (stop, stopped) = watch::channel(false);
@@ -220,6 +223,7 @@ impl CommandWriter {
         let folded = Arc::new(FoldedLog {
             model: RwLock::new(restored.model),
             last_position: AtomicU64::new(restored.position),
+            fenced: std::sync::atomic::AtomicBool::new(false),
         });
         // A closed queue: every submission is answered at once, before any decision.
         let (queue, _) = mpsc::channel(1);
@@ -261,6 +265,12 @@ impl CommandWriter {
             .model
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether another node took this log's writer lease over: the writer must step down
+    /// (its partition be reopened) and takes no more commands meanwhile.
+    pub fn fenced(&self) -> bool {
+        self.folded.fenced.load(Ordering::Acquire)
     }
 
     /// The last log position the write model reflects.
@@ -529,6 +539,9 @@ impl WriterTask {
         match self.store.append_batch(requests).await {
             Ok(results) => results.into_iter().map(|r| r.map_err(Arc::new)).collect(),
             Err(error) => {
+                if matches!(error, EventLogError::Fenced { .. }) {
+                    self.folded.fenced.store(true, Ordering::Release);
+                }
                 let error = Arc::new(error);
                 (0..count).map(|_| Err(Arc::clone(&error))).collect()
             }

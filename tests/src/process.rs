@@ -9,6 +9,23 @@ use std::time::{Duration, Instant};
 use poolkeeper_grpc::client::{self, Credentials};
 use tonic::transport::Channel;
 
+/// The token of [`cluster_config`], for processes started with it.
+pub const CONFIGURED_TOKEN: &str = "cluster-token";
+
+/// Writes a configuration for nodes on one database: `store`, one token for every scope
+/// and organization ([`CONFIGURED_TOKEN`]), leases of `lease_seconds`; its path.
+pub fn cluster_config(dir: &Path, store: &str, lease_seconds: u64) -> std::path::PathBuf {
+    let path = dir.join("cluster.toml");
+    let toml = format!(
+        "store = \"{store}\"\nlease_seconds = {lease_seconds}\n\n[[tokens]]\nname = \"cluster\"\n\
+         token = \"{CONFIGURED_TOKEN}\"\n\
+         scopes = [\"command\", \"query\", \"audit\", \"admin\", \"platform\"]\n\
+         organizations = [\"*\"]\n"
+    );
+    std::fs::write(&path, toml).expect("the configuration is written");
+    path
+}
+
 /// A running `poolkeeper serve` process.
 pub struct ServerProcess {
     /// The process.
@@ -67,10 +84,11 @@ pub async fn spawn_with(exe: &str, dir: &Path, extra: &[String]) -> ServerProces
             Err(error) => panic!("the server never listened: {error}"),
         }
     };
-    let token = std::fs::read_to_string(dir.join("dev-token"))
-        .expect("the development token")
-        .trim()
-        .to_owned();
+    // The development token, or the first configured one (`CONFIGURED_TOKEN`).
+    let token = std::fs::read_to_string(dir.join("dev-token")).map_or_else(
+        |_| CONFIGURED_TOKEN.to_owned(),
+        |token| token.trim().to_owned(),
+    );
     let bootstrap: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("bootstrap.json")).unwrap()).unwrap();
     ServerProcess {
@@ -80,6 +98,16 @@ pub async fn spawn_with(exe: &str, dir: &Path, extra: &[String]) -> ServerProces
         credentials: Credentials::new(&token).expect("ascii token"),
         token,
         admin: bootstrap["admin_user"].as_str().unwrap().to_owned(),
+    }
+}
+
+impl Drop for ServerProcess {
+    /// A test that fails midway leaves no server behind.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

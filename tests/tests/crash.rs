@@ -279,17 +279,16 @@ async fn acknowledged_commands_survive_sigkill_on_postgresql() {
 async fn survive_six_kills(store: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
     let staffed = {
-        let mut server = spawn(dir.path(), &store).await;
+        let server = spawn(dir.path(), &store).await;
         let staffed = staff(&server, dir.path()).await;
-        server.child.kill().unwrap();
-        server.child.wait().unwrap();
+        server.kill();
         staffed
     };
 
     let mut rng = Rng(0x5eed_1234_abcd_9876);
     let mut all_acked: Vec<Acked> = Vec::new();
     for round in 0..6 {
-        let mut server = spawn(dir.path(), &store).await;
+        let server = spawn(dir.path(), &store).await;
         // Everything acknowledged before earlier crashes is still there, in its own
         // organization.
         let when = format!("round {round}");
@@ -313,8 +312,7 @@ async fn survive_six_kills(store: Option<String>) {
         }
         drop(sender);
         tokio::time::sleep(Duration::from_millis(150 + rng.below(350))).await;
-        server.child.kill().unwrap();
-        server.child.wait().unwrap();
+        server.kill();
         for task in tasks {
             let _ = task.await;
         }
@@ -367,9 +365,7 @@ async fn survive_six_kills(store: Option<String>) {
             .await
             .expect("the projections catch up with the log");
     }
-    let mut child = server.child;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    server.kill();
     for organization in ORGANIZATIONS {
         assert_projections_equal_a_rebuild(dir.path(), organization, &store).await;
     }

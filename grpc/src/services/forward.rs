@@ -27,6 +27,11 @@ const CARRIED: [&str; 5] = [
     "grpc-timeout",
 ];
 
+/// The longest a forwarded command waits for the writer's node (a paused or cut-off node
+/// accepts connections and never answers): then UNAVAILABLE, and the caller's retry finds
+/// the lease lapsed and this node takes it.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Channels to the other nodes, by address.
 #[derive(Default)]
 pub struct Forwarder {
@@ -89,8 +94,15 @@ impl Forwarder {
         let path = path
             .parse()
             .map_err(|_| unavailable("writer_unreachable", format!("bad method path {path}")))?;
-        grpc.unary(request, path, StrictProstCodec::<Req, Reply>::default())
-            .await
-            .map(tonic::Response::into_inner)
+        let call = grpc.unary(request, path, StrictProstCodec::<Req, Reply>::default());
+        match tokio::time::timeout(FORWARD_TIMEOUT, call).await {
+            Ok(reply) => reply.map(tonic::Response::into_inner),
+            Err(_) => Err(unavailable(
+                "writer_unreachable",
+                format!(
+                    "the writer's node at {address} did not answer within {FORWARD_TIMEOUT:?}; retry with the same command_id"
+                ),
+            )),
+        }
     }
 }

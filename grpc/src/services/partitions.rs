@@ -46,6 +46,16 @@ impl PartitionFinder {
         if !partition.is_active() {
             return Err(organization_deactivated(partition.id()));
         }
+        if partition.writer().fenced() {
+            // Another node took the lease over: step down, follow it.
+            let id = partition.id().clone();
+            drop(partition);
+            partition = self
+                .organizations
+                .reopen(&id)
+                .await
+                .map_err(IntoStatus::into_status)?;
+        }
         if partition.holder().is_some() {
             let id = partition.id().clone();
             let lapsed = self.organizations.logs().lease_lapsed(&id).await;
