@@ -27,10 +27,16 @@ async fn node(store: &str) -> Harness {
     .await
 }
 
-/// Three nodes on one fresh database, or `None` where PostgreSQL tests are skipped.
-async fn three_nodes() -> Option<[Harness; 3]> {
+/// Three nodes on one fresh database and its URL, or `None` where PostgreSQL tests are
+/// skipped.
+async fn three_nodes_on() -> Option<([Harness; 3], String)> {
     let store = postgres_database().await?;
-    Some([node(&store).await, node(&store).await, node(&store).await])
+    let nodes = [node(&store).await, node(&store).await, node(&store).await];
+    Some((nodes, store))
+}
+
+async fn three_nodes() -> Option<[Harness; 3]> {
+    Some(three_nodes_on().await?.0)
 }
 
 fn new_customer(name: &str) -> pb::CreateCustomerRequest {
@@ -46,7 +52,7 @@ fn new_customer(name: &str) -> pb::CreateCustomerRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn any_node_takes_any_command_and_reads_its_writes() {
-    let Some([a, b, c]) = three_nodes().await else {
+    let Some(([a, b, c], store)) = three_nodes_on().await else {
         return;
     };
     let admin = a.admin.clone();
@@ -88,6 +94,26 @@ async fn any_node_takes_any_command_and_reads_its_writes() {
         .await
         .expect_err("a blank name");
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+
+    // `poolkeeper status --store` names the three nodes, the writer of `default` and
+    // each node's lag.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_poolkeeper-under-test"))
+        .args(["status", "--store", &store, "--token", TOKEN])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{printed}");
+    assert_eq!(printed.matches("http://127.0.0.1:").count(), 3, "{printed}");
+    let head = printed
+        .lines()
+        .find(|line| line.starts_with("default ") && line.contains("node-"))
+        .unwrap_or_else(|| panic!("a writer of default: {printed}"));
+    assert!(head.contains(&retried.position.to_string()), "{head}");
+    let lags = printed
+        .lines()
+        .filter(|line| line.starts_with("default ") && !line.contains(" http"))
+        .count();
+    assert_eq!(lags, 1 + 3, "the head and a lag per node: {printed}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,6 +26,7 @@ use poolkeeper_proto::v1::organization_service_client::OrganizationServiceClient
 use poolkeeper_proto::v1::query_service_client::QueryServiceClient;
 
 mod audit;
+mod cluster;
 mod local;
 mod rebuild;
 mod remote;
@@ -128,6 +129,10 @@ struct Target {
     /// The organization (`acme` or `organizations/acme`); `default` when absent.
     #[arg(long, env = "POOLKEEPER_ORGANIZATION")]
     organization: Option<String>,
+    /// The PostgreSQL database of several nodes (`status`: nodes, writers, and with
+    /// --token each node's lag).
+    #[arg(long, env = "POOLKEEPER_STORE")]
+    store: Option<String>,
 }
 
 impl Target {

@@ -4,6 +4,9 @@
 use super::*;
 
 pub(super) async fn status(target: Target) -> Result<(), Failure> {
+    if let Some(store) = &target.store {
+        return super::cluster::status_cluster(&target, store).await;
+    }
     println!(
         "{:<24} {:<18} {:>12} {:>12} {:>10} {:>10}  state",
         "organization", "projection", "checkpoint", "tail", "lag", "lag_s"
