@@ -110,6 +110,17 @@ struct FoldedLog {
     fenced: std::sync::atomic::AtomicBool,
 }
 
+impl FoldedLog {
+    /// The log folded into `model` up to `position`.
+    fn new(model: WriteModel, position: Position) -> Arc<Self> {
+        Arc::new(Self {
+            model: RwLock::new(model),
+            last_position: AtomicU64::new(position),
+            fenced: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+}
+
 /// A handle on the writer task; cheap to clone.
 #[derive(Clone)]
 pub struct CommandWriter {
@@ -187,12 +198,12 @@ impl CommandWriter {
         clock: Arc<dyn Clock>,
         config: WriterConfig,
     ) -> Result<(Self, tokio::task::JoinHandle<()>), RestoreError> {
-        let restored = restore(store.as_ref()).await?;
-        let folded = Arc::new(FoldedLog {
-            model: RwLock::new(restored.model),
-            last_position: AtomicU64::new(restored.position),
-            fenced: std::sync::atomic::AtomicBool::new(false),
-        });
+        let Restored {
+            model,
+            position,
+            seen,
+        } = restore(store.as_ref()).await?;
+        let folded = FoldedLog::new(model, position);
         let (queue, receiver) = mpsc::channel(config.queue.max(1));
         let (stop, stopped) = watch::channel(false);
         let task = WriterTask {
@@ -200,7 +211,7 @@ impl CommandWriter {
             clock,
             config,
             folded: Arc::clone(&folded),
-            seen: restored.seen,
+            seen,
         };
         let handle = tokio::spawn(task.run(receiver, stopped));
         Ok((
@@ -219,12 +230,12 @@ impl CommandWriter {
     pub async fn follow(
         store: Arc<dyn EventStore>,
     ) -> Result<(Self, tokio::task::JoinHandle<()>), RestoreError> {
-        let restored = restore(store.as_ref()).await?;
-        let folded = Arc::new(FoldedLog {
-            model: RwLock::new(restored.model),
-            last_position: AtomicU64::new(restored.position),
-            fenced: std::sync::atomic::AtomicBool::new(false),
-        });
+        let Restored {
+            model,
+            position,
+            seen: _,
+        } = restore(store.as_ref()).await?;
+        let folded = FoldedLog::new(model, position);
         // A closed queue: every submission is answered at once, before any decision.
         let (queue, _) = mpsc::channel(1);
         let (stop, stopped) = watch::channel(false);

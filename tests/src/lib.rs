@@ -59,6 +59,18 @@ pub async fn postgres_database() -> Option<String> {
     ))
 }
 
+/// A request creating a customer named `name` in the default pool, with a fresh command id.
+pub fn new_customer(name: &str) -> pb::CreateCustomerRequest {
+    pb::CreateCustomerRequest {
+        command_id: command_id(),
+        customer: Some(pb::NewCustomer {
+            display_name: name.into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 /// A running server and clients for it.
 pub struct Harness {
     /// The server.

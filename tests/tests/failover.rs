@@ -10,7 +10,7 @@ use poolkeeper_proto::v1 as pb;
 use poolkeeper_proto::v1::audit_service_client::AuditServiceClient;
 use poolkeeper_proto::v1::command_service_client::CommandServiceClient;
 use poolkeeper_tests::process::{self, ServerProcess};
-use poolkeeper_tests::{command_id, postgres_database};
+use poolkeeper_tests::{new_customer, postgres_database};
 
 const EXE: &str = env!("CARGO_BIN_EXE_poolkeeper-under-test");
 const LEASE_SECONDS: u64 = 2;
@@ -33,17 +33,6 @@ fn commands(
             .unwrap()
             .on(node.channel.clone()),
     )
-}
-
-fn new_customer(name: &str) -> pb::CreateCustomerRequest {
-    pb::CreateCustomerRequest {
-        command_id: command_id(),
-        customer: Some(pb::NewCustomer {
-            display_name: name.into(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
 }
 
 async fn verified_tail(node: &ServerProcess) -> u64 {

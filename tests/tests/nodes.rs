@@ -6,7 +6,7 @@
 
 use poolkeeper_grpc::auth::{OrganizationGrant, Scope, TokenConfig};
 use poolkeeper_proto::v1 as pb;
-use poolkeeper_tests::{Harness, command_id, postgres_database};
+use poolkeeper_tests::{Harness, command_id, new_customer, postgres_database};
 use tonic::Code;
 
 const TOKEN: &str = "cluster-token";
@@ -37,17 +37,6 @@ async fn three_nodes_on() -> Option<([Harness; 3], String)> {
 
 async fn three_nodes() -> Option<[Harness; 3]> {
     Some(three_nodes_on().await?.0)
-}
-
-fn new_customer(name: &str) -> pb::CreateCustomerRequest {
-    pb::CreateCustomerRequest {
-        command_id: command_id(),
-        customer: Some(pb::NewCustomer {
-            display_name: name.into(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ use poolkeeper_proto::v1::admin_service_client::AdminServiceClient;
 use poolkeeper_proto::v1::audit_service_client::AuditServiceClient;
 use poolkeeper_proto::v1::command_service_client::CommandServiceClient;
 use poolkeeper_proto::v1::query_service_client::QueryServiceClient;
-use poolkeeper_tests::{Harness, command_id, raw, reason};
+use poolkeeper_tests::{Harness, command_id, new_customer, raw, reason};
 use prost_reflect::DescriptorPool;
 use tonic::Code;
 
@@ -151,18 +151,6 @@ async fn company(harness: &Harness, id: &'static str, token: &'static str) -> Co
         .await
         .expect("assign the customer to Alice");
     company
-}
-
-/// A request creating a customer named `name` in the default pool.
-fn new_customer(name: &str) -> pb::CreateCustomerRequest {
-    pb::CreateCustomerRequest {
-        command_id: command_id(),
-        customer: Some(pb::NewCustomer {
-            display_name: name.into(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
 }
 
 /// Every unary method of the organization-scoped services, from the descriptor set.

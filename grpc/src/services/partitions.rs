@@ -48,27 +48,23 @@ impl PartitionFinder {
         }
         if partition.writer().fenced() {
             // Another node took the lease over: step down, follow it.
-            let id = partition.id().clone();
-            drop(partition);
-            partition = self
-                .organizations
-                .reopen(&id)
-                .await
-                .map_err(IntoStatus::into_status)?;
+            partition = self.reopen(partition).await?;
         }
         if partition.holder().is_some() {
-            let id = partition.id().clone();
-            let lapsed = self.organizations.logs().lease_lapsed(&id).await;
+            let lapsed = self.organizations.logs().lease_lapsed(partition.id()).await;
             if lapsed.map_err(IntoStatus::into_status)? {
-                drop(partition);
-                partition = self
-                    .organizations
-                    .reopen(&id)
-                    .await
-                    .map_err(IntoStatus::into_status)?;
+                partition = self.reopen(partition).await?;
             }
         }
         Ok(partition)
+    }
+
+    /// Closes `partition` and opens it again (writer or follower, as the lease goes).
+    async fn reopen(&self, partition: Arc<Partition>) -> Result<Arc<Partition>, Status> {
+        let id = partition.id().clone();
+        drop(partition);
+        let reopened = self.organizations.reopen(&id).await;
+        reopened.map_err(IntoStatus::into_status)
     }
 
     /// Where to forward a command of `partition`, whose log `holder` writes.
