@@ -147,7 +147,7 @@ impl Harness {
 
     /// Creates organization `id` (with the platform token) and acts in it from now on: its
     /// first admin and default pool replace the default organization's.
-    pub async fn in_new_organization(mut self, id: &str) -> Self {
+    pub async fn in_new_organization(self, id: &str) -> Self {
         let created = self
             .organizations()
             .create_organization(pb::CreateOrganizationRequest {
@@ -158,12 +158,18 @@ impl Harness {
             .await
             .expect("the organization is created")
             .into_inner();
+        self.in_organization(id, &created)
+    }
+
+    /// Acts in organization `id`, which `created` describes (created elsewhere, e.g. on
+    /// another node).
+    pub fn in_organization(mut self, id: &str, created: &pb::Organization) -> Self {
         self.credentials = self
             .credentials
             .in_organization(id)
             .expect("an ascii organization id");
-        self.admin = created.admin_user;
-        self.default_pool = created.default_pool;
+        self.admin = created.admin_user.clone();
+        self.default_pool = created.default_pool.clone();
         self
     }
 

@@ -106,6 +106,37 @@ async fn any_node_takes_any_command_and_reads_its_writes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organization_created_on_one_node_is_served_and_retried_on_the_others() {
+    let Some([a, b, c]) = three_nodes().await else {
+        return;
+    };
+    let create = pb::CreateOrganizationRequest {
+        command_id: command_id(),
+        organization_id: "acme".into(),
+        display_name: "Acme".into(),
+    };
+    let first = a
+        .organizations()
+        .create_organization(create.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let retried = b
+        .organizations()
+        .create_organization(create)
+        .await
+        .expect("a retry on another node")
+        .into_inner();
+    assert_eq!(retried.admin_user, first.admin_user);
+    assert_eq!(retried.default_pool, first.default_pool);
+    let c = c.in_organization("acme", &first);
+    c.commands(&first.admin_user)
+        .create_customer(new_customer("Acme Customer"))
+        .await
+        .expect("a third node serves the organization created on the first");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_clients_on_three_nodes_racing_for_one_customer_one_wins() {
     let Some(nodes) = three_nodes().await else {
         return;

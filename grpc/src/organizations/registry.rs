@@ -211,6 +211,10 @@ impl Organizations {
         id: OrganizationId,
         display_name: String,
     ) -> Result<(OrganizationRecord, bool), OrganizationsError> {
+        if self.catalog.created_by(&id, command_id).is_none() {
+            // Another node may have created it (a retry sent elsewhere).
+            self.catalog.refresh().await?;
+        }
         match self.catalog.created_by(&id, command_id) {
             Some(true) => {
                 let record = self
