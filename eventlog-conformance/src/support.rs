@@ -184,23 +184,7 @@ pub(crate) async fn collect_until(sub: &mut Subscription, last: Position) -> Vec
 /// the stored payload and schema version.
 pub(crate) fn check_chain(previous: [u8; 32], events: &[RecordedEvent]) -> [u8; 32] {
     events.iter().fold(previous, |previous, e| {
-        let recomputed = chain_hash(
-            &previous,
-            &CanonicalEvent {
-                position: e.position,
-                stream_id: e.stream_id.as_str(),
-                stream_version: e.stream_version,
-                event_id: e.event_id,
-                event_type: &e.event_type,
-                schema_version: e.schema_version,
-                command_id: e.metadata.command_id,
-                correlation_id: e.metadata.correlation_id,
-                causation_id: e.metadata.causation_id,
-                actor: &e.metadata.actor,
-                recorded_at_micros: e.metadata.recorded_at.timestamp_micros(),
-                payload: &e.payload,
-            },
-        );
+        let recomputed = chain_hash(&previous, &CanonicalEvent::from(e));
         assert_eq!(
             hex(&e.hash),
             hex(&recomputed),

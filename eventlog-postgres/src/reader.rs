@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use deadpool_postgres::{Object, Pool};
-use poolkeeper_eventlog::hash::{GENESIS_HASH, chain_hash};
+use poolkeeper_eventlog::hash::{CanonicalEvent, GENESIS_HASH, chain_hash};
 use poolkeeper_eventlog::{
     AppendOutcome, BreakReason, ChainBreak, EventLogError, Position, RecordedEvent, StreamId,
     StreamVersion, Upcasters, VerifyReport,
@@ -14,7 +14,7 @@ use poolkeeper_eventlog::{
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
-use crate::rows::{EVENT_COLUMNS, backend, canonical, decode_event, sql_int, sql_limit, unsigned};
+use crate::rows::{EVENT_COLUMNS, backend, decode_event, sql_int, sql_limit, unsigned};
 
 /// The read side of one organization's log. Cheap to clone.
 #[derive(Clone)]
@@ -262,7 +262,7 @@ impl ChainWalk {
         }
         self.checked += 1;
         match decode_event(row) {
-            Ok(e) if chain_hash(&self.prev, &canonical(&e)) == e.hash => {
+            Ok(e) if chain_hash(&self.prev, &CanonicalEvent::from(&e)) == e.hash => {
                 self.prev = e.hash;
                 self.expected += 1;
             }

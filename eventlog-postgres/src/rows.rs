@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use poolkeeper_eventlog::hash::CanonicalEvent;
 use poolkeeper_eventlog::{EventLogError, EventMetadata, Position, RecordedEvent, StreamId};
 use tokio_postgres::Row;
 
@@ -66,22 +65,4 @@ pub(crate) fn decode_event(row: &Row) -> Result<RecordedEvent, EventLogError> {
         },
         hash,
     })
-}
-
-/// The hash chain's view of a stored event.
-pub(crate) fn canonical(e: &RecordedEvent) -> CanonicalEvent<'_> {
-    CanonicalEvent {
-        position: e.position,
-        stream_id: e.stream_id.as_str(),
-        stream_version: e.stream_version,
-        event_id: e.event_id,
-        event_type: &e.event_type,
-        schema_version: e.schema_version,
-        command_id: e.metadata.command_id,
-        correlation_id: e.metadata.correlation_id,
-        causation_id: e.metadata.causation_id,
-        actor: &e.metadata.actor,
-        recorded_at_micros: e.metadata.recorded_at.timestamp_micros(),
-        payload: &e.payload,
-    }
 }

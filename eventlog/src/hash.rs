@@ -11,7 +11,7 @@
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::types::{Position, StreamVersion};
+use crate::types::{Position, RecordedEvent, StreamVersion};
 
 /// The hash that precedes the first event: 32 zero bytes.
 pub const GENESIS_HASH: [u8; 32] = [0; 32];
@@ -43,6 +43,26 @@ pub struct CanonicalEvent<'a> {
     pub recorded_at_micros: i64,
     /// Payload exactly as stored.
     pub payload: &'a str,
+}
+
+impl<'a> From<&'a RecordedEvent> for CanonicalEvent<'a> {
+    /// The hashed fields of a stored event (read with `read_all_stored`: not upcast).
+    fn from(e: &'a RecordedEvent) -> Self {
+        Self {
+            position: e.position,
+            stream_id: e.stream_id.as_str(),
+            stream_version: e.stream_version,
+            event_id: e.event_id,
+            event_type: &e.event_type,
+            schema_version: e.schema_version,
+            command_id: e.metadata.command_id,
+            correlation_id: e.metadata.correlation_id,
+            causation_id: e.metadata.causation_id,
+            actor: &e.metadata.actor,
+            recorded_at_micros: e.metadata.recorded_at.timestamp_micros(),
+            payload: &e.payload,
+        }
+    }
 }
 
 /// Computes `SHA-256(prev || canonical(event))`.

@@ -103,18 +103,8 @@ async fn rehashing_the_edited_row_moves_the_break_to_the_next_one() {
     let hash = chain_hash(
         &prev.hash,
         &CanonicalEvent {
-            position: e.position,
-            stream_id: e.stream_id.as_str(),
-            stream_version: e.stream_version,
-            event_id: e.event_id,
-            event_type: &e.event_type,
-            schema_version: e.schema_version,
-            command_id: e.metadata.command_id,
-            correlation_id: e.metadata.correlation_id,
-            causation_id: e.metadata.causation_id,
-            actor: &e.metadata.actor,
-            recorded_at_micros: e.metadata.recorded_at.timestamp_micros(),
             payload: forged,
+            ..CanonicalEvent::from(e)
         },
     );
     conn.execute(
