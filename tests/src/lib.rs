@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 pub mod process;
 pub mod raw;
+pub mod workload;
 
 use chrono::{DateTime, TimeZone, Utc};
 use poolkeeper_grpc::client::{self, AuthedChannel, Credentials};
