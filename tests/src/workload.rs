@@ -4,8 +4,8 @@
 //! with an offline rebuild.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use poolkeeper_grpc::client::{AuthedChannel, Credentials};
@@ -13,6 +13,7 @@ use poolkeeper_proto::v1 as pb;
 use poolkeeper_proto::v1::audit_service_client::AuditServiceClient;
 use poolkeeper_proto::v1::command_service_client::CommandServiceClient;
 use poolkeeper_proto::v1::organization_service_client::OrganizationServiceClient;
+use poolkeeper_proto::v1::query_service_client::QueryServiceClient;
 use tokio::sync::mpsc::UnboundedSender;
 use tonic::transport::Channel;
 
@@ -250,26 +251,45 @@ impl Driver {
     /// Sends commands until `stop` is set, each acknowledgement to `acked`. Refusals are
     /// skipped, unavailability (a server killed, a lease being taken over) after a short
     /// pause: only acknowledged commands count.
-    pub async fn drive(mut self, acked: UnboundedSender<Acked>, stop: Arc<AtomicBool>) {
+    pub async fn drive(self, acked: UnboundedSender<Acked>, stop: Arc<AtomicBool>) {
+        self.drive_keeping_failures(acked, stop, Arc::default())
+            .await
+    }
+
+    /// [`drive`](Self::drive), keeping in `failed` (at position 0, with the status code)
+    /// the commands that failed for a reason of the server's, not a business refusal:
+    /// their outcome is for the caller to find out.
+    pub async fn drive_keeping_failures(
+        mut self,
+        acked: UnboundedSender<Acked>,
+        stop: Arc<AtomicBool>,
+        failed: Arc<Mutex<Vec<(Acked, tonic::Code)>>>,
+    ) {
         while !stop.load(Ordering::Relaxed) {
             let (user, sent) = next_command(&self.staff, &mut self.rng);
             let commands = CommandServiceClient::new(
                 as_user(&self.credentials, self.staff.organization, &user).on(self.channel.clone()),
             );
-            match send(commands, &sent).await {
+            let result = send(commands, &sent).await;
+            let mut one = Acked {
+                organization: self.staff.organization,
+                user,
+                sent,
+                position: 0,
+                at: Instant::now(),
+            };
+            match result {
                 Ok(result) => {
-                    let reply = Acked {
-                        organization: self.staff.organization,
-                        user,
-                        sent,
-                        position: result.position,
-                        at: Instant::now(),
-                    };
-                    if acked.send(reply).is_err() {
+                    one.position = result.position;
+                    if acked.send(one).is_err() {
                         return;
                     }
                 }
-                Err(status) if is_unavailable(&status) => {
+                Err(status) if is_server_fault(&status) => {
+                    failed
+                        .lock()
+                        .expect("not poisoned")
+                        .push((one, status.code()));
                     tokio::time::sleep(Duration::from_millis(10)).await
                 }
                 Err(_) => {}
@@ -278,12 +298,32 @@ impl Driver {
     }
 }
 
-/// The server (or its writer) cannot be reached: worth a pause before the next command.
-fn is_unavailable(status: &tonic::Status) -> bool {
+/// The server, its writer or its database failed the call: not the command's fault.
+fn is_server_fault(status: &tonic::Status) -> bool {
     matches!(
         status.code(),
-        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
+        tonic::Code::Unavailable
+            | tonic::Code::Unknown
+            | tonic::Code::Cancelled
+            | tonic::Code::Internal
+            | tonic::Code::DeadlineExceeded
     )
+}
+
+/// Waits until `server`'s projections of each organization have read its log up to its
+/// tail (`tails`, in the order of [`ORGANIZATIONS`]).
+pub async fn catch_up(server: &ServerProcess, tails: &[u64]) {
+    for (organization, tail) in ORGANIZATIONS.iter().zip(tails) {
+        let mut queries = QueryServiceClient::new(
+            as_user(&server.credentials, organization, "system").on(server.channel.clone()),
+        );
+        queries
+            .list_pools(pb::ListPoolsRequest {
+                min_position: *tail,
+            })
+            .await
+            .expect("the projections catch up with the log");
+    }
 }
 
 /// Compares every live projection of `organization` under `data` (a node's data

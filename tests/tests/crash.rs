@@ -10,12 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use poolkeeper_proto::v1 as pb;
-use poolkeeper_proto::v1::query_service_client::QueryServiceClient;
 use poolkeeper_tests::process::{self, ServerProcess};
 use poolkeeper_tests::workload::{
-    Acked, Driver, ORGANIZATIONS, Rng, as_user, assert_every_chain_verifies, assert_kept,
-    assert_projections_equal_a_rebuild, commands_of, send, staff,
+    Acked, Driver, ORGANIZATIONS, Rng, assert_every_chain_verifies, assert_kept,
+    assert_projections_equal_a_rebuild, catch_up, commands_of, send, staff,
 };
 
 type Server = ServerProcess;
@@ -122,17 +120,7 @@ async fn survive_six_kills(store: Option<String>) {
     );
 
     // The projections, killed with the server six times, converge on the rebuild result.
-    for (organization, tail) in ORGANIZATIONS.iter().zip(&tails) {
-        let mut queries = QueryServiceClient::new(
-            as_user(&server.credentials, organization, "system").on(server.channel.clone()),
-        );
-        queries
-            .list_pools(pb::ListPoolsRequest {
-                min_position: *tail,
-            })
-            .await
-            .expect("the projections catch up with the log");
-    }
+    catch_up(&server, &tails).await;
     server.kill();
     for organization in ORGANIZATIONS {
         assert_projections_equal_a_rebuild(dir.path(), organization, &store).await;

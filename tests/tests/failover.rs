@@ -13,11 +13,10 @@ use std::time::{Duration, Instant};
 use poolkeeper_proto::v1 as pb;
 use poolkeeper_proto::v1::audit_service_client::AuditServiceClient;
 use poolkeeper_proto::v1::command_service_client::CommandServiceClient;
-use poolkeeper_proto::v1::query_service_client::QueryServiceClient;
 use poolkeeper_tests::process::{self, ServerProcess};
 use poolkeeper_tests::workload::{
-    Acked, Driver, ORGANIZATIONS, Rng, Workforce, as_user, assert_every_chain_verifies,
-    assert_kept, assert_projections_equal_a_rebuild, staff,
+    Acked, Driver, ORGANIZATIONS, Rng, Workforce, assert_every_chain_verifies, assert_kept,
+    assert_projections_equal_a_rebuild, catch_up, staff,
 };
 use poolkeeper_tests::{new_customer, postgres_database};
 use tokio::sync::mpsc::UnboundedSender;
@@ -267,18 +266,7 @@ async fn assert_converged(nodes: Vec<Node>, acked: &[Acked], store: &str) {
     }
     let tails = assert_every_chain_verifies(&nodes[0].process, "after the rounds").await;
     for node in &nodes {
-        for (organization, tail) in ORGANIZATIONS.iter().zip(&tails) {
-            let mut queries = QueryServiceClient::new(
-                as_user(&node.process.credentials, organization, "system")
-                    .on(node.process.channel.clone()),
-            );
-            queries
-                .list_pools(pb::ListPoolsRequest {
-                    min_position: *tail,
-                })
-                .await
-                .expect("every node's projections catch up with the log");
-        }
+        catch_up(&node.process, &tails).await;
     }
     let store = Some(store.to_owned());
     for node in nodes {
