@@ -6,7 +6,7 @@
 
 use poolkeeper_grpc::auth::{OrganizationGrant, Scope, TokenConfig};
 use poolkeeper_proto::v1 as pb;
-use poolkeeper_tests::{Harness, command_id, new_customer, postgres_database};
+use poolkeeper_tests::{Harness, command_id, new_customer, postgres_database, reason};
 use tonic::Code;
 
 const TOKEN: &str = "cluster-token";
@@ -175,6 +175,71 @@ async fn fifty_clients_on_three_nodes_racing_for_one_customer_one_wins() {
         }
     }
     assert_eq!(won, 1, "exactly one claim wins across the nodes");
+}
+
+/// Eight salespeople with a cap of three, each sending eight claims at once through the
+/// three nodes (64 claimers): each ends with exactly three, the rest are refused with
+/// `cap_reached`, and only the winning claims are in the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caps_hold_under_64_concurrent_claimers_spread_over_nodes() {
+    let Some(nodes) = three_nodes().await else {
+        return;
+    };
+    let mut users = Vec::new();
+    for n in 0..8 {
+        users.push(nodes[n % 3].user(&format!("sales {n}"), None).await);
+    }
+    let rules = pb::PoolRules {
+        cap: Some(pb::Limit {
+            value: 3,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let members: Vec<&str> = users.iter().map(String::as_str).collect();
+    let pool = nodes[0]
+        .pool(pb::PoolMode::FreeClaim, rules, &[], &members)
+        .await;
+    let mut customers = Vec::new();
+    for n in 0..64 {
+        customers.push(nodes[n % 3].customer(&pool, &format!("客户{n}")).await);
+    }
+    let before = nodes[2].tail().await;
+    let claims = customers.iter().enumerate().map(|(n, customer)| {
+        let user = users[n % users.len()].clone();
+        let mut commands = nodes[n % 3].commands(&user);
+        let customer = customer.clone();
+        async move {
+            let claimed = commands
+                .claim_customer(pb::ClaimCustomerRequest {
+                    command_id: command_id(),
+                    customer,
+                    ..Default::default()
+                })
+                .await;
+            (user, claimed)
+        }
+    });
+    let mut held = std::collections::HashMap::<String, u64>::new();
+    for (user, claimed) in futures::future::join_all(claims).await {
+        match claimed {
+            Ok(_) => *held.entry(user).or_default() += 1,
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                assert_eq!(reason(&status), "cap_reached");
+            }
+        }
+    }
+    assert_eq!(held.len(), users.len(), "{held:?}");
+    assert!(
+        held.values().all(|&n| n == 3),
+        "each holds its cap: {held:?}"
+    );
+    assert_eq!(
+        nodes[1].tail().await,
+        before + 24,
+        "only the winning claims"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
