@@ -29,13 +29,15 @@ mod organizations;
     about = "Load generator for a running poolkeeper"
 )]
 struct Args {
-    /// The server.
+    /// The server; several, comma-separated (nodes of one cluster), spread the clients
+    /// round robin over them (seeding goes to the first).
     #[arg(
         long,
         env = "POOLKEEPER_SERVER",
-        default_value = "http://127.0.0.1:50051"
+        default_value = "http://127.0.0.1:50051",
+        value_delimiter = ','
     )]
-    server: String,
+    server: Vec<String>,
     /// A token with the command and query scopes; read from the data directory when absent.
     #[arg(long, env = "POOLKEEPER_TOKEN")]
     token: Option<String>,
@@ -61,10 +63,11 @@ struct Args {
     /// A reduced run (about 30 seconds).
     #[arg(long)]
     quick: bool,
-    /// The server's process id: each phase then prints the server's CPU time per call,
-    /// read from `/proc/<pid>/stat` over the phase (and the load generator's own).
-    #[arg(long)]
-    server_pid: Option<u32>,
+    /// The server's process id (several, comma-separated, for several nodes): each phase
+    /// then prints the servers' CPU time per call together, read from `/proc/<pid>/stat`
+    /// over the phase (and the load generator's own).
+    #[arg(long, value_delimiter = ',')]
+    server_pid: Vec<u32>,
     /// After the usual phases, the concurrent phase again once per count, its clients
     /// spread over that many new organizations (e.g. `1,4,64`; the token must act for
     /// every organization).
@@ -207,6 +210,11 @@ impl Worker {
     }
 }
 
+/// The server client `n` connects to: round robin over `servers`.
+fn server_of(servers: &[String], n: usize) -> &str {
+    &servers[n % servers.len()]
+}
+
 fn micros(started: Instant) -> u32 {
     u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX)
 }
@@ -237,9 +245,17 @@ fn latencies(phase: &str, call: &str, plural: &str, samples: &[u32], elapsed: f6
     }
 }
 
-/// CPU time (user + system) a process has used so far, from `/proc/<pid>/stat`, in
-/// microseconds (Linux counts it in ticks of 1/100 s).
-fn cpu_micros(pid: &str) -> Option<u64> {
+/// CPU time (user + system) the processes have used so far together, from
+/// `/proc/<pid>/stat`, in microseconds (Linux counts it in ticks of 1/100 s); `None`
+/// without processes or when one is gone.
+fn cpu_micros(pids: &[String]) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|pid| process_cpu_micros(pid)).sum()
+}
+
+fn process_cpu_micros(pid: &str) -> Option<u64> {
     const MICROS_PER_TICK: u64 = 10_000;
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name, which is in parentheses and may hold spaces.
@@ -249,9 +265,9 @@ fn cpu_micros(pid: &str) -> Option<u64> {
     Some((utime + stime) * MICROS_PER_TICK)
 }
 
-/// Prints the CPU time per call `pid` (named `who`) spent since `before`.
-fn cpu_per_call(phase: &str, who: &str, pid: &str, before: Option<u64>, calls: usize) {
-    if let (Some(before), Some(after)) = (before, cpu_micros(pid)) {
+/// Prints the CPU time per call `pids` (named `who`) spent since `before`.
+fn cpu_per_call(phase: &str, who: &str, pids: &[String], before: Option<u64>, calls: usize) {
+    if let (Some(before), Some(after)) = (before, cpu_micros(pids)) {
         let per_call = (after - before) as f64 / calls.max(1) as f64;
         metric(
             &format!("{phase}_{who}_cpu_per_call"),
@@ -265,11 +281,12 @@ async fn phase(
     name: &str,
     workers: Vec<Worker>,
     duration: Duration,
-    server_pid: Option<u32>,
+    server_pids: &[u32],
 ) -> Vec<Worker> {
-    let server_pid = server_pid.map(|pid| pid.to_string());
-    let server_before = server_pid.as_deref().and_then(cpu_micros);
-    let own_before = cpu_micros("self");
+    let server_pids: Vec<String> = server_pids.iter().map(u32::to_string).collect();
+    let own = ["self".to_owned()];
+    let server_before = cpu_micros(&server_pids);
+    let own_before = cpu_micros(&own);
     let deadline = Instant::now() + duration;
     let started = Instant::now();
     let tasks: Vec<_> = workers
@@ -303,10 +320,8 @@ async fn phase(
     latencies(name, "command", "commands", &all.command_micros, elapsed);
     latencies(name, "query", "queries", &all.query_micros, elapsed);
     let calls = all.command_micros.len() + all.query_micros.len();
-    if let Some(pid) = &server_pid {
-        cpu_per_call(name, "server", pid, server_before, calls);
-    }
-    cpu_per_call(name, "load_generator", "self", own_before, calls);
+    cpu_per_call(name, "server", &server_pids, server_before, calls);
+    cpu_per_call(name, "load_generator", &own, own_before, calls);
     metric(&format!("{name}_refused"), all.refused, "calls");
     for (code, count) in &all.refused_by_code {
         metric(
@@ -474,7 +489,8 @@ async fn run(args: Args) -> Result<(), Failure> {
     } else {
         (args.clients.max(1), args.seconds, args.customers_per_client)
     };
-    let channel: Channel = client::connect(&args.server).await?;
+    let first = args.server.first().ok_or("--server names no server")?;
+    let channel: Channel = client::connect(first).await?;
     let credentials = Credentials::new(&token)?;
     let mut admin_commands =
         CommandServiceClient::new(credentials.acting_as(&admin)?.on(channel.clone()))
@@ -493,8 +509,8 @@ async fn run(args: Args) -> Result<(), Failure> {
     // Each client has its own connection, as separate services would, unless
     // `--connections` makes them share a few (as the threads of one service would).
     let mut connections = Vec::new();
-    for _ in 0..args.connections.min(clients) {
-        connections.push(client::connect(&args.server).await?);
+    for n in 0..args.connections.min(clients) {
+        connections.push(client::connect(server_of(&args.server, n)).await?);
     }
     // Workers `first..first + count`, each with its own user and customers.
     let make_workers = async |first: usize, count: usize| -> Result<Vec<Worker>, Failure> {
@@ -502,7 +518,7 @@ async fn run(args: Args) -> Result<(), Failure> {
         for n in first..first + count {
             let connection = match connections.get(n % connections.len().max(1)) {
                 Some(connection) if count > 1 => connection.clone(),
-                _ => client::connect(&args.server).await?,
+                _ => client::connect(server_of(&args.server, n)).await?,
             };
             let acting = credentials.acting_as(&users[n])?;
             workers.push(Worker {
@@ -525,7 +541,7 @@ async fn run(args: Args) -> Result<(), Failure> {
         "one_client",
         make_workers(clients, 1).await?,
         Duration::from_secs(seconds),
-        args.server_pid,
+        &args.server_pid,
     )
     .await;
     catch_up(&mut admin).await?;
@@ -533,7 +549,7 @@ async fn run(args: Args) -> Result<(), Failure> {
         &format!("clients_{clients}"),
         make_workers(0, clients).await?,
         Duration::from_secs(seconds),
-        args.server_pid,
+        &args.server_pid,
     )
     .await;
     // How far behind the log the projections were when the load stopped, and how long
@@ -550,12 +566,12 @@ async fn run(args: Args) -> Result<(), Failure> {
     metric("customers_owned_at_end", owned, "customers");
     metric("clients", clients, "clients");
     let spread = organizations::Spread {
-        server: &args.server,
+        servers: &args.server,
         credentials: &credentials,
         clients,
         per_client,
         duration: Duration::from_secs(seconds),
-        server_pid: args.server_pid,
+        server_pids: &args.server_pid,
     };
     for &count in &args.organizations {
         spread.run(count).await?;
