@@ -22,6 +22,7 @@
 //! - [`testing`] (feature `testing`) — throwaway clusters for tests and benches.
 
 mod hub;
+mod known;
 pub mod lease;
 mod plan;
 mod reader;

@@ -104,6 +104,11 @@ impl<'a> Plan<'a> {
         Ok(outcome)
     }
 
+    /// The versions of the streams planned so far (absent: no events).
+    pub(crate) fn versions(&self) -> &HashMap<&'a str, StreamVersion> {
+        &self.versions
+    }
+
     /// True when the plan writes nothing.
     pub(crate) fn is_empty(&self) -> bool {
         self.events.positions.is_empty()

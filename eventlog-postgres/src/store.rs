@@ -75,6 +75,7 @@ impl PostgresEventStore {
                     hub: logs.hub(),
                     max_group_events: config.max_group_events.max(1),
                     closed: closed_signal.clone(),
+                    known: None,
                 };
                 (Some(tx), Some(tokio::spawn(writer.run(rx))))
             }

@@ -2,7 +2,12 @@
 //!
 //! Appenders send jobs over a bounded channel. The task takes the first job
 //! and every job already waiting (up to `max_group_events` events) and commits
-//! them in ONE transaction, pipelined in three round trips:
+//! them in ONE transaction. Once it knows its head and the touched streams'
+//! versions ([`KnownHead`], kept from its own commits), the transaction is ONE
+//! pipelined round trip: `BEGIN`, `poolkeeper_advance_head` (fenced by epoch and
+//! head, it raises otherwise), the rows, the notification, `COMMIT`; a command id
+//! already stored (a retry) aborts it and the group takes the full path.
+//! Otherwise it is pipelined in three round trips:
 //! 1. `BEGIN`; lock the head row `WHERE organization AND epoch = <ours>`
 //!    (`FOR UPDATE`; no row: fenced); the touched streams' versions; the
 //!    stored outcomes of the group's command ids.
@@ -25,7 +30,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use crate::hub::{CHANNEL, Hub};
-use crate::plan::{Plan, streams_of};
+use crate::known::KnownHead;
+use crate::plan::{CommandRows, EventRows, Plan, streams_of};
 use crate::reader::outcome_of_range;
 use crate::rows::{backend, sql_int, unsigned};
 
@@ -64,6 +70,9 @@ const INSERT_COMMANDS: &str = "INSERT INTO commands (organization, command_id, f
 const UPDATE_HEAD: &str = "UPDATE log_heads SET head = $3, last_hash = $4 \
      WHERE organization = $1 AND epoch = $2 AND head = $5";
 const NOTIFY: &str = "SELECT pg_notify($1, $2)";
+const ADVANCE_HEAD: &str = "SELECT poolkeeper_advance_head($1, $2, $3, $4, $5)";
+/// The SQLSTATE `poolkeeper_advance_head` raises when the writer is fenced.
+const FENCED: &str = "PKFEN";
 
 /// The writer task's state.
 pub(crate) struct Writer {
@@ -74,11 +83,17 @@ pub(crate) struct Writer {
     pub max_group_events: usize,
     /// Set once the task stopped: subscriptions then end after catching up.
     pub closed: watch::Sender<bool>,
+    /// The log as this writer last committed it; `None` until a full-path commit
+    /// and after any failure.
+    pub known: Option<KnownHead>,
 }
+
+/// A group's result: each job's results and the new head when something was written.
+type Committed = (Vec<JobResults>, Option<u64>);
 
 impl Writer {
     /// Serves jobs until every sender is gone, then marks the store closed.
-    pub(crate) async fn run(self, mut jobs: mpsc::Receiver<Job>) {
+    pub(crate) async fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
         while let Some(first) = jobs.recv().await {
             let group = self.gather(first, &mut jobs);
             self.serve(group).await;
@@ -103,7 +118,7 @@ impl Writer {
     }
 
     /// Commits a group and replies to each job.
-    async fn serve(&self, group: Vec<Job>) {
+    async fn serve(&mut self, group: Vec<Job>) {
         let (requests, replies): (Vec<_>, Vec<_>) =
             group.into_iter().map(|j| (j.requests, j.reply)).unzip();
         match self.commit(&requests).await {
@@ -125,35 +140,73 @@ impl Writer {
 
     /// One transaction for the group; rolled back on any error. Returns each
     /// job's results and the new head when something was written.
-    async fn commit(
-        &self,
-        jobs: &[Vec<AppendRequest>],
-    ) -> Result<(Vec<JobResults>, Option<u64>), EventLogError> {
+    async fn commit(&mut self, jobs: &[Vec<AppendRequest>]) -> Result<Committed, EventLogError> {
         let client = self.pool.get().await.map_err(backend)?;
-        let result = self.transaction(&client, jobs).await;
+        let streams = streams_of(jobs.iter().flatten());
+        let result = match self.at_once(&client, jobs, &streams).await {
+            Ok(Some(committed)) => Ok(committed),
+            Ok(None) => self.transaction(&client, jobs, &streams).await,
+            Err(e) => Err(e),
+        };
         if result.is_err() {
+            self.known = None;
             let _ = client.batch_execute("ROLLBACK").await;
         }
         result
     }
 
+    /// The full path: three round trips, reading the head, the streams' versions and
+    /// the stored outcomes under the head row's lock.
     async fn transaction(
-        &self,
+        &mut self,
         client: &Object,
         jobs: &[Vec<AppendRequest>],
-    ) -> Result<(Vec<JobResults>, Option<u64>), EventLogError> {
+        streams: &[&str],
+    ) -> Result<Committed, EventLogError> {
         let mut plan = self.load(client, jobs).await?;
-        let results: Vec<JobResults> = jobs
-            .iter()
-            .map(|job| job.iter().map(|r| plan.apply(r)).collect())
-            .collect();
+        let results = apply_all(&mut plan, jobs);
         if plan.is_empty() {
             client.batch_execute("ROLLBACK").await.map_err(backend)?;
             return Ok((results, None));
         }
         self.write(client, &plan).await?;
         client.batch_execute("COMMIT").await.map_err(backend)?;
+        let known = self
+            .known
+            .get_or_insert_with(|| KnownHead::new(plan.head, plan.last_hash));
+        known.committed(plan.head, plan.last_hash, streams, plan.versions());
         Ok((results, Some(plan.head)))
+    }
+
+    /// The known-head path: one round trip, or `None` (nothing written) when the
+    /// group needs the full path: a stream not known, a version conflict (a retry
+    /// may be behind it), nothing to write, or a command id already stored.
+    async fn at_once(
+        &mut self,
+        client: &Object,
+        jobs: &[Vec<AppendRequest>],
+        streams: &[&str],
+    ) -> Result<Option<Committed>, EventLogError> {
+        let Some(known) = &self.known else {
+            return Ok(None);
+        };
+        let Some(versions) = known.versions(streams) else {
+            return Ok(None);
+        };
+        let mut plan = Plan::new(known.head, known.last_hash, versions, HashMap::new());
+        let old_head = known.head;
+        let results = apply_all(&mut plan, jobs);
+        if plan.is_empty() || results.iter().flatten().any(Result::is_err) {
+            return Ok(None);
+        }
+        if !self.write_at_once(client, &plan, old_head).await? {
+            client.batch_execute("ROLLBACK").await.map_err(backend)?;
+            return Ok(None);
+        }
+        if let Some(known) = &mut self.known {
+            known.committed(plan.head, plan.last_hash, streams, plan.versions());
+        }
+        Ok(Some((results, Some(plan.head))))
     }
 
     /// Round trip 1: begins, locks the head row under our epoch and reads the
@@ -223,34 +276,12 @@ impl Writer {
         .map_err(backend)?;
         let organization: &str = &self.organization;
         let epoch = sql_int(self.epoch);
-        let (e, c) = (&plan.events, &plan.commands);
-        let first = e.positions.first().copied().unwrap_or(1);
+        let first = plan.events.positions.first().copied().unwrap_or(1);
         let (new_head, old_head) = (sql_int(plan.head), first - 1);
         let message = format!("{} {organization}", plan.head);
         let last_hash = &plan.last_hash[..];
-        let event_params: [&Param<'_>; 15] = [
-            &organization,
-            &epoch,
-            &e.positions,
-            &e.stream_ids,
-            &e.versions,
-            &e.event_ids,
-            &e.event_types,
-            &e.schema_versions,
-            &e.payloads,
-            &e.command_ids,
-            &e.correlation_ids,
-            &e.causation_ids,
-            &e.actors,
-            &e.recorded_at,
-            &e.hashes,
-        ];
-        let command_params: [&Param<'_>; 4] = [
-            &organization,
-            &c.command_ids,
-            &c.first_positions,
-            &c.last_positions,
-        ];
+        let event_params = event_params(&organization, &epoch, &plan.events);
+        let command_params = command_params(&organization, &plan.commands);
         let head_params: [&Param<'_>; 5] =
             [&organization, &epoch, &new_head, &last_hash, &old_head];
         let notify_params: [&Param<'_>; 2] = [&CHANNEL, &message];
@@ -265,6 +296,61 @@ impl Writer {
             Ok(())
         } else {
             Err(self.fenced())
+        }
+    }
+
+    /// The known-head path's round trip. `Ok(false)`: a command id of the group is
+    /// already stored, nothing was written.
+    async fn write_at_once(
+        &self,
+        client: &Object,
+        plan: &Plan<'_>,
+        old_head: u64,
+    ) -> Result<bool, EventLogError> {
+        let (advance, insert_events, insert_commands, notify) = futures::try_join!(
+            client.prepare_cached(ADVANCE_HEAD),
+            client.prepare_cached(INSERT_EVENTS),
+            client.prepare_cached(INSERT_COMMANDS),
+            client.prepare_cached(NOTIFY),
+        )
+        .map_err(backend)?;
+        let organization: &str = &self.organization;
+        let epoch = sql_int(self.epoch);
+        let (old_head, new_head) = (sql_int(old_head), sql_int(plan.head));
+        let last_hash = &plan.last_hash[..];
+        let advance_params: [&Param<'_>; 5] =
+            [&organization, &epoch, &old_head, &new_head, &last_hash];
+        let events = event_params(&organization, &epoch, &plan.events);
+        let commands = command_params(&organization, &plan.commands);
+        let message = format!("{} {organization}", plan.head);
+        let notify_params: [&Param<'_>; 2] = [&CHANNEL, &message];
+        // Every statement is sent before any reply is read; `join!` (not `try_join!`)
+        // reads every reply, so the connection is idle when this returns.
+        let (begin, advanced, commands, events, notified, commit) = futures::join!(
+            client.batch_execute("BEGIN"),
+            client.execute(&advance, &advance_params),
+            client.execute(&insert_commands, &commands),
+            client.execute(&insert_events, &events),
+            client.execute(&notify, &notify_params),
+            client.batch_execute("COMMIT"),
+        );
+        begin.map_err(backend)?;
+        advanced.map_err(|e| self.fenced_or(e))?;
+        match commands {
+            Err(e) if is_stored_command(&e) => return Ok(false),
+            other => other.map_err(backend)?,
+        };
+        events.map_err(backend)?;
+        notified.map_err(backend)?;
+        commit.map_err(backend)?;
+        Ok(true)
+    }
+
+    /// [`Fenced`](EventLogError::Fenced) when `poolkeeper_advance_head` refused.
+    fn fenced_or(&self, error: tokio_postgres::Error) -> EventLogError {
+        match error.code() {
+            Some(code) if code.code() == FENCED => self.fenced(),
+            _ => backend(error),
         }
     }
 
@@ -290,4 +376,54 @@ fn stream_versions<'a>(
         }
     }
     Ok(versions)
+}
+
+/// Plans every request of every job, in order.
+fn apply_all<'a>(plan: &mut Plan<'a>, jobs: &'a [Vec<AppendRequest>]) -> Vec<JobResults> {
+    jobs.iter()
+        .map(|job| job.iter().map(|r| plan.apply(r)).collect())
+        .collect()
+}
+
+/// A command id already in `commands` (a retry the known-head path cannot answer).
+fn is_stored_command(error: &tokio_postgres::Error) -> bool {
+    error.as_db_error().is_some_and(|db| {
+        *db.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION
+            && db.constraint() == Some("commands_pkey")
+    })
+}
+
+/// `INSERT_EVENTS`' parameters.
+fn event_params<'p>(
+    organization: &'p &str,
+    epoch: &'p i64,
+    e: &'p EventRows<'_>,
+) -> [&'p Param<'p>; 15] {
+    [
+        organization,
+        epoch,
+        &e.positions,
+        &e.stream_ids,
+        &e.versions,
+        &e.event_ids,
+        &e.event_types,
+        &e.schema_versions,
+        &e.payloads,
+        &e.command_ids,
+        &e.correlation_ids,
+        &e.causation_ids,
+        &e.actors,
+        &e.recorded_at,
+        &e.hashes,
+    ]
+}
+
+/// `INSERT_COMMANDS`' parameters.
+fn command_params<'p>(organization: &'p &str, c: &'p CommandRows) -> [&'p Param<'p>; 4] {
+    [
+        organization,
+        &c.command_ids,
+        &c.first_positions,
+        &c.last_positions,
+    ]
 }
