@@ -71,6 +71,11 @@ pub struct PostgresLogConfig {
     /// How often an idle subscriber re-reads the table when no notification
     /// came (the fallback for lost notifications).
     pub poll_interval: Duration,
+    /// `idle_in_transaction_session_timeout` of every connection: a writer paused
+    /// (SIGSTOP, a stall, a cut) between the round trips of an append holds its head
+    /// row's lock, which a takeover needs; PostgreSQL ends its session after this long.
+    /// Set it to the lease's time to live.
+    pub idle_in_transaction_timeout: Duration,
 }
 
 impl Default for PostgresLogConfig {
@@ -83,6 +88,7 @@ impl Default for PostgresLogConfig {
             max_group_events: 16 * 1024,
             queue_capacity: 4096,
             poll_interval: Duration::from_secs(1),
+            idle_in_transaction_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -124,9 +130,15 @@ impl PostgresLogs {
     /// Connects with a full configuration and applies pending migrations.
     pub async fn connect_with(url: &str, config: PostgresLogConfig) -> Result<Self, EventLogError> {
         let mut pg = tokio_postgres::Config::from_str(url).map_err(backend)?;
+        let options = format!(
+            "{} -c idle_in_transaction_session_timeout={}",
+            pg.get_options().unwrap_or_default(),
+            config.idle_in_transaction_timeout.as_millis().max(1)
+        );
         pg.keepalives(true)
             .keepalives_idle(Duration::from_secs(30))
-            .tcp_user_timeout(Duration::from_secs(30));
+            .tcp_user_timeout(Duration::from_secs(30))
+            .options(options.trim_start());
         let manager = Manager::from_config(
             pg.clone(),
             NoTls,

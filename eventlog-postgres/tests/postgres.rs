@@ -187,6 +187,64 @@ async fn a_writer_whose_lease_was_taken_over_is_fenced() {
     );
 }
 
+/// A writer stopped between the round trips of an append holds its head row's lock in
+/// an open transaction; a takeover needs that lock. PostgreSQL ends the stopped
+/// session after `idle_in_transaction_timeout`, so the takeover waits no longer.
+#[tokio::test]
+async fn a_writer_stopped_inside_a_transaction_does_not_block_a_takeover() {
+    if skipped() {
+        return;
+    }
+    let url = TestCluster::shared().url();
+    let config = PostgresLogConfig {
+        pool_size: 2,
+        idle_in_transaction_timeout: Duration::from_millis(500),
+        ..PostgresLogConfig::default()
+    };
+    let stopped = PostgresLogs::connect_with(&url, config).await.unwrap();
+    let org = organization();
+    let ttl = Duration::from_millis(300);
+    let lease = Lease::acquire(stopped.pool(), &org, "stopped", ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    // What the stopped writer did before it stopped: BEGIN and lock the head row.
+    let client = stopped.pool().get().await.unwrap();
+    client
+        .batch_execute(&format!(
+            "BEGIN; SELECT head FROM log_heads WHERE organization = '{org}' \
+             AND epoch = {} FOR UPDATE",
+            lease.epoch()
+        ))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let other = node(&url).await;
+    let taken = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(lease) = Lease::acquire(other.pool(), &org, "other", TTL)
+                .await
+                .unwrap()
+            {
+                return lease;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the takeover is not blocked by the stopped writer's lock");
+    assert_eq!(taken.epoch(), 2);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        client.batch_execute("COMMIT").await.is_err(),
+        "the stopped writer's session was ended"
+    );
+}
+
 #[tokio::test]
 async fn a_store_without_a_lease_reads_but_refuses_appends() {
     if skipped() {

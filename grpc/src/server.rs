@@ -201,9 +201,9 @@ impl Runtime {
             .build_v1alpha()?;
 
         let partitions = PartitionFinder::new(Arc::clone(&self.organizations));
-        let command =
-            CommandServiceServer::new(CommandApi::new(partitions.clone(), self.config.max_import))
-                .max_decoding_message_size(max);
+        let lease = Duration::from_secs(self.config.lease_seconds.max(1));
+        let command = CommandApi::new(partitions.clone(), self.config.max_import, lease);
+        let command = CommandServiceServer::new(command).max_decoding_message_size(max);
         let audit = AuditServiceServer::new(AuditApi::new(partitions.clone()))
             .max_decoding_message_size(max);
         let query = QueryServiceServer::new(QueryApi::new(
@@ -265,11 +265,12 @@ async fn open_logs(data: &DataDir, config: &Config) -> Result<Arc<dyn LogBackend
         Some(node) => node.clone(),
         None => data.node_id()?,
     };
+    let ttl = Duration::from_secs(config.lease_seconds.max(1));
     let settings = PostgresLogConfig {
         upcasters: poolkeeper_codec::upcasters(),
+        idle_in_transaction_timeout: ttl,
         ..PostgresLogConfig::default()
     };
-    let ttl = Duration::from_secs(config.lease_seconds.max(1));
     let address = config
         .advertise
         .clone()

@@ -306,6 +306,8 @@ async fn a_writer_paused_past_its_lease_commits_nothing_when_it_wakes() {
     let late_call = tokio::spawn(async move { late.create_customer(late_request).await });
     let (taken, took) = until_taken(&standby, &admin, new_customer("after the pause")).await;
     eprintln!("takeover of a paused writer after {took:?}");
+    // Forwarded calls to the silent writer give up after the lease's time to live.
+    assert!(took < Duration::from_secs(LEASE_SECONDS + 2), "{took:?}");
     signal("-CONT");
     let answer = late_call.await.unwrap();
     assert!(

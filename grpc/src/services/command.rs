@@ -15,6 +15,7 @@ use poolkeeper_proto::v1::command_service_server::CommandService;
 use tonic::{Request, Response, Status, Streaming};
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::forward::{Forwarder, was_forwarded};
 use super::partitions::PartitionFinder;
@@ -35,13 +36,14 @@ pub struct CommandApi {
 }
 
 impl CommandApi {
-    /// Commands go through the writer of their organization's partition; imports take at
-    /// most `max_import` customers.
-    pub fn new(partitions: PartitionFinder, max_import: usize) -> Self {
+    /// Commands go through the writer of their organization's partition (forwarded to
+    /// its node when another node holds its lease, of `lease`); imports take at most
+    /// `max_import` customers.
+    pub fn new(partitions: PartitionFinder, max_import: usize, lease: Duration) -> Self {
         Self {
             partitions,
             max_import,
-            forwarder: Arc::new(Forwarder::default()),
+            forwarder: Arc::new(Forwarder::new(lease)),
         }
     }
 

@@ -27,15 +27,15 @@ const CARRIED: [&str; 5] = [
     "grpc-timeout",
 ];
 
-/// The longest a forwarded command waits for the writer's node (a paused or cut-off node
-/// accepts connections and never answers): then UNAVAILABLE, and the caller's retry finds
-/// the lease lapsed and this node takes it.
-const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest a forwarded command waits for the writer's node at most (a paused or
+/// cut-off node accepts connections and never answers): then UNAVAILABLE, and the
+/// caller's retry finds the lease lapsed and this node takes it.
+const MAX_FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Channels to the other nodes, by address.
-#[derive(Default)]
 pub struct Forwarder {
     channels: Mutex<HashMap<String, Channel>>,
+    timeout: Duration,
 }
 
 /// Whether `metadata` is of a request another node forwarded.
@@ -44,6 +44,16 @@ pub fn was_forwarded(metadata: &MetadataMap) -> bool {
 }
 
 impl Forwarder {
+    /// A forwarder for nodes holding leases of `lease`: a writer silent for that long has
+    /// lost its lease (or is about to), so a forwarded call waits no longer (nor more
+    /// than 5 s).
+    pub fn new(lease: Duration) -> Self {
+        Self {
+            channels: Mutex::default(),
+            timeout: lease.min(MAX_FORWARD_TIMEOUT),
+        }
+    }
+
     fn channel(&self, address: &str) -> Result<Channel, Status> {
         let mut channels = self
             .channels
@@ -95,12 +105,13 @@ impl Forwarder {
             .parse()
             .map_err(|_| unavailable("writer_unreachable", format!("bad method path {path}")))?;
         let call = grpc.unary(request, path, StrictProstCodec::<Req, Reply>::default());
-        match tokio::time::timeout(FORWARD_TIMEOUT, call).await {
+        match tokio::time::timeout(self.timeout, call).await {
             Ok(reply) => reply.map(tonic::Response::into_inner),
             Err(_) => Err(unavailable(
                 "writer_unreachable",
                 format!(
-                    "the writer's node at {address} did not answer within {FORWARD_TIMEOUT:?}; retry with the same command_id"
+                    "the writer's node at {address} did not answer within {:?}; retry with the same command_id",
+                    self.timeout
                 ),
             )),
         }
