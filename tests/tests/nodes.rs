@@ -177,6 +177,55 @@ async fn fifty_clients_on_three_nodes_racing_for_one_customer_one_wins() {
     assert_eq!(won, 1, "exactly one claim wins across the nodes");
 }
 
+/// An `Execute` stream sent to a node that does not write the organization: each
+/// command is forwarded to the writer, the outcomes come back in the stream's order, and
+/// a retry of the stream through a third node returns the first replies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_stream_on_any_node_reaches_the_writer_in_order() {
+    use poolkeeper_proto::v1::execute_request::Command;
+    use poolkeeper_proto::v1::execute_response::Outcome;
+    let Some([a, b, c]) = three_nodes().await else {
+        return;
+    };
+    let admin = a.admin.clone();
+    a.commands(&admin)
+        .create_customer(new_customer("the writer is a"))
+        .await
+        .unwrap();
+    let requests: Vec<_> = (0..40)
+        .map(|n| pb::ExecuteRequest {
+            command: Some(Command::CreateCustomer(new_customer(&format!("流 {n}")))),
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for node in [&b, &c] {
+        let mut replies = node
+            .commands(&admin)
+            .execute(futures::stream::iter(requests.clone()))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut results = Vec::new();
+        while let Some(reply) = replies.message().await.unwrap() {
+            assert_eq!(reply.index, results.len() as u64);
+            match reply.outcome {
+                Some(Outcome::Result(result)) => results.push(result),
+                other => panic!("{other:?}"),
+            }
+        }
+        outcomes.push(results);
+    }
+    let (first, retried) = (&outcomes[0], &outcomes[1]);
+    assert_eq!(first.len(), 40);
+    let mut positions: Vec<u64> = first.iter().map(|r| r.position).collect();
+    positions.sort_unstable();
+    positions.dedup();
+    assert_eq!(positions.len(), 40, "forty commands, each appended once");
+    for (one, again) in first.iter().zip(retried) {
+        assert!(again.duplicate && again.position == one.position && again.name == one.name);
+    }
+}
+
 /// Eight salespeople with a cap of three, each sending eight claims at once through the
 /// three nodes (64 claimers): each ends with exactly three, the rest are refused with
 /// `cap_reached`, and only the winning claims are in the log.

@@ -22,6 +22,8 @@ use tonic::transport::Channel;
 
 #[path = "load/organizations.rs"]
 mod organizations;
+#[path = "load/stream.rs"]
+mod stream;
 
 #[derive(Parser, Clone)]
 #[command(
@@ -73,6 +75,13 @@ struct Args {
     /// every organization).
     #[arg(long, value_delimiter = ',')]
     organizations: Vec<usize>,
+    /// After the concurrent phase, one `Execute` stream of `--stream-commands` customer
+    /// creations (as a bulk caller would send them); not part of the unary figures.
+    #[arg(long)]
+    stream: bool,
+    /// Commands of the `--stream` phase (50,000 at most with `--quick`).
+    #[arg(long, default_value_t = 200_000)]
+    stream_commands: usize,
 }
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
@@ -565,6 +574,21 @@ async fn run(args: Args) -> Result<(), Failure> {
     let owned: usize = workers.iter().map(|w| w.owned.len()).sum();
     metric("customers_owned_at_end", owned, "customers");
     metric("clients", clients, "clients");
+    if args.stream {
+        let count = if args.quick {
+            args.stream_commands.min(50_000)
+        } else {
+            args.stream_commands
+        };
+        catch_up(&mut admin).await?;
+        stream::run(
+            admin_commands.clone(),
+            String::new(),
+            count,
+            &args.server_pid,
+        )
+        .await?;
+    }
     let spread = organizations::Spread {
         servers: &args.server,
         credentials: &credentials,

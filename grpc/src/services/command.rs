@@ -75,7 +75,7 @@ impl CommandApi {
     /// The one path of every command: find the organization's writer (forwarding the
     /// request to its node when that is another one), parse, submit, reply. `rpc` names
     /// the method, for forwarding.
-    async fn execute<M: IntoCommand + prost::Message + 'static>(
+    pub(super) async fn run_command<M: IntoCommand + prost::Message + 'static>(
         &self,
         request: Request<M>,
         rpc: &str,
@@ -238,7 +238,8 @@ fn import_result(outcome: &Outcome) -> pb::ImportCustomersResult {
 }
 
 /// The CommandService: each line an RPC and its request, which runs on the one path of
-/// [`CommandApi::execute`]; the imports answer with their own reply.
+/// [`CommandApi::run_command`]; the imports answer with their own reply, and `Execute`
+/// runs a stream of them (`execute.rs`).
 macro_rules! command_service {
     ($($rpc:ident($request:ident);)*) => {
         #[tonic::async_trait]
@@ -249,7 +250,7 @@ macro_rules! command_service {
                     request: Request<pb::$request>,
                 ) -> Result<Response<pb::CommandResult>, Status> {
                     let rpc = stringify!($request).trim_end_matches("Request");
-                    self.execute(request, rpc).await
+                    self.run_command(request, rpc).await
                 }
             )*
 
@@ -265,6 +266,15 @@ macro_rules! command_service {
                 request: Request<Streaming<pb::ImportCustomersRequest>>,
             ) -> Result<Response<pb::ImportCustomersResult>, Status> {
                 self.import_stream(request).await
+            }
+
+            type ExecuteStream = super::execute::ExecuteStream;
+
+            async fn execute(
+                &self,
+                request: Request<Streaming<pb::ExecuteRequest>>,
+            ) -> Result<Response<Self::ExecuteStream>, Status> {
+                self.execute_stream(request).await
             }
         }
     };

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod audit;
 pub mod command;
+pub mod execute;
 pub mod forward;
 pub mod freshness;
 pub mod organizations;
