@@ -43,21 +43,26 @@ pub async fn postgres_database() -> Option<String> {
     let cluster = tokio::task::spawn_blocking(TestCluster::shared)
         .await
         .expect("starting the cluster");
+    let name = format!("poolkeeper_{}", uuid::Uuid::now_v7().simple());
+    Some(create_database(cluster, &name).await)
+}
+
+/// Creates database `name` on `cluster`; its URL.
+pub async fn create_database(
+    cluster: &poolkeeper_eventlog_postgres::testing::TestCluster,
+    name: &str,
+) -> String {
     let (client, connection) = tokio_postgres::connect(&cluster.url(), tokio_postgres::NoTls)
         .await
         .expect("the throwaway cluster accepts connections");
     let connection = tokio::spawn(connection);
-    let name = format!("poolkeeper_{}", uuid::Uuid::now_v7().simple());
     client
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .await
         .expect("a fresh database");
     drop(client);
     let _ = connection.await;
-    Some(format!(
-        "postgresql://postgres@127.0.0.1:{}/{name}",
-        cluster.port()
-    ))
+    format!("postgresql://postgres@127.0.0.1:{}/{name}", cluster.port())
 }
 
 /// A request creating a customer named `name` in the default pool, with a fresh command id.

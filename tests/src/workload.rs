@@ -174,8 +174,23 @@ pub async fn staff(server: &ServerProcess, dir: &Path) -> Vec<Workforce> {
 /// Eight users and 120 customers created by `admin` in `organization`.
 async fn workforce(server: &ServerProcess, organization: &'static str, admin: &str) -> Workforce {
     let mut commands = commands_of(server, organization, admin);
-    let mut users = Vec::new();
-    for n in 0..8 {
+    let (users, customers) = hire(&mut commands, 8, 120).await;
+    Workforce {
+        organization,
+        users,
+        customers,
+    }
+}
+
+/// `users` salespeople (`sales {n}`) and `customers` customers (`客户{n}`, one import)
+/// created through `commands` (acting as an admin): their names.
+pub async fn hire(
+    commands: &mut CommandServiceClient<AuthedChannel>,
+    users: usize,
+    customers: usize,
+) -> (Vec<String>, Vec<String>) {
+    let mut hired = Vec::new();
+    for n in 0..users {
         let user = commands
             .create_user(pb::CreateUserRequest {
                 command_id: command_id(),
@@ -185,12 +200,12 @@ async fn workforce(server: &ServerProcess, organization: &'static str, admin: &s
             .await
             .unwrap()
             .into_inner();
-        users.push(user.name);
+        hired.push(user.name);
     }
     let imported = commands
         .import_customers(pb::ImportCustomersRequest {
             command_id: command_id(),
-            customers: (0..120)
+            customers: (0..customers)
                 .map(|n| pb::NewCustomer {
                     display_name: format!("客户{n}"),
                     ..Default::default()
@@ -201,11 +216,7 @@ async fn workforce(server: &ServerProcess, organization: &'static str, admin: &s
         .await
         .unwrap()
         .into_inner();
-    Workforce {
-        organization,
-        users,
-        customers: imported.names,
-    }
+    (hired, imported.names)
 }
 
 /// A random claim, follow-up or abandon by a random user of `staff` on a random customer.

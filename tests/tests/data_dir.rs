@@ -127,34 +127,7 @@ async fn a_clean_stop_after_commands_leaves_no_wal_and_an_idle_server_truncates_
     let dir = tempfile::tempdir().unwrap();
     let server = spawn(dir.path()).await;
     let mut admin = server.commands(&server.admin);
-    let mut users = Vec::new();
-    for n in 0..6 {
-        let user = admin
-            .create_user(pb::CreateUserRequest {
-                command_id: command_id(),
-                display_name: format!("sales {n}"),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        users.push(user.name);
-    }
-    let customers = admin
-        .import_customers(pb::ImportCustomersRequest {
-            command_id: command_id(),
-            customers: (0..300)
-                .map(|n| pb::NewCustomer {
-                    display_name: format!("客户{n}"),
-                    ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .names;
+    let (users, customers) = poolkeeper_tests::workload::hire(&mut admin, 6, 300).await;
     // Four users claim customers concurrently and log follow-ups on them.
     let mut tasks = Vec::new();
     for (k, user) in users.iter().take(4).enumerate() {

@@ -111,11 +111,11 @@ fn on_sqlite(quick: bool) -> f64 {
 
 /// `count` nodes on a fresh database of `cluster`.
 fn on_postgres(cluster: &TestCluster, database: &str, count: usize, quick: bool) -> f64 {
-    create_database(&cluster.url(), database);
-    let store = format!(
-        "postgresql://postgres@127.0.0.1:{}/{database}",
-        cluster.port()
-    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let store = runtime.block_on(poolkeeper_tests::create_database(cluster, database));
     let dirs: Vec<_> = (0..count)
         .map(|_| tempfile::tempdir().expect("a data directory"))
         .collect();
@@ -134,26 +134,6 @@ fn on_postgres(cluster: &TestCluster, database: &str, count: usize, quick: bool)
         n => format!("pg_{n}_nodes"),
     };
     load(&prefix, &nodes, dirs[0].path(), quick)[COMPARED]
-}
-
-/// Creates database `name` on the cluster at `url`.
-fn create_database(url: &str, name: &str) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-            .await
-            .expect("the cluster accepts connections");
-        let connection = tokio::spawn(connection);
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("a fresh database");
-        drop(client);
-        let _ = connection.await;
-    });
 }
 
 fn main() {
