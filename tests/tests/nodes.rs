@@ -177,6 +177,34 @@ async fn fifty_clients_on_three_nodes_racing_for_one_customer_one_wins() {
     assert_eq!(won, 1, "exactly one claim wins across the nodes");
 }
 
+/// A customer created through the writer's node and read at once on the others with the
+/// reply's position as `min_position`, fifty times: the followers' visibility checks wait
+/// for that position too (they used to answer NOT_FOUND while still reading the log).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn min_position_holds_for_visibility_checks_on_every_node() {
+    let Some([a, b, c]) = three_nodes().await else {
+        return;
+    };
+    let admin = a.admin.clone();
+    for n in 0..50 {
+        let created = a
+            .commands(&admin)
+            .create_customer(new_customer(&format!("at once {n}")))
+            .await
+            .unwrap()
+            .into_inner();
+        for node in [&b, &c] {
+            node.queries(&admin)
+                .get_customer(pb::GetCustomerRequest {
+                    name: created.name.clone(),
+                    min_position: created.position,
+                })
+                .await
+                .unwrap_or_else(|status| panic!("read {n} on a follower: {status:?}"));
+        }
+    }
+}
+
 /// An `Execute` stream sent to a node that does not write the organization: each
 /// command is forwarded to the writer, the outcomes come back in the stream's order, and
 /// a retry of the stream through a third node returns the first replies.

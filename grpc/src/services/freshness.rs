@@ -10,9 +10,9 @@ use std::sync::Arc;
 use poolkeeper_domain::StreamRef;
 use poolkeeper_eventlog::EventStore;
 use poolkeeper_projections::Projections;
-use tonic::{Request, Status};
+use tonic::{Code, Request, Status};
 
-use crate::status::{OrStatus, out_of_range};
+use crate::status::{OrStatus, out_of_range, with_reason};
 use crate::writer::CommandWriter;
 
 /// Waits for the projections on behalf of reads.
@@ -81,6 +81,41 @@ impl Freshness {
                 "min_position",
                 format!("is beyond the log's last position {last}"),
             ));
+        }
+        Ok(())
+    }
+
+    /// On a node following another's writes: waits until its write model, which decides
+    /// who sees what, has read `min_position` (bounded like [`wait`](Self::wait)), so the
+    /// visibility checks of a read at `min_position` see what another node wrote. A
+    /// position the log has not reached is left for [`ready`](Self::ready) to refuse.
+    pub async fn model_ready<T>(
+        &self,
+        request: &Request<T>,
+        min_position: u64,
+    ) -> Result<(), Status> {
+        let Some(log) = &self.followed else {
+            return Ok(());
+        };
+        if min_position <= self.writer.last_position()
+            || min_position > log.tail().await.or_status()?
+        {
+            return Ok(());
+        }
+        let wait = deadline(request).map_or(self.max_wait, |d| d.min(self.max_wait));
+        let started = std::time::Instant::now();
+        while self.writer.last_position() < min_position {
+            if started.elapsed() >= wait {
+                return Err(with_reason(
+                    Code::DeadlineExceeded,
+                    "follower_lagging",
+                    format!(
+                        "this node has not yet read position {min_position} of the log; retry, \
+                         or raise the deadline"
+                    ),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
         Ok(())
     }

@@ -48,8 +48,9 @@ impl QueryApi {
         }
     }
 
-    /// The reads of the call's organization.
-    async fn reads<T>(&self, request: &Request<T>) -> Result<Reads, Status> {
+    /// The reads of the call's organization, its write model at `min_position` at least
+    /// (on a node following another's writes).
+    async fn reads<T>(&self, request: &Request<T>, min_position: u64) -> Result<Reads, Status> {
         let partition = self.partitions.for_read(request).await?;
         let mut freshness = Freshness::new(
             partition.projections().clone(),
@@ -59,6 +60,7 @@ impl QueryApi {
         if partition.holder().is_some() {
             freshness = freshness.following(Arc::clone(partition.store()));
         }
+        freshness.model_ready(request, min_position).await?;
         Ok(Reads {
             freshness,
             projections: partition.projections().clone(),
@@ -154,7 +156,7 @@ impl QueryService for QueryApi {
         request: Request<pb::GetCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
         let (metadata, m) = split(request);
-        let reads = self.reads(&metadata).await?;
+        let reads = self.reads(&metadata, m.min_position).await?;
         let customer = convert::customer("name", &m.name)?;
         let viewer = reads.viewer(&metadata)?;
         let access = reads.access(viewer, customer, Access::Listed)?;
@@ -182,7 +184,7 @@ impl QueryService for QueryApi {
         request: Request<pb::ListPoolCustomersRequest>,
     ) -> Result<Response<pb::ListCustomersResponse>, Status> {
         let (metadata, m) = split(request);
-        let reads = self.reads(&metadata).await?;
+        let reads = self.reads(&metadata, m.min_position).await?;
         let pool = convert::pool("pool", &m.pool)?;
         let view = convert::pool_view(m.view)?;
         let owner = convert::optional_user("owner", &m.owner)?;
@@ -224,7 +226,7 @@ impl QueryService for QueryApi {
         request: Request<pb::ListOwnerCustomersRequest>,
     ) -> Result<Response<pb::ListCustomersResponse>, Status> {
         let (metadata, m) = split(request);
-        let reads = self.reads(&metadata).await?;
+        let reads = self.reads(&metadata, m.min_position).await?;
         let owner = convert::optional_user("owner", &m.owner)?;
         let listing = convert::owner_listing(m.scope)?;
         let limit = convert::page_size(m.page_size)?;
@@ -265,7 +267,7 @@ impl QueryService for QueryApi {
         request: Request<pb::GetOwnershipHistoryRequest>,
     ) -> Result<Response<pb::OwnershipHistory>, Status> {
         let (metadata, m) = split(request);
-        let reads = self.reads(&metadata).await?;
+        let reads = self.reads(&metadata, m.min_position).await?;
         let customer = convert::customer("customer", &m.customer)?;
         let point = convert::as_of("as_of", &m.as_of, m.as_of_position)?;
         let viewer = reads.viewer(&metadata)?;
@@ -294,7 +296,7 @@ impl QueryService for QueryApi {
         request: Request<pb::ListHoldingsAsOfRequest>,
     ) -> Result<Response<pb::ListHoldingsAsOfResponse>, Status> {
         let (metadata, m) = split(request);
-        let reads = self.reads(&metadata).await?;
+        let reads = self.reads(&metadata, m.min_position).await?;
         let owner = convert::user("owner", &m.owner)?;
         let point = convert::as_of("as_of", &m.as_of, m.as_of_position)?
             .ok_or_else(|| invalid("as_of", "give an instant or a position"))?;
@@ -323,7 +325,7 @@ impl QueryService for QueryApi {
         request: Request<pb::ListAbandonRecordsRequest>,
     ) -> Result<Response<pb::ListAbandonRecordsResponse>, Status> {
         let (metadata, m) = split(request);
-        let reads = self.reads(&metadata).await?;
+        let reads = self.reads(&metadata, m.min_position).await?;
         let pool = convert::optional_pool("pool", &m.pool)?;
         let user = convert::optional_user("user", &m.user)?;
         let rule = convert::rule("rule", m.rule)?;
@@ -366,7 +368,7 @@ impl QueryService for QueryApi {
         request: Request<pb::GetAbandonStatisticsRequest>,
     ) -> Result<Response<pb::AbandonStatistics>, Status> {
         let (metadata, m) = split(request);
-        let reads = self.reads(&metadata).await?;
+        let reads = self.reads(&metadata, m.min_position).await?;
         let pool = convert::optional_pool("pool", &m.pool)?;
         let (since, until) = convert::period(&m.period)?;
         let viewer = reads.viewer(&metadata)?;
@@ -397,7 +399,7 @@ impl QueryService for QueryApi {
         request: Request<pb::GetStatisticsRequest>,
     ) -> Result<Response<pb::Statistics>, Status> {
         let (metadata, m) = split(request);
-        let reads = self.reads(&metadata).await?;
+        let reads = self.reads(&metadata, m.min_position).await?;
         let subject = convert::statistics_subject(&m.subject)?;
         let (since, until) = convert::period(&m.period)?;
         let viewer = reads.viewer(&metadata)?;
@@ -439,7 +441,7 @@ impl QueryService for QueryApi {
         request: Request<pb::GetPoolRequest>,
     ) -> Result<Response<pb::Pool>, Status> {
         let (metadata, m) = split(request);
-        let reads = self.reads(&metadata).await?;
+        let reads = self.reads(&metadata, m.min_position).await?;
         let pool = convert::pool("name", &m.name)?;
         reads.viewer(&metadata)?;
         reads
@@ -456,7 +458,7 @@ impl QueryService for QueryApi {
         request: Request<pb::ListPoolsRequest>,
     ) -> Result<Response<pb::ListPoolsResponse>, Status> {
         let (metadata, m) = split(request);
-        let reads = self.reads(&metadata).await?;
+        let reads = self.reads(&metadata, m.min_position).await?;
         let viewer = reads.viewer(&metadata)?;
         reads.freshness.ready(&metadata, m.min_position).await?;
         let pools = reads.projections.pool_view().pools().await.or_status()?;
@@ -474,7 +476,7 @@ impl QueryService for QueryApi {
         request: Request<pb::GetUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
         let (metadata, m) = split(request);
-        let reads = self.reads(&metadata).await?;
+        let reads = self.reads(&metadata, m.min_position).await?;
         let user = convert::user("name", &m.name)?;
         reads.viewer(&metadata)?;
         reads
