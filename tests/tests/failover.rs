@@ -136,24 +136,24 @@ impl Node {
     }
 }
 
-/// One value of `organization`'s row in `log_heads`: `column` (`holder` of a live lease,
-/// `head`).
-async fn log_head<T>(store: &str, organization: &str, column: &str) -> Option<T>
-where
-    T: for<'a> tokio_postgres::types::FromSql<'a>,
-{
+/// `organization`'s row in `log_heads`: the holder of its lease while the lease runs,
+/// and its head position.
+async fn log_head(store: &str, organization: &str) -> (Option<String>, u64) {
     let (db, connection) = tokio_postgres::connect(store, tokio_postgres::NoTls)
         .await
         .unwrap();
     let connection = tokio::spawn(connection);
-    let sql = format!(
-        "SELECT {column} FROM log_heads WHERE organization = $1 AND \
-         (lease_expires_at > now() OR '{column}' <> 'holder')"
-    );
-    let row = db.query_opt(&sql, &[&organization]).await.unwrap();
+    let row = db
+        .query_one(
+            "SELECT CASE WHEN lease_expires_at > now() THEN holder END, head \
+             FROM log_heads WHERE organization = $1",
+            &[&organization],
+        )
+        .await
+        .unwrap();
     drop(db);
     let _ = connection.await;
-    row.and_then(|r| r.get(0))
+    (row.get(0), row.get::<_, i64>(1) as u64)
 }
 
 /// Waits for the first acknowledgement in `organization` past position `head` (the
@@ -214,15 +214,15 @@ async fn killed_writers_are_replaced_within_their_lease_and_nothing_acknowledged
     for round in 0..ROUNDS {
         tokio::time::sleep(Duration::from_millis(200 + rng.below(300))).await;
         let organization = ORGANIZATIONS[round % ORGANIZATIONS.len()];
-        let holder: Option<String> = log_head(&store, organization, "holder").await;
+        let (holder, _) = log_head(&store, organization).await;
         let Some(index) = nodes.iter().position(|n| Some(n.id()) == holder) else {
             panic!("round {round}: {organization} has no live holder ({holder:?})");
         };
         let killed_at = Instant::now();
         let dir = nodes.remove(index).kill().await;
         // What the killed writer committed ends here; the next position is a new writer's.
-        let head: i64 = log_head(&store, organization, "head").await.unwrap();
-        let took = first_ack_past(&acked, organization, head as u64, killed_at).await;
+        let (_, head) = log_head(&store, organization).await;
+        let took = first_ack_past(&acked, organization, head, killed_at).await;
         takeovers.push(took);
         let mut restarted = Node::start(&store, dir).await;
         restarted.drive(&staffed, &mut rng, &sender);
