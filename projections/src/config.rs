@@ -37,6 +37,11 @@ pub struct ProjectionsConfig {
     /// copied into its file and truncated to zero bytes (beside the runner, one projection
     /// at a time; never waiting for a reader). `None` keeps the WALs until `close`.
     pub idle_checkpoint: Option<Duration>,
+    /// How often a projection served from memory (pool view, owner view, statistics)
+    /// writes the rows changed since the last time to its file while events arrive; it
+    /// also does when the runner is idle and at close. After a crash, it re-applies from
+    /// the log what came after its last snapshot.
+    pub snapshot_every: Duration,
 }
 
 impl Default for ProjectionsConfig {
@@ -53,6 +58,7 @@ impl Default for ProjectionsConfig {
             max_backoff: Duration::from_secs(5),
             swap_within: 5_000,
             idle_checkpoint: Some(Duration::from_secs(5)),
+            snapshot_every: Duration::from_secs(5),
         }
     }
 }

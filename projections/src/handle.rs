@@ -57,13 +57,18 @@ impl Projections {
             if discard {
                 db::remove_database(&path)?;
             }
-            let side = match WriteSide::open_live(name, &path, config.cache_rows) {
+            let side = match WriteSide::open_live(
+                name,
+                &path,
+                config.cache_rows,
+                config.snapshot_every,
+            ) {
                 Err(ProjectionError::SchemaMismatch {
                     found, expected, ..
                 }) => {
                     tracing::warn!(projection = %name, found, expected, "schema changed: starting the projection afresh");
                     db::remove_database(&path)?;
-                    WriteSide::open_live(name, &path, config.cache_rows)?
+                    WriteSide::open_live(name, &path, config.cache_rows, config.snapshot_every)?
                 }
                 other => other?,
             };
@@ -72,8 +77,10 @@ impl Projections {
                 at: side.checkpoint_at,
                 halted: false,
             });
+            let memory = side.memory();
             live.push(LiveProjection {
                 name,
+                memory: std::sync::RwLock::new(memory),
                 read: Arc::new(ReadPool::new(&path, config.read_connections)),
                 path,
                 write: Arc::new(tokio::sync::Mutex::new(Some(side))),

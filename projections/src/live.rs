@@ -16,7 +16,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::config::ProjectionsConfig;
 use crate::name::ProjectionName;
-use crate::projector::WriteSide;
+use crate::projector::{Memory, WriteSide};
 use crate::readpool::ReadPool;
 use crate::rebuild::RebuildProgress;
 
@@ -47,10 +47,24 @@ pub(crate) struct LiveProjection {
     pub failure: Mutex<Option<Failure>>,
     pub rebuilding: Mutex<Option<RebuildProgress>>,
     pub rebuild_running: AtomicBool,
+    /// A resident projection's rows in memory, which its readers answer from (the
+    /// current writer's: replaced when a rebuilt file is swapped in).
+    pub memory: std::sync::RwLock<Option<Memory>>,
 }
 
 impl LiveProjection {
     pub fn publish(&self, side: &WriteSide) {
+        let memory = side.memory();
+        let current = self.memory.read().unwrap_or_else(|e| e.into_inner());
+        let same = match (current.as_ref(), memory.as_ref()) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        drop(current);
+        if !same {
+            *self.memory.write().unwrap_or_else(|e| e.into_inner()) = memory;
+        }
         let halted = self.failure().is_some_and(|f| f.halted_at.is_some());
         self.checkpoint.send_replace(Checkpoint {
             position: side.checkpoint,
@@ -75,6 +89,14 @@ impl LiveProjection {
     /// Records a failure without waking waiters (see [`LiveProjection::set_failure`]).
     pub fn record_failure(&self, failure: Option<Failure>) {
         *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = failure;
+    }
+
+    /// The rows its readers answer from, when it is resident.
+    pub fn memory(&self) -> Option<Memory> {
+        self.memory
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn set_progress(&self, progress: Option<RebuildProgress>) {

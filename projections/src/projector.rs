@@ -5,8 +5,17 @@
 //! written in the same transaction, so after any crash a projection resumes exactly after
 //! the last event it committed. Live application and rebuilds run the same `apply` code;
 //! only the batch sizes and the connection settings ([`WriteMode`]) differ.
+//!
+//! A *resident* projection (one whose fold keeps every row in memory and hands its readers
+//! that [`Memory`]) is served from memory while it follows the log live: a batch changes
+//! the memory only, and the file is its durable snapshot, written (dirty rows, checkpoint,
+//! one transaction) every `snapshot_every`, when the runner is idle, before a dump and at
+//! close. After a crash it resumes from the snapshot's checkpoint, like any projection.
 
+use std::any::Any;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use poolkeeper_codec::LoggedEvent;
@@ -26,7 +35,18 @@ pub(crate) trait Projector: Send {
     fn flush(&mut self, db: &Connection) -> rusqlite::Result<()>;
     /// After a commit: forgets cached rows when more than `keep` are cached.
     fn trim(&mut self, keep: usize);
+    /// The rows in memory that the projection's readers answer from; `None` (the default):
+    /// they read the file.
+    fn memory(&self) -> Option<Memory> {
+        None
+    }
+    /// After a snapshot failed: the next flush writes every row again (the failed one
+    /// consumed the dirty marks). Only resident projections are ever asked.
+    fn rewrite_all(&mut self) {}
 }
+
+/// A resident projection's in-memory rows, as its reader downcasts them.
+pub(crate) type Memory = Arc<dyn Any + Send + Sync>;
 
 /// What the crate knows statically about a projection.
 pub(crate) struct ProjectionDefinition {
@@ -88,14 +108,23 @@ pub(crate) struct WriteSide {
     pub checkpoint_at: Option<DateTime<Utc>>,
     /// Events applied since the file was created (equals `checkpoint` when none was applied twice).
     pub events_applied: u64,
+    /// Served from memory, the file written as a snapshot (see the module's docs).
+    resident: bool,
+    /// How often a resident projection writes its snapshot while events arrive.
+    snapshot_every: Duration,
+    /// When it last did, and the checkpoint the file holds.
+    snapshot_taken: Instant,
+    snapshot_position: Position,
 }
 
 impl WriteSide {
-    /// Opens (creating if needed) the serving file of a projection.
+    /// Opens (creating if needed) the serving file of a projection; a resident one
+    /// writes its snapshot every `snapshot_every` while events arrive.
     pub fn open_live(
         name: ProjectionName,
         path: &Path,
         cache_keep: usize,
+        snapshot_every: Duration,
     ) -> Result<Self, ProjectionError> {
         let kind = kind(name);
         let conn = db::open_writer(path, WriteMode::Live)?;
@@ -113,7 +142,10 @@ impl WriteSide {
         conn.execute_batch(kind.tables)?;
         conn.execute_batch(kind.indexes)?;
         Self::init_meta(&conn, kind)?;
-        Self::with_connection(kind, path, conn, WriteMode::Live, cache_keep)
+        let mut side = Self::with_connection(kind, path, conn, WriteMode::Live, cache_keep)?;
+        side.resident = side.projector.memory().is_some();
+        side.snapshot_every = snapshot_every;
+        Ok(side)
     }
 
     /// Creates a fresh file for a bulk build (removing any file at `path`), without the
@@ -157,6 +189,10 @@ impl WriteSide {
             checkpoint: 0,
             checkpoint_at: None,
             events_applied: 0,
+            resident: false,
+            snapshot_every: Duration::ZERO,
+            snapshot_taken: Instant::now(),
+            snapshot_position: 0,
         };
         side.load_checkpoint()?;
         Ok(side)
@@ -166,6 +202,7 @@ impl WriteSide {
         self.checkpoint = db::meta_int(&self.conn, "checkpoint")?.unwrap_or(0) as Position;
         self.checkpoint_at = db::meta_int(&self.conn, "checkpoint_at")?.map(db::instant);
         self.events_applied = db::meta_int(&self.conn, "events_applied")?.unwrap_or(0) as u64;
+        self.snapshot_position = self.checkpoint;
         Ok(())
     }
 
@@ -174,10 +211,24 @@ impl WriteSide {
         self.kind.name
     }
 
+    /// The rows its readers answer from, when it is served from memory.
+    pub fn memory(&self) -> Option<Memory> {
+        self.projector.memory()
+    }
+
     /// Applies `events` in one transaction with the checkpoint (skipping those at or
-    /// before it). On failure nothing of the batch is kept.
+    /// before it). On failure nothing of the batch is kept. A resident projection applies
+    /// them to its memory, and writes its snapshot when one is due.
     pub fn apply_batch(&mut self, events: &[LoggedEvent]) -> Result<usize, ApplyError> {
         let before = self.events_applied;
+        if self.resident {
+            // The events before a gap stay applied: the memory and checkpoint agree.
+            self.apply(events)?;
+            if self.snapshot_taken.elapsed() >= self.snapshot_every {
+                self.snapshot();
+            }
+            return Ok((self.events_applied - before) as usize);
+        }
         let result = self
             .begin()
             .and_then(|()| self.apply(events))
@@ -193,6 +244,10 @@ impl WriteSide {
 
     /// Opens a transaction (a no-op when one is open).
     pub fn begin(&mut self) -> Result<(), ApplyError> {
+        Ok(self.open_transaction()?)
+    }
+
+    fn open_transaction(&mut self) -> rusqlite::Result<()> {
         if !self.in_transaction {
             self.conn.execute_batch("BEGIN")?;
             self.in_transaction = true;
@@ -200,9 +255,10 @@ impl WriteSide {
         Ok(())
     }
 
-    /// Applies events inside the open transaction.
+    /// Applies events inside the open transaction (a resident projection's memory needs
+    /// none).
     pub fn apply(&mut self, events: &[LoggedEvent]) -> Result<(), ApplyError> {
-        debug_assert!(self.in_transaction);
+        debug_assert!(self.in_transaction || self.resident);
         for event in events {
             if event.position <= self.checkpoint {
                 continue;
@@ -236,8 +292,28 @@ impl WriteSide {
         db::set_meta(&self.conn, "events_applied", self.events_applied as i64)?;
         self.conn.execute_batch("COMMIT")?;
         self.in_transaction = false;
+        self.snapshot_position = self.checkpoint;
         self.projector.trim(self.cache_keep);
         Ok(())
+    }
+
+    /// A resident projection: writes the rows changed since the last snapshot and the
+    /// checkpoint to the file, in one transaction. A failure is logged and the next
+    /// snapshot rewrites every row; the memory, which readers use, is untouched.
+    pub fn snapshot(&mut self) {
+        self.snapshot_taken = Instant::now();
+        if !self.resident || self.snapshot_position == self.checkpoint {
+            return;
+        }
+        let written = self.open_transaction().and_then(|()| self.commit());
+        if let Err(error) = written {
+            tracing::warn!(projection = %self.kind.name, %error, "writing the snapshot failed; the next one rewrites every row");
+            if self.in_transaction {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                self.in_transaction = false;
+            }
+            self.projector.rewrite_all();
+        }
     }
 
     /// Abandons the open transaction and reloads the fold and checkpoint from the file.
@@ -288,6 +364,7 @@ impl WriteSide {
         if self.mode != WriteMode::Live || self.in_transaction {
             return Ok(false);
         }
+        self.snapshot();
         self.conn.busy_timeout(std::time::Duration::ZERO)?;
         let busy = self
             .conn
@@ -302,6 +379,9 @@ impl WriteSide {
     /// into the file and truncate it to zero bytes (waiting up to 5 s for readers still
     /// using it), close, and fsync the file.
     pub fn close(mut self) -> Result<(), ProjectionError> {
+        if self.resident && self.snapshot_position != self.checkpoint {
+            self.open_transaction()?;
+        }
         self.commit()?;
         if self.mode == WriteMode::Live {
             let busy = self

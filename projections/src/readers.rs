@@ -1,5 +1,6 @@
 //! The readers of the live projections, each over its projection's pool of read-only
-//! connections, and canonical dumps for comparing builds.
+//! connections and, for a resident projection, its rows in memory (which it answers
+//! from); and canonical dumps for comparing builds.
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use crate::history::HistoryReader;
 use crate::name::ProjectionName;
 use crate::owner_view::OwnerViewReader;
 use crate::pool_view::PoolViewReader;
+use crate::projector::Memory;
 use crate::readpool::ReadPool;
 use crate::statistics::StatisticsReader;
 
@@ -20,8 +22,9 @@ pub(crate) trait Reader {
     /// The projection it reads.
     const PROJECTION: ProjectionName;
 
-    /// The reader over `pool`, a pool of connections to a file of [`Reader::PROJECTION`].
-    fn over(pool: Arc<ReadPool>) -> Self;
+    /// The reader over `pool`, a pool of connections to a file of [`Reader::PROJECTION`],
+    /// and `memory`, the live projection's rows when it is resident (`None`: the file).
+    fn over(pool: Arc<ReadPool>, memory: Option<Memory>) -> Self;
 }
 
 macro_rules! readers {
@@ -29,7 +32,7 @@ macro_rules! readers {
         $(impl Reader for $reader {
             const PROJECTION: ProjectionName = ProjectionName::$name;
 
-            fn over(pool: Arc<ReadPool>) -> Self {
+            fn over(pool: Arc<ReadPool>, _memory: Option<Memory>) -> Self {
                 Self { pool }
             }
         })*
@@ -38,16 +41,27 @@ macro_rules! readers {
 
 readers! {
     PoolViewReader => PoolView,
-    OwnerViewReader => OwnerView,
     AbandonRecordsReader => AbandonRecords,
     HistoryReader => OwnershipHistory,
     StatisticsReader => Statistics,
 }
 
+impl Reader for OwnerViewReader {
+    const PROJECTION: ProjectionName = ProjectionName::OwnerView;
+
+    fn over(pool: Arc<ReadPool>, memory: Option<Memory>) -> Self {
+        Self {
+            pool,
+            memory: memory.and_then(|memory| memory.downcast().ok()),
+        }
+    }
+}
+
 impl Projections {
     /// The reader of a live projection.
     fn reader<R: Reader>(&self) -> R {
-        R::over(Arc::clone(&self.shared.live(R::PROJECTION).read))
+        let slot = self.shared.live(R::PROJECTION);
+        R::over(Arc::clone(&slot.read), slot.memory())
     }
 
     /// The pool view's reader.
@@ -76,8 +90,18 @@ impl Projections {
     }
 
     /// Every row of a projection in a canonical order (tables by name, rows by all
-    /// columns), for comparing two builds.
+    /// columns), for comparing two builds. A resident projection writes its snapshot
+    /// first, so the file holds what its readers answer from.
     pub async fn dump(&self, name: ProjectionName) -> Result<Vec<TableDump>, ProjectionError> {
-        self.shared.live(name).read.run(dump::dump_connection).await
+        let slot = self.shared.live(name);
+        let write = Arc::clone(&slot.write);
+        tokio::task::spawn_blocking(move || {
+            if let Some(side) = write.blocking_lock().as_mut() {
+                side.snapshot();
+            }
+        })
+        .await
+        .map_err(|_| ProjectionError::Closed)?;
+        slot.read.run(dump::dump_connection).await
     }
 }

@@ -66,7 +66,7 @@ impl Snapshot {
     /// The reader of the projection the file holds, or an error naming it.
     fn reader<R: Reader>(&self) -> Result<R, ProjectionError> {
         if self.name == R::PROJECTION {
-            Ok(R::over(Arc::clone(&self.pool)))
+            Ok(R::over(Arc::clone(&self.pool), None))
         } else {
             Err(ProjectionError::invalid(
                 "projection",

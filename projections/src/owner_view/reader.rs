@@ -1,6 +1,6 @@
-//! Queries of `owner_view`.
+//! Queries of `owner_view`: from memory (`memory.rs`) when live, else by SQL from a file.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 use poolkeeper_domain::{CustomerId, PoolId, UserId};
@@ -8,7 +8,7 @@ use poolkeeper_eventlog::Position;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
-use super::read_user;
+use super::{OwnerMemory, read_user};
 use crate::db::{Id, RowExt, micros};
 use crate::error::ProjectionError;
 use crate::lifecycle::OwnershipState;
@@ -157,10 +157,12 @@ fn subordinates(conn: &Connection, user: UserId) -> rusqlite::Result<Vec<UserId>
     .collect()
 }
 
-/// Queries `owner_view`. Cheap to clone.
+/// Queries `owner_view`: the live projection's memory when it has one (no blocking
+/// hand-off, no file), else the file. Cheap to clone.
 #[derive(Clone)]
 pub struct OwnerViewReader {
     pub(crate) pool: Arc<ReadPool>,
+    pub(crate) memory: Option<Arc<RwLock<OwnerMemory>>>,
 }
 
 impl std::fmt::Debug for OwnerViewReader {
@@ -170,12 +172,22 @@ impl std::fmt::Debug for OwnerViewReader {
 }
 
 impl OwnerViewReader {
+    /// The rows in memory, when the reader has them.
+    fn memory(&self) -> Option<std::sync::RwLockReadGuard<'_, OwnerMemory>> {
+        self.memory
+            .as_ref()
+            .map(|memory| memory.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// One page of the customers owned by the user, their subordinates, or both, by last
     /// change. Subordinates' pages merge one index range per subordinate.
     pub async fn customers(
         &self,
         query: OwnerQuery,
     ) -> Result<Page<OwnedCustomer>, ProjectionError> {
+        if let Some(memory) = self.memory() {
+            return memory.customers(&query);
+        }
         self.pool
             .run(move |conn| snapshot(conn, |conn| customers(conn, &query)))
             .await
@@ -183,6 +195,9 @@ impl OwnerViewReader {
 
     /// The user's subordinates, recursively.
     pub async fn subordinates(&self, user: UserId) -> Result<Vec<UserId>, ProjectionError> {
+        if let Some(memory) = self.memory() {
+            return Ok(memory.subordinates(user));
+        }
         self.pool
             .run(move |conn| Ok(subordinates(conn, user)?))
             .await
@@ -190,6 +205,9 @@ impl OwnerViewReader {
 
     /// A user's profile.
     pub async fn user(&self, user: UserId) -> Result<Option<UserSummary>, ProjectionError> {
+        if let Some(memory) = self.memory() {
+            return Ok(memory.user(user));
+        }
         self.pool
             .run(move |conn| {
                 Ok(conn
@@ -219,6 +237,9 @@ impl OwnerViewReader {
         limit: u32,
         cursor: Option<String>,
     ) -> Result<Page<RelatedCustomer>, ProjectionError> {
+        if let Some(memory) = self.memory() {
+            return memory.related(user, limit, cursor);
+        }
         self.pool
             .run(move |conn| {
                 grants(
@@ -241,6 +262,9 @@ impl OwnerViewReader {
         limit: u32,
         cursor: Option<String>,
     ) -> Result<Page<RelatedCustomer>, ProjectionError> {
+        if let Some(memory) = self.memory() {
+            return memory.shared_with(&department, limit, cursor);
+        }
         self.pool
             .run(move |conn| {
                 grants(
@@ -263,6 +287,9 @@ impl OwnerViewReader {
         user: UserId,
         customer: CustomerId,
     ) -> Result<Vec<AccessReason>, ProjectionError> {
+        if let Some(memory) = self.memory() {
+            return Ok(memory.access(user, customer));
+        }
         self.pool
             .run(move |conn| snapshot(conn, |conn| access(conn, user, customer)))
             .await

@@ -140,6 +140,7 @@ async fn online(
                 name,
                 &slot.path,
                 shared.config.cache_rows,
+                shared.config.snapshot_every,
             )?);
         }
         return Err(error);
@@ -168,7 +169,12 @@ fn swap(
         db::remove_companions(&slot.path)?;
         std::fs::rename(shadow, &slot.path)?;
         File::open(&shared.dir)?.sync_all()?;
-        let side = WriteSide::open_live(name, &slot.path, shared.config.cache_rows)?;
+        let side = WriteSide::open_live(
+            name,
+            &slot.path,
+            shared.config.cache_rows,
+            shared.config.snapshot_every,
+        )?;
         slot.set_failure(None);
         slot.publish(&side);
         *live = Some(side);

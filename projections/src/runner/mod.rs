@@ -16,6 +16,9 @@
 //! a reader. A batch that arrives meanwhile waits at most for the one projection being
 //! checkpointed (the runner leaves a busy writer for last).
 //!
+//! When it stops, every resident projection writes its snapshot (see `projector.rs`), so
+//! a stopped runner leaves every file as current as the memory.
+//!
 //! A projection skips events at or before its checkpoint. A storage error is retried with
 //! backoff; an event that cannot be decoded, or a hole in the positions, halts the
 //! projection(s) before it and is reported in [`crate::Projections::status`]: the runner
@@ -192,6 +195,17 @@ async fn run(
     let _ = poller.await;
     if let Some(task) = idle_task {
         let _ = task.await;
+    }
+    // What the resident projections applied is in their files once the runner stops.
+    let _ = tokio::task::spawn_blocking(move || snapshot_all(&shared)).await;
+}
+
+/// Writes every resident projection's snapshot (the others have nothing pending).
+fn snapshot_all(shared: &OpenProjections) {
+    for slot in &shared.live {
+        if let Some(side) = slot.write.blocking_lock().as_mut() {
+            side.snapshot();
+        }
     }
 }
 
