@@ -24,8 +24,6 @@ pub(crate) struct RowCache<K, V> {
     rows: Vec<CachedRow<V>>,
     keys: Vec<K>,
     dirty: Vec<u32>,
-    /// Every row of the table is cached (it started empty and nothing was trimmed).
-    complete: bool,
 }
 
 impl<K: Copy + Ord + Hash, V> Default for RowCache<K, V> {
@@ -35,7 +33,6 @@ impl<K: Copy + Ord + Hash, V> Default for RowCache<K, V> {
             rows: Vec::new(),
             keys: Vec::new(),
             dirty: Vec::new(),
-            complete: false,
         }
     }
 }
@@ -86,26 +83,6 @@ impl<K: Copy + Ord + Hash, V> RowCache<K, V> {
         if !entry.dirty {
             entry.dirty = true;
             self.dirty.push(slot);
-        }
-    }
-
-    /// Declares whether the table was empty, so the cache holds every row until trimmed.
-    pub fn set_complete(&mut self, complete: bool) {
-        self.complete = complete;
-    }
-
-    /// Whether the cache holds every row of the table.
-    pub fn is_complete(&self) -> bool {
-        self.complete
-    }
-
-    /// Marks dirty every cached row matching `select`.
-    pub fn touch_where(&mut self, select: impl Fn(&V) -> bool) {
-        for (slot, entry) in self.rows.iter_mut().enumerate() {
-            if !entry.dirty && entry.row.as_ref().is_some_and(&select) {
-                entry.dirty = true;
-                self.dirty.push(slot as u32);
-            }
         }
     }
 

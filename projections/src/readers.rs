@@ -40,10 +40,20 @@ macro_rules! readers {
 }
 
 readers! {
-    PoolViewReader => PoolView,
     AbandonRecordsReader => AbandonRecords,
     HistoryReader => OwnershipHistory,
     StatisticsReader => Statistics,
+}
+
+impl Reader for PoolViewReader {
+    const PROJECTION: ProjectionName = ProjectionName::PoolView;
+
+    fn over(pool: Arc<ReadPool>, memory: Option<Memory>) -> Self {
+        Self {
+            pool,
+            memory: memory.and_then(|memory| memory.downcast().ok()),
+        }
+    }
 }
 
 impl Reader for OwnerViewReader {

@@ -4,10 +4,11 @@
 
 mod support;
 
-use poolkeeper_domain::UserId;
+use chrono::{DateTime, Duration as Days, Utc};
+use poolkeeper_domain::{PoolId, UserId};
 use poolkeeper_projections::{
-    OwnerQuery, OwnerScope, OwnerViewReader, Page, ProjectionName, Projections, Snapshot,
-    TimeOrder, projection_path,
+    OwnerQuery, OwnerScope, OwnerViewReader, Page, PoolFilter, PoolQuery, PoolViewReader,
+    ProjectionName, Projections, Snapshot, TimeOrder, projection_path,
 };
 use proptest::prelude::*;
 use support::*;
@@ -77,11 +78,69 @@ async fn owner_listings(reader: &OwnerViewReader, user: UserId, limit: u32) -> V
     answers
 }
 
+/// Every listing of a pool: each filter, both orders, by owner and by name prefix.
+async fn pool_listings(
+    reader: &PoolViewReader,
+    pool: PoolId,
+    users: &[UserId],
+    prefixes: &[String],
+    now: DateTime<Utc>,
+    limit: u32,
+) -> Vec<String> {
+    let mut filters = vec![
+        PoolFilter::Unclaimed,
+        PoolFilter::Pending,
+        PoolFilter::Claimed,
+        PoolFilter::Frozen,
+        PoolFilter::RecycleBin,
+        PoolFilter::All,
+    ];
+    for days in [-60, -10, -3, 0, 3, 10, 60] {
+        filters.push(PoolFilter::Expired {
+            now: now + Days::days(days),
+        });
+    }
+    let mut queries = Vec::new();
+    for filter in filters {
+        for order in [TimeOrder::NewestFirst, TimeOrder::OldestFirst] {
+            let mut query = PoolQuery::new(pool, filter);
+            query.order = order;
+            query.limit = limit;
+            queries.push(query.clone());
+            for prefix in prefixes {
+                let mut named = query.clone();
+                named.name_prefix = Some(prefix.clone());
+                queries.push(named);
+            }
+        }
+    }
+    for user in users {
+        let mut query = PoolQuery::new(pool, PoolFilter::All);
+        query.owner = Some(*user);
+        query.limit = limit;
+        queries.push(query.clone());
+        query.filter = PoolFilter::Claimed;
+        query.order = TimeOrder::OldestFirst;
+        queries.push(query);
+    }
+    let mut answers = vec![format!("{:?}", reader.pool(pool).await.unwrap())];
+    for query in queries {
+        let pages = all_pages(|cursor| {
+            let mut query = query.clone();
+            query.cursor = cursor;
+            async move { reader.list(query).await.expect("list") }
+        })
+        .await;
+        answers.push(format!("{query:?} {pages:?}"));
+    }
+    answers
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
     #[test]
-    fn the_owner_view_in_memory_answers_as_its_file(
+    fn the_resident_views_answer_from_memory_as_from_their_files(
         seed in 1u64..1_000,
         steps in steps(500),
         limit in 1u32..7,
@@ -100,6 +159,32 @@ proptest! {
                 .unwrap()
                 .owner_view()
                 .unwrap();
+            let live_pools = projections.pool_view();
+            let file_pools = Snapshot::open(&projection_path(&dir, ProjectionName::PoolView))
+                .unwrap()
+                .pool_view()
+                .unwrap();
+            prop_assert_eq!(live_pools.pools().await.unwrap(), file_pools.pools().await.unwrap());
+            let mut prefixes: Vec<String> = Vec::new();
+            let mut latest = DateTime::<Utc>::MIN_UTC;
+            for customer in simulation.model.customers.keys() {
+                let row = live_pools.get(*customer).await.unwrap();
+                prop_assert_eq!(&row, &file_pools.get(*customer).await.unwrap());
+                if let Some(row) = row {
+                    latest = latest.max(row.changed_at);
+                    prefixes.push(row.name.chars().take(1 + prefixes.len() % 6).collect());
+                }
+            }
+            prefixes.sort();
+            prefixes.dedup();
+            prefixes.truncate(4);
+            prefixes.push("\u{10FFFF}".into());
+            for pool in &simulation.pools {
+                prop_assert_eq!(
+                    pool_listings(&live_pools, *pool, &simulation.users, &prefixes, latest, limit).await,
+                    pool_listings(&file_pools, *pool, &simulation.users, &prefixes, latest, limit).await
+                );
+            }
             for user in &simulation.users {
                 prop_assert_eq!(
                     owner_listings(&live, *user, limit).await,

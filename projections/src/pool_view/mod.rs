@@ -3,27 +3,35 @@
 //! reclaim, the applicant, the owner with protection end and next reclaim deadline
 //! (computed by the domain's rules functions from the pool's rules, recomputed when they
 //! change), who froze or deleted it.
+//!
+//! Resident: the fold keeps every row in [`PoolMemory`], which the reader answers from
+//! while the projection is live; the file is its snapshot (and what a [`crate::Snapshot`]
+//! reads, through the SQL of `reader.rs`).
 
+mod memory;
 mod reader;
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 use poolkeeper_codec::LoggedEvent;
 use poolkeeper_domain::event::EventBody;
 use poolkeeper_domain::rules::{self, Ownership, PoolMode, PoolRules, RuleKind, RulesSince};
 use poolkeeper_domain::{Actor, CustomerId, PoolId, UserId};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, Row, params};
 
 pub use self::reader::{
     AbandonInfo, DeadlineInfo, DeletedInfo, FrozenInfo, OwnedInfo, PendingInfo, PoolCustomer,
     PoolFilter, PoolQuery, PoolSummary, PoolViewReader, ReclaimInfo,
 };
-use crate::cache::{Map, RowCache};
+use crate::cache::Map;
 use crate::db::{Id, RowExt, StoredActor, from_json, instant, json, micros};
 use crate::lifecycle::{OwnershipState, Standing, Transition, customer_of, transition};
 use crate::name::ProjectionName;
-use crate::projector::{ProjectionDefinition, Projector};
+use crate::projector::{Memory, ProjectionDefinition, Projector};
+
+pub(crate) use self::memory::PoolMemory;
 
 pub(crate) static DEFINITION: ProjectionDefinition = ProjectionDefinition {
     name: ProjectionName::PoolView,
@@ -190,72 +198,68 @@ const CUSTOMER_COLUMNS: &str = "pool_id, state, name, source, fields, created_by
     abandoned_by, abandoned_at, reclaimed_from, reclaimed_by, reclaim_reason, reclaimed_at, \
     frozen_by, frozen_reason, frozen_at, deleted_by, deleted_at";
 
-fn read_customer(row: &Row<'_>) -> rusqlite::Result<CustomerRow> {
-    let owner: Option<UserId> = row.opt_id(12)?;
+/// A customer row from `CUSTOMER_COLUMNS`, starting at column `first`.
+fn read_customer(row: &Row<'_>, first: usize) -> rusqlite::Result<CustomerRow> {
+    let owner: Option<UserId> = row.opt_id(first + 12)?;
     let ownership = match owner {
         Some(owner) => Some(Ownership {
             owner,
-            since: row.at(13)?,
-            protection_start: row.at(14)?,
-            protection_until: row.opt_at(15)?,
-            last_contact_at: row.opt_at(16)?,
-            won_at: row.opt_at(17)?,
+            since: row.at(first + 13)?,
+            protection_start: row.at(first + 14)?,
+            protection_until: row.opt_at(first + 15)?,
+            last_contact_at: row.opt_at(first + 16)?,
+            won_at: row.opt_at(first + 17)?,
         }),
         None => None,
     };
     let abandon = match (
-        row.get::<_, Option<String>>(19)?,
-        row.opt_id::<UserId>(20)?,
-        row.get::<_, Option<i64>>(21)?,
+        row.get::<_, Option<String>>(first + 19)?,
+        row.opt_id::<UserId>(first + 20)?,
+        row.get::<_, Option<i64>>(first + 21)?,
     ) {
         (Some(reason), Some(by), Some(at)) => Some((reason, by, at)),
         _ => None,
     };
-    let reclaim = match (row.opt_id::<UserId>(22)?, row.opt_actor(23)?) {
+    let reclaim = match (
+        row.opt_id::<UserId>(first + 22)?,
+        row.opt_actor(first + 23)?,
+    ) {
         (Some(from), Some(by)) => Some(Reclaim {
             from,
             by,
-            reason: row.get(24)?,
-            at: row.get(25)?,
+            reason: row.get(first + 24)?,
+            at: row.get(first + 25)?,
         }),
         _ => None,
     };
-    let frozen = match row.opt_actor(26)? {
-        Some(by) => Some((by, row.get(27)?, row.get(28)?)),
+    let frozen = match row.opt_actor(first + 26)? {
+        Some(by) => Some((by, row.get(first + 27)?, row.get(first + 28)?)),
         None => None,
     };
-    let deleted = match row.opt_actor(29)? {
-        Some(by) => Some((by, row.get(30)?)),
+    let deleted = match row.opt_actor(first + 29)? {
+        Some(by) => Some((by, row.get(first + 30)?)),
         None => None,
     };
     Ok(CustomerRow {
-        pool: row.id(0)?,
-        state: row.parsed(1, OwnershipState::parse)?,
-        name: row.get(2)?,
-        source: row.get(3)?,
-        fields: row.get(4)?,
-        created_by: row.id(5)?,
-        created_at: row.get(6)?,
-        version: row.get::<_, i64>(7)? as u64,
-        last_position: row.get::<_, i64>(8)? as u64,
-        changed_at: row.get(9)?,
-        applicant: row.opt_id(10)?,
-        pending_since: row.get(11)?,
+        pool: row.id(first)?,
+        state: row.parsed(first + 1, OwnershipState::parse)?,
+        name: row.get(first + 2)?,
+        source: row.get(first + 3)?,
+        fields: row.get(first + 4)?,
+        created_by: row.id(first + 5)?,
+        created_at: row.get(first + 6)?,
+        version: row.get::<_, i64>(first + 7)? as u64,
+        last_position: row.get::<_, i64>(first + 8)? as u64,
+        changed_at: row.get(first + 9)?,
+        applicant: row.opt_id(first + 10)?,
+        pending_since: row.get(first + 11)?,
         ownership,
-        reminded_for: row.get(18)?,
+        reminded_for: row.get(first + 18)?,
         abandon,
         reclaim,
         frozen,
         deleted,
     })
-}
-
-fn load_customer(db: &Connection, id: CustomerId) -> rusqlite::Result<Option<CustomerRow>> {
-    db.prepare_cached(&format!(
-        "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE customer_id = ?1"
-    ))?
-    .query_row([Id::from(id)], read_customer)
-    .optional()
 }
 
 fn write_customer(
@@ -365,39 +369,45 @@ fn write_pool(db: &Connection, id: PoolId, pool: &PoolRow) -> rusqlite::Result<(
     Ok(())
 }
 
-/// The fold of `pool_view`.
+/// The fold of `pool_view`: every row in [`PoolMemory`] (which the reader answers from),
+/// and what changed since the file was last written.
 struct PoolView {
-    pools: Map<PoolId, PoolRow>,
+    memory: Arc<RwLock<PoolMemory>>,
     dirty_pools: BTreeSet<PoolId>,
-    customers: RowCache<CustomerId, CustomerRow>,
+    dirty_customers: BTreeSet<CustomerId>,
 }
 
 impl PoolView {
+    /// Loads every row of the file into memory.
     fn open(db: &Connection) -> rusqlite::Result<Self> {
-        let mut pools = Map::default();
+        let mut memory = PoolMemory::default();
         let mut statement = db.prepare(&format!("SELECT {POOL_COLUMNS} FROM pools"))?;
         for pool in statement.query_map([], read_pool)? {
             let (id, pool) = pool?;
-            pools.insert(id, pool);
+            memory.pools.insert(id, pool);
         }
-        let mut customers = RowCache::default();
-        let empty: bool =
-            db.query_row("SELECT NOT EXISTS (SELECT 1 FROM customers)", [], |row| {
-                row.get(0)
-            })?;
-        customers.set_complete(empty);
+        let mut statement = db.prepare(&format!(
+            "SELECT customer_id, {CUSTOMER_COLUMNS} FROM customers"
+        ))?;
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            let id: CustomerId = row.id(0)?;
+            memory.change_customer(id, Some(read_customer(row, 1)?), |_| ());
+        }
         Ok(Self {
-            pools,
+            memory: Arc::new(RwLock::new(memory)),
             dirty_pools: BTreeSet::new(),
-            customers,
+            dirty_customers: BTreeSet::new(),
         })
     }
 
-    fn pool_event(&mut self, db: &Connection, event: &LoggedEvent) -> rusqlite::Result<()> {
+    fn pool_event(&mut self, event: &LoggedEvent) {
         let at = micros(event.event.at);
+        let mut memory = self.memory.write().unwrap_or_else(|e| e.into_inner());
+        let pools = &mut memory.pools;
         let pool_id = match &event.event.body {
             EventBody::PoolCreated(e) => {
-                self.pools.insert(
+                pools.insert(
                     e.pool_id,
                     PoolRow {
                         name: e.name.clone(),
@@ -417,76 +427,55 @@ impl PoolView {
                 e.pool_id
             }
             EventBody::PoolModeChanged(e) => {
-                let Some(pool) = self.pools.get_mut(&e.pool_id) else {
-                    return Ok(());
+                let Some(pool) = pools.get_mut(&e.pool_id) else {
+                    return;
                 };
                 pool.mode = e.mode;
                 e.pool_id
             }
             EventBody::PoolAdminsChanged(e) => {
-                let Some(pool) = self.pools.get_mut(&e.pool_id) else {
-                    return Ok(());
+                let Some(pool) = pools.get_mut(&e.pool_id) else {
+                    return;
                 };
                 pool.admins.clone_from(&e.admins);
                 e.pool_id
             }
             EventBody::PoolMembersChanged(e) => {
-                let Some(pool) = self.pools.get_mut(&e.pool_id) else {
-                    return Ok(());
+                let Some(pool) = pools.get_mut(&e.pool_id) else {
+                    return;
                 };
                 pool.members.clone_from(&e.members);
                 pool.everyone = e.everyone;
                 e.pool_id
             }
             EventBody::PoolRulesChanged(e) => {
-                let Some(pool) = self.pools.get_mut(&e.pool_id) else {
-                    return Ok(());
+                let Some(pool) = pools.get_mut(&e.pool_id) else {
+                    return;
                 };
                 pool.rules = (*e.rules).clone();
                 pool.rules_version = e.rules_version;
                 pool.rules_since.clone_from(&e.rules_since);
-                pool.version = event.stream_version;
-                pool.changed_at = at;
-                self.dirty_pools.insert(e.pool_id);
-                return self.rules_changed(db, e.pool_id);
+                // The owned customers' derived columns change with the rules: the file's
+                // are rewritten at the next snapshot (memory derives them when read).
+                self.dirty_customers.extend(memory.owned_in(e.pool_id));
+                e.pool_id
             }
-            _ => return Ok(()),
+            _ => return,
         };
-        if let Some(pool) = self.pools.get_mut(&pool_id) {
+        if let Some(pool) = memory.pools.get_mut(&pool_id) {
             pool.version = event.stream_version;
             pool.changed_at = at;
         }
         self.dirty_pools.insert(pool_id);
-        Ok(())
     }
 
-    /// Marks every owned customer of the pool dirty, so its derived columns are
-    /// recomputed under the new rules when written.
-    fn rules_changed(&mut self, db: &Connection, pool_id: PoolId) -> rusqlite::Result<()> {
-        if self.customers.is_complete() {
-            self.customers
-                .touch_where(|row| row.pool == pool_id && row.state == OwnershipState::Owned);
-            return Ok(());
-        }
-        self.flush_customers(db)?;
-        let owned: Vec<CustomerId> = db
-            .prepare_cached(
-                "SELECT customer_id FROM customers WHERE pool_id = ?1 AND state = 'owned'",
-            )?
-            .query_map([Id::from(pool_id)], |row| row.id(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        for id in owned {
-            self.customers.get_mut(id, |id| load_customer(db, *id))?;
-        }
-        Ok(())
-    }
-
-    fn customer_event(&mut self, db: &Connection, event: &LoggedEvent) -> rusqlite::Result<()> {
+    fn customer_event(&mut self, event: &LoggedEvent) {
         let body = &event.event.body;
         let Some(id) = customer_of(body) else {
-            return Ok(());
+            return;
         };
         let at = event.event.at;
+        let mut memory = self.memory.write().unwrap_or_else(|e| e.into_inner());
         if let EventBody::CustomerCreated(e) = body {
             let mut row = CustomerRow {
                 pool: e.pool_id,
@@ -511,91 +500,107 @@ impl PoolView {
             if let Transition::To(standing) = transition(None, body) {
                 row.enter(standing, event);
             }
-            self.customers.put(id, row);
-            return Ok(());
+            memory.change_customer(id, Some(row), |_| ());
+            self.dirty_customers.insert(id);
+            return;
         }
-        let Some(row) = self.customers.get_mut(id, |id| load_customer(db, *id))? else {
-            return Ok(());
-        };
-        match transition(Some(&row.standing()), body) {
-            Transition::Ignore => return Ok(()),
-            Transition::Touch => {}
-            Transition::To(standing) => match body {
-                EventBody::CustomerMoved(_) => row.pool = standing.pool,
-                _ => row.enter(standing, event),
-            },
+        if memory.change_customer(id, None, |row| apply_to_customer(row, event)) == Some(true) {
+            self.dirty_customers.insert(id);
         }
-        match body {
-            EventBody::CustomerAbandoned(e) => {
-                row.abandon = Some((e.reason.clone(), e.abandoner, micros(at)));
-            }
-            EventBody::CustomerReclaimed(e) => {
-                row.reclaim = Some(Reclaim {
-                    from: e.former_owner,
-                    by: event.event.actor,
-                    reason: e.reason.clone(),
-                    at: micros(at),
-                });
-            }
-            EventBody::CustomerAutoReclaimed(e) => {
-                row.reclaim = Some(Reclaim {
-                    from: e.former_owner,
-                    by: Actor::Rule(e.rule),
-                    reason: None,
-                    at: micros(at),
-                });
-            }
-            EventBody::ReclaimReminded(e) => row.reminded_for = Some(micros(e.due_at)),
-            EventBody::FollowUpLogged(_) => {
-                if let Some(ownership) = row.ownership.as_mut() {
-                    ownership.last_contact_at = Some(at);
-                }
-            }
-            EventBody::CustomerWon(_) => {
-                if let Some(ownership) = row.ownership.as_mut() {
-                    ownership.won_at = Some(at);
-                }
-            }
-            EventBody::ProtectionExtended(e) => {
-                if let Some(ownership) = row.ownership.as_mut() {
-                    ownership.protection_until = Some(e.until);
-                }
-            }
-            _ => {}
-        }
-        row.version = event.stream_version;
-        row.last_position = event.position;
-        row.changed_at = micros(at);
-        Ok(())
-    }
-
-    fn flush_customers(&mut self, db: &Connection) -> rusqlite::Result<()> {
-        let pools = &self.pools;
-        self.customers
-            .flush(|id, row| write_customer(db, *id, row, &derive(row, pools)))
     }
 }
 
-impl Projector for PoolView {
-    fn apply(&mut self, db: &Connection, event: &LoggedEvent) -> rusqlite::Result<()> {
-        match event.event.stream() {
-            poolkeeper_domain::StreamRef::Pool(_) => self.pool_event(db, event),
-            poolkeeper_domain::StreamRef::Customer(_) => self.customer_event(db, event),
-            _ => Ok(()),
+/// Applies a customer event to its row; false when the event does not concern it.
+fn apply_to_customer(row: &mut CustomerRow, event: &LoggedEvent) -> bool {
+    let body = &event.event.body;
+    let at = event.event.at;
+    match transition(Some(&row.standing()), body) {
+        Transition::Ignore => return false,
+        Transition::Touch => {}
+        Transition::To(standing) => match body {
+            EventBody::CustomerMoved(_) => row.pool = standing.pool,
+            _ => row.enter(standing, event),
+        },
+    }
+    match body {
+        EventBody::CustomerAbandoned(e) => {
+            row.abandon = Some((e.reason.clone(), e.abandoner, micros(at)));
         }
+        EventBody::CustomerReclaimed(e) => {
+            row.reclaim = Some(Reclaim {
+                from: e.former_owner,
+                by: event.event.actor,
+                reason: e.reason.clone(),
+                at: micros(at),
+            });
+        }
+        EventBody::CustomerAutoReclaimed(e) => {
+            row.reclaim = Some(Reclaim {
+                from: e.former_owner,
+                by: Actor::Rule(e.rule),
+                reason: None,
+                at: micros(at),
+            });
+        }
+        EventBody::ReclaimReminded(e) => row.reminded_for = Some(micros(e.due_at)),
+        EventBody::FollowUpLogged(_) => {
+            if let Some(ownership) = row.ownership.as_mut() {
+                ownership.last_contact_at = Some(at);
+            }
+        }
+        EventBody::CustomerWon(_) => {
+            if let Some(ownership) = row.ownership.as_mut() {
+                ownership.won_at = Some(at);
+            }
+        }
+        EventBody::ProtectionExtended(e) => {
+            if let Some(ownership) = row.ownership.as_mut() {
+                ownership.protection_until = Some(e.until);
+            }
+        }
+        _ => {}
+    }
+    row.version = event.stream_version;
+    row.last_position = event.position;
+    row.changed_at = micros(at);
+    true
+}
+
+impl Projector for PoolView {
+    fn apply(&mut self, _db: &Connection, event: &LoggedEvent) -> rusqlite::Result<()> {
+        match event.event.stream() {
+            poolkeeper_domain::StreamRef::Pool(_) => self.pool_event(event),
+            poolkeeper_domain::StreamRef::Customer(_) => self.customer_event(event),
+            _ => {}
+        }
+        Ok(())
     }
 
     fn flush(&mut self, db: &Connection) -> rusqlite::Result<()> {
+        let memory = self.memory.read().unwrap_or_else(|e| e.into_inner());
         for id in std::mem::take(&mut self.dirty_pools) {
-            if let Some(pool) = self.pools.get(&id) {
+            if let Some(pool) = memory.pools.get(&id) {
                 write_pool(db, id, pool)?;
             }
         }
-        self.flush_customers(db)
+        for id in std::mem::take(&mut self.dirty_customers) {
+            if let Some(row) = memory.customers.get(&id) {
+                write_customer(db, id, row, &derive(row, &memory.pools))?;
+            }
+        }
+        Ok(())
     }
 
-    fn trim(&mut self, keep: usize) {
-        self.customers.trim(keep);
+    fn trim(&mut self, _keep: usize) {}
+
+    fn memory(&self) -> Option<Memory> {
+        Some(Arc::clone(&self.memory) as Memory)
+    }
+
+    fn rewrite_all(&mut self) {
+        let memory = self.memory.read().unwrap_or_else(|e| e.into_inner());
+        self.dirty_pools = memory.pools.keys().copied().collect();
+        self.dirty_customers = memory.customers.keys().copied().collect();
     }
 }
 

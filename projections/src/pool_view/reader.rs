@@ -1,7 +1,7 @@
-//! Queries of `pool_view`.
+//! Queries of `pool_view`: from memory (`memory.rs`) when live, else by SQL from a file.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 use poolkeeper_domain::rules::{PoolMode, PoolRules, RuleKind, RulesSince};
@@ -10,7 +10,7 @@ use poolkeeper_eventlog::Position;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row};
 
-use super::{POOL_COLUMNS, parse_rule, read_pool};
+use super::{POOL_COLUMNS, PoolMemory, parse_rule, read_pool};
 use crate::db::{Id, RowExt, from_json, micros};
 use crate::error::ProjectionError;
 use crate::lifecycle::OwnershipState;
@@ -349,10 +349,12 @@ pub(crate) fn prefix_end(prefix: &str) -> Option<String> {
     None
 }
 
-/// Queries `pool_view`. Cheap to clone.
+/// Queries `pool_view`: the live projection's memory when it has one (no blocking
+/// hand-off, no file), else the file. Cheap to clone.
 #[derive(Clone)]
 pub struct PoolViewReader {
     pub(crate) pool: Arc<ReadPool>,
+    pub(crate) memory: Option<Arc<RwLock<PoolMemory>>>,
 }
 
 impl std::fmt::Debug for PoolViewReader {
@@ -362,8 +364,18 @@ impl std::fmt::Debug for PoolViewReader {
 }
 
 impl PoolViewReader {
+    /// The rows in memory, when the reader has them.
+    fn memory(&self) -> Option<std::sync::RwLockReadGuard<'_, PoolMemory>> {
+        self.memory
+            .as_ref()
+            .map(|memory| memory.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// One page of a pool listing.
     pub async fn list(&self, query: PoolQuery) -> Result<Page<PoolCustomer>, ProjectionError> {
+        if let Some(memory) = self.memory() {
+            return memory.list(&query);
+        }
         self.pool.run(move |conn| list(conn, &query)).await
     }
 
@@ -372,6 +384,9 @@ impl PoolViewReader {
         &self,
         customer_id: CustomerId,
     ) -> Result<Option<PoolCustomer>, ProjectionError> {
+        if let Some(memory) = self.memory() {
+            return Ok(memory.get(customer_id));
+        }
         self.pool
             .run(move |conn| {
                 Ok(conn
@@ -386,6 +401,9 @@ impl PoolViewReader {
 
     /// One pool's configuration.
     pub async fn pool(&self, pool_id: PoolId) -> Result<Option<PoolSummary>, ProjectionError> {
+        if let Some(memory) = self.memory() {
+            return Ok(memory.pool(pool_id));
+        }
         self.pool
             .run(move |conn| {
                 Ok(conn
@@ -401,6 +419,9 @@ impl PoolViewReader {
 
     /// Every pool, by name.
     pub async fn pools(&self) -> Result<Vec<PoolSummary>, ProjectionError> {
+        if let Some(memory) = self.memory() {
+            return Ok(memory.pools());
+        }
         self.pool
             .run(move |conn| {
                 let mut statement = conn.prepare_cached(&format!(
@@ -416,7 +437,7 @@ impl PoolViewReader {
     }
 }
 
-fn summary(pool_id: PoolId, pool: super::PoolRow) -> PoolSummary {
+pub(super) fn summary(pool_id: PoolId, pool: super::PoolRow) -> PoolSummary {
     PoolSummary {
         pool_id,
         name: pool.name,
