@@ -37,14 +37,13 @@ pub(crate) struct PoolMemory {
     by_name: Map<PoolId, BTreeSet<(String, Uuid)>>,
 }
 
-/// Where a customer sits in the indexes.
-#[derive(PartialEq)]
+/// Where a customer sits in the listing indexes (the name index follows its pool and name).
+#[derive(Clone, Copy, PartialEq)]
 struct Placing {
     pool: PoolId,
     state: OwnershipState,
     owner: Option<UserId>,
     changed_at: i64,
-    name: String,
 }
 
 impl Placing {
@@ -54,7 +53,6 @@ impl Placing {
             state: row.state,
             owner: row.ownership.as_ref().map(|o| o.owner),
             changed_at: row.changed_at,
-            name: row.name.clone(),
         }
     }
 }
@@ -68,9 +66,13 @@ impl PoolMemory {
         insert: Option<CustomerRow>,
         change: impl FnOnce(&mut CustomerRow) -> R,
     ) -> Option<R> {
-        let old = match insert {
-            Some(row) => self.customers.insert(id, row).map(|old| Placing::of(&old)),
-            None => Some(Placing::of(self.customers.get(&id)?)),
+        // The old placing, and the old name when it may differ (a replaced row).
+        let (old, old_name) = match insert {
+            Some(row) => match self.customers.insert(id, row) {
+                Some(old) => (Some(Placing::of(&old)), Some(old.name)),
+                None => (None, None),
+            },
+            None => (Some(Placing::of(self.customers.get(&id)?)), None),
         };
         let row = self
             .customers
@@ -78,49 +80,67 @@ impl PoolMemory {
             .unwrap_or_else(|| unreachable!("present"));
         let said = change(row);
         let new = Placing::of(row);
-        if old.as_ref() != Some(&new) {
+        let renamed = (old_name.as_ref() != Some(&row.name) && old_name.is_some())
+            || old.is_none_or(|old| old.pool != new.pool);
+        let name = renamed.then(|| row.name.clone());
+        self.move_listings(id, old, new);
+        if let Some(name) = name {
             if let Some(old) = old {
-                self.unplace(id, &old);
+                let old_name = old_name.unwrap_or_else(|| name.clone());
+                if let Some(names) = self.by_name.get_mut(&old.pool) {
+                    names.remove(&(old_name, id.0));
+                }
             }
-            self.place(id, new);
+            self.by_name
+                .entry(new.pool)
+                .or_default()
+                .insert((name, id.0));
         }
         Some(said)
     }
 
-    fn place(&mut self, id: CustomerId, at: Placing) {
-        let key = (at.changed_at, id.0);
-        self.by_pool.entry(at.pool).or_default().insert(key);
-        self.by_state
-            .entry((at.pool, at.state))
-            .or_default()
-            .insert(key);
-        if let Some(owner) = at.owner {
-            self.by_owner
-                .entry((at.pool, owner))
+    /// Moves a customer in the listings it left or entered (or whose key changed).
+    fn move_listings(&mut self, id: CustomerId, old: Option<Placing>, new: Placing) {
+        if old == Some(new) {
+            return;
+        }
+        let key = |at: &Placing| (at.changed_at, id.0);
+        let moved = |same: &dyn Fn(&Placing) -> bool| old.is_none_or(|old| !same(&old));
+        let pool_key = |at: &Placing| (at.pool, at.changed_at);
+        if moved(&|old| pool_key(old) == pool_key(&new)) {
+            if let Some(old) = old
+                && let Some(set) = self.by_pool.get_mut(&old.pool)
+            {
+                set.remove(&key(&old));
+            }
+            self.by_pool.entry(new.pool).or_default().insert(key(&new));
+        }
+        let state_key = |at: &Placing| (at.pool, at.state, at.changed_at);
+        if moved(&|old| state_key(old) == state_key(&new)) {
+            if let Some(old) = old
+                && let Some(set) = self.by_state.get_mut(&(old.pool, old.state))
+            {
+                set.remove(&key(&old));
+            }
+            self.by_state
+                .entry((new.pool, new.state))
                 .or_default()
-                .insert(key);
+                .insert(key(&new));
         }
-        self.by_name
-            .entry(at.pool)
-            .or_default()
-            .insert((at.name, id.0));
-    }
-
-    fn unplace(&mut self, id: CustomerId, at: &Placing) {
-        let key = (at.changed_at, id.0);
-        if let Some(set) = self.by_pool.get_mut(&at.pool) {
-            set.remove(&key);
-        }
-        if let Some(set) = self.by_state.get_mut(&(at.pool, at.state)) {
-            set.remove(&key);
-        }
-        if let Some(owner) = at.owner
-            && let Some(set) = self.by_owner.get_mut(&(at.pool, owner))
-        {
-            set.remove(&key);
-        }
-        if let Some(set) = self.by_name.get_mut(&at.pool) {
-            set.remove(&(at.name.clone(), id.0));
+        let owner_key = |at: &Placing| (at.pool, at.owner, at.changed_at);
+        if moved(&|old| owner_key(old) == owner_key(&new)) {
+            if let Some(old) = old
+                && let Some(owner) = old.owner
+                && let Some(set) = self.by_owner.get_mut(&(old.pool, owner))
+            {
+                set.remove(&key(&old));
+            }
+            if let Some(owner) = new.owner {
+                self.by_owner
+                    .entry((new.pool, owner))
+                    .or_default()
+                    .insert(key(&new));
+            }
         }
     }
 
