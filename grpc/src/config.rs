@@ -45,6 +45,11 @@ pub struct Config {
     /// Longer: fewer and larger projection transactions, staler reads without
     /// `min_position`.
     pub projection_commit_ms: u64,
+    /// How often the pool and owner views, served from memory, write what changed to
+    /// their files (their snapshots), in seconds, while events arrive; they also do when
+    /// idle and at a clean stop. After a crash, what came after the last snapshot is
+    /// re-applied from the log at start.
+    pub projection_snapshot_seconds: u64,
     /// The most organizations open at once (each open one has its log, write model,
     /// projections and scheduler); the least recently used idle ones are closed beyond it.
     pub max_open_organizations: usize,
@@ -80,6 +85,7 @@ impl Default for Config {
             scheduler_max_sleep_seconds: 30,
             max_read_wait_seconds: 10,
             projection_commit_ms: 50,
+            projection_snapshot_seconds: 5,
             max_open_organizations: 64,
             organization_idle_seconds: 300,
             store: None,

@@ -288,6 +288,7 @@ fn partition_settings(config: &Config) -> PartitionSettings {
         },
         projections: ProjectionsConfig {
             commit_every: Duration::from_millis(config.projection_commit_ms),
+            snapshot_every: Duration::from_secs(config.projection_snapshot_seconds),
             ..ProjectionsConfig::default()
         },
         scheduler_max_sleep: Duration::from_secs(config.scheduler_max_sleep_seconds.max(1)),

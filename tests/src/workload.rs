@@ -338,8 +338,11 @@ pub async fn catch_up(server: &ServerProcess, tails: &[u64]) {
 }
 
 /// Compares every live projection of `organization` under `data` (a node's data
-/// directory), table by table, with an offline rebuild from the log (`store`: a
-/// PostgreSQL URL, or the organization's SQLite log under `data`).
+/// directory, the node stopped or killed), table by table, with an offline rebuild from
+/// the log (`store`: a PostgreSQL URL, or the organization's SQLite log under `data`).
+/// The node's files are first caught up with the log as a restarted node would catch
+/// them up: the pool and owner views' files are snapshots, which a kill leaves up to
+/// `snapshot_every` behind.
 pub async fn assert_projections_equal_a_rebuild(
     data: &Path,
     organization: &str,
@@ -367,10 +370,21 @@ pub async fn assert_projections_equal_a_rebuild(
         "the log holds the workload"
     );
     let rebuilt = tempfile::tempdir().unwrap();
-    Projections::rebuild_offline(rebuilt.path(), &ProjectionName::ALL, store, |_| {})
-        .await
-        .unwrap();
+    Projections::rebuild_offline(
+        rebuilt.path(),
+        &ProjectionName::ALL,
+        Arc::clone(&store),
+        |_| {},
+    )
+    .await
+    .unwrap();
     let live = Projections::open(&organization.join("projections")).unwrap();
+    let tail = store.tail().await.unwrap();
+    let runner = live.spawn_runner(Arc::clone(&store));
+    live.wait_for(tail, std::time::Duration::from_secs(120))
+        .await
+        .expect("the node's projections catch up with the log");
+    runner.shutdown().await;
     let fresh = Projections::open(rebuilt.path()).unwrap();
     for name in ProjectionName::ALL {
         let live_tables = live.dump(name).await.unwrap();
