@@ -95,18 +95,25 @@ impl Partition {
             PartitionLog::Writer(store) => (store, None),
             PartitionLog::Follower { store, holder } => (store, Some(holder)),
         };
-        let (writer, writer_task) = match holder {
-            None => {
-                CommandWriter::start(
-                    Arc::clone(&store),
-                    Arc::clone(&clock),
-                    settings.writer.clone(),
-                )
-                .await?
+        // The write model is folded from the log while the projections load (the pool
+        // and owner views read their whole snapshots into memory): each takes a core.
+        let writer = async {
+            match holder {
+                None => {
+                    CommandWriter::start(
+                        Arc::clone(&store),
+                        Arc::clone(&clock),
+                        settings.writer.clone(),
+                    )
+                    .await
+                }
+                Some(_) => CommandWriter::follow(Arc::clone(&store)).await,
             }
-            Some(_) => CommandWriter::follow(Arc::clone(&store)).await?,
         };
-        let projections = open_projections(projections_dir, &store, &settings.projections).await?;
+        let projections = open_projections(projections_dir, &store, &settings.projections);
+        let (writer, projections) = tokio::join!(writer, projections);
+        let (writer, writer_task) = writer?;
+        let projections = projections?;
         let runner = projections.spawn_runner(Arc::clone(&store));
         let scheduler = Scheduler::new(writer.clone(), clock);
         let (stop, stopped) = watch::channel(false);
@@ -280,7 +287,7 @@ async fn open_projections(
     settings: &ProjectionsConfig,
 ) -> Result<Projections, PartitionError> {
     let tail = store.tail().await?;
-    let projections = Projections::open_with(dir, settings.clone())?;
+    let projections = open_blocking(dir, settings).await?;
     let behind: Vec<ProjectionName> = projections
         .status()
         .into_iter()
@@ -298,5 +305,17 @@ async fn open_projections(
         "projections far behind the log: rebuilding them before serving"
     );
     Projections::rebuild_offline(dir, &behind, Arc::clone(store), |_| {}).await?;
-    Ok(Projections::open_with(dir, settings.clone())?)
+    open_blocking(dir, settings).await
+}
+
+/// Opens the projections on a blocking thread (the resident ones read their files).
+async fn open_blocking(
+    dir: &std::path::Path,
+    settings: &ProjectionsConfig,
+) -> Result<Projections, PartitionError> {
+    let (dir, settings) = (dir.to_path_buf(), settings.clone());
+    let opened = tokio::task::spawn_blocking(move || Projections::open_with(&dir, settings))
+        .await
+        .map_err(|_| PartitionError::from(ProjectionError::Closed))?;
+    Ok(opened?)
 }

@@ -28,7 +28,8 @@ pub(crate) struct OwnerMemory {
     pub(super) users: Map<UserId, UserRow>,
     /// Direct subordinates by superior.
     below: Map<UserId, BTreeSet<UserId>>,
-    pub(super) customers: Map<CustomerId, CustomerRow>,
+    /// Boxed, as the pool view's.
+    pub(super) customers: Map<CustomerId, Box<CustomerRow>>,
     /// Owned customers by owner: (changed_at, customer).
     by_owner: Map<UserId, BTreeSet<(i64, Uuid)>>,
     related: Map<UserId, Grants>,
@@ -65,7 +66,7 @@ impl OwnerMemory {
         let old_key = match insert {
             Some(row) => self
                 .customers
-                .insert(id, row)
+                .insert(id, Box::new(row))
                 .and_then(|old| owner_key(id, &old)),
             None => match self.customers.get(&id) {
                 Some(row) => owner_key(id, row),

@@ -30,7 +30,9 @@ type Listing = BTreeSet<(i64, Uuid)>;
 #[derive(Default)]
 pub(crate) struct PoolMemory {
     pub(super) pools: Map<PoolId, PoolRow>,
-    pub(super) customers: Map<CustomerId, CustomerRow>,
+    /// Boxed: a map grows by doubling, and its empty buckets then cost a pointer each
+    /// instead of a whole row.
+    pub(super) customers: Map<CustomerId, Box<CustomerRow>>,
     by_pool: Map<PoolId, Listing>,
     by_state: Map<(PoolId, OwnershipState), Listing>,
     by_owner: Map<(PoolId, UserId), Listing>,
@@ -68,7 +70,7 @@ impl PoolMemory {
     ) -> Option<R> {
         // The old placing, and the old name when it may differ (a replaced row).
         let (old, old_name) = match insert {
-            Some(row) => match self.customers.insert(id, row) {
+            Some(row) => match self.customers.insert(id, Box::new(row)) {
                 Some(old) => (Some(Placing::of(&old)), Some(old.name)),
                 None => (None, None),
             },
@@ -305,23 +307,26 @@ impl PoolMemory {
                 }),
                 reminder_at: derived.reminder_at.map(at),
             }),
-            last_abandon: row.abandon.as_ref().map(|(reason, by, when)| AbandonInfo {
-                reason: reason.clone(),
-                abandoner: *by,
-                at: at(*when),
-            }),
+            last_abandon: row
+                .abandon
+                .as_deref()
+                .map(|(reason, by, when)| AbandonInfo {
+                    reason: reason.clone(),
+                    abandoner: *by,
+                    at: at(*when),
+                }),
             last_reclaim: row.reclaim.as_ref().map(|r| ReclaimInfo {
                 former_owner: r.from,
                 by: r.by,
                 reason: r.reason.clone(),
                 at: at(r.at),
             }),
-            frozen: row.frozen.as_ref().map(|(by, reason, when)| FrozenInfo {
+            frozen: row.frozen.as_deref().map(|(by, reason, when)| FrozenInfo {
                 by: *by,
                 reason: reason.clone(),
                 at: at(*when),
             }),
-            deleted: row.deleted.as_ref().map(|(by, when)| DeletedInfo {
+            deleted: row.deleted.as_deref().map(|(by, when)| DeletedInfo {
                 by: *by,
                 at: at(*when),
             }),

@@ -105,10 +105,11 @@ struct CustomerRow {
     pending_since: Option<i64>,
     ownership: Option<Ownership>,
     reminded_for: Option<i64>,
-    abandon: Option<(String, UserId, i64)>,
-    reclaim: Option<Reclaim>,
-    frozen: Option<(Actor, Option<String>, i64)>,
-    deleted: Option<(Actor, i64)>,
+    // The facts most rows never have are boxed, so a row in memory stays small.
+    abandon: Option<Box<(String, UserId, i64)>>,
+    reclaim: Option<Box<Reclaim>>,
+    frozen: Option<Box<(Actor, Option<String>, i64)>>,
+    deleted: Option<Box<(Actor, i64)>>,
 }
 
 impl CustomerRow {
@@ -156,9 +157,11 @@ impl CustomerRow {
                     EventBody::CustomerFrozen(e) => e.reason.clone(),
                     _ => None,
                 };
-                self.frozen = Some((event.event.actor, reason, micros(at)));
+                self.frozen = Some(Box::new((event.event.actor, reason, micros(at))));
             }
-            OwnershipState::Deleted => self.deleted = Some((event.event.actor, micros(at))),
+            OwnershipState::Deleted => {
+                self.deleted = Some(Box::new((event.event.actor, micros(at))));
+            }
             OwnershipState::InPool => {}
         }
     }
@@ -217,27 +220,27 @@ fn read_customer(row: &Row<'_>, first: usize) -> rusqlite::Result<CustomerRow> {
         row.opt_id::<UserId>(first + 20)?,
         row.get::<_, Option<i64>>(first + 21)?,
     ) {
-        (Some(reason), Some(by), Some(at)) => Some((reason, by, at)),
+        (Some(reason), Some(by), Some(at)) => Some(Box::new((reason, by, at))),
         _ => None,
     };
     let reclaim = match (
         row.opt_id::<UserId>(first + 22)?,
         row.opt_actor(first + 23)?,
     ) {
-        (Some(from), Some(by)) => Some(Reclaim {
+        (Some(from), Some(by)) => Some(Box::new(Reclaim {
             from,
             by,
             reason: row.get(first + 24)?,
             at: row.get(first + 25)?,
-        }),
+        })),
         _ => None,
     };
     let frozen = match row.opt_actor(first + 26)? {
-        Some(by) => Some((by, row.get(first + 27)?, row.get(first + 28)?)),
+        Some(by) => Some(Box::new((by, row.get(first + 27)?, row.get(first + 28)?))),
         None => None,
     };
     let deleted = match row.opt_actor(first + 29)? {
-        Some(by) => Some((by, row.get(first + 30)?)),
+        Some(by) => Some(Box::new((by, row.get(first + 30)?))),
         None => None,
     };
     Ok(CustomerRow {
@@ -524,23 +527,23 @@ fn apply_to_customer(row: &mut CustomerRow, event: &LoggedEvent) -> bool {
     }
     match body {
         EventBody::CustomerAbandoned(e) => {
-            row.abandon = Some((e.reason.clone(), e.abandoner, micros(at)));
+            row.abandon = Some(Box::new((e.reason.clone(), e.abandoner, micros(at))));
         }
         EventBody::CustomerReclaimed(e) => {
-            row.reclaim = Some(Reclaim {
+            row.reclaim = Some(Box::new(Reclaim {
                 from: e.former_owner,
                 by: event.event.actor,
                 reason: e.reason.clone(),
                 at: micros(at),
-            });
+            }));
         }
         EventBody::CustomerAutoReclaimed(e) => {
-            row.reclaim = Some(Reclaim {
+            row.reclaim = Some(Box::new(Reclaim {
                 from: e.former_owner,
                 by: Actor::Rule(e.rule),
                 reason: None,
                 at: micros(at),
-            });
+            }));
         }
         EventBody::ReclaimReminded(e) => row.reminded_for = Some(micros(e.due_at)),
         EventBody::FollowUpLogged(_) => {

@@ -1,0 +1,352 @@
+//! `scale-bench`: one organization at scale. It imports 1,000,000 customers (`--quick`:
+//! 100,000) into the default pool of a fresh `poolkeeper serve` in calls of 50,000, has
+//! 20 users claim and abandon some, then prints, as `metric value unit` lines:
+//! - `scale_server_rss_mib` / `scale_server_peak_rss_mib`: the server's memory with every
+//!   customer in its write model and its in-memory pool and owner views;
+//! - `scale_startup_to_serving_seconds`: SIGTERM, restart on the same directory, and the
+//!   time until a query at the log's tail answers (the organization opened: its write
+//!   model folded from the log, the resident views loaded from their snapshots);
+//! - p50/p99 over 2,000 calls each of a 50-row pool page (first and deep pages), owner
+//!   page, holdings as of an instant and abandon-records page, at that size.
+//!
+//! Run: `cargo run --release -p poolkeeper-tests --bin scale-bench [-- --quick]` (it runs
+//! `poolkeeper-under-test`, built beside it).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use poolkeeper_grpc::client::AuthedChannel;
+use poolkeeper_proto::v1 as pb;
+use poolkeeper_proto::v1::audit_service_client::AuditServiceClient;
+use poolkeeper_proto::v1::command_service_client::CommandServiceClient;
+use poolkeeper_proto::v1::query_service_client::QueryServiceClient;
+use poolkeeper_tests::process::{ServerProcess, spawn};
+use poolkeeper_tests::{command_id, t0};
+
+/// CommandService and QueryService of `server` acting as `user`, and its log's tail.
+trait Clients {
+    fn commands(&self, user: &str) -> CommandServiceClient<AuthedChannel>;
+    fn queries(&self, user: &str) -> QueryServiceClient<AuthedChannel>;
+    async fn tail(&self) -> u64;
+}
+
+impl Clients for ServerProcess {
+    fn commands(&self, user: &str) -> CommandServiceClient<AuthedChannel> {
+        let channel = self.credentials.acting_as(user).expect("ascii user");
+        CommandServiceClient::new(channel.on(self.channel.clone()))
+    }
+
+    fn queries(&self, user: &str) -> QueryServiceClient<AuthedChannel> {
+        let channel = self.credentials.acting_as(user).expect("ascii user");
+        QueryServiceClient::new(channel.on(self.channel.clone()))
+    }
+
+    async fn tail(&self) -> u64 {
+        AuditServiceClient::new(self.credentials.on(self.channel.clone()))
+            .verify_log(pb::VerifyLogRequest {})
+            .await
+            .expect("verify")
+            .into_inner()
+            .tail
+    }
+}
+
+fn metric(name: &str, value: impl std::fmt::Display, unit: &str) {
+    println!("{name} {value} {unit}");
+}
+
+fn server_exe() -> String {
+    let exe = std::env::current_exe().expect("the bench's own path");
+    let path: PathBuf = exe.with_file_name("poolkeeper-under-test");
+    assert!(
+        path.exists(),
+        "{path:?} is missing: cargo build --release -p poolkeeper-tests --bin poolkeeper-under-test"
+    );
+    path.to_string_lossy().into_owned()
+}
+
+/// `VmRSS`, `VmHWM`, `RssAnon` and `RssFile` of a process, in MiB (`RssFile` is mostly
+/// the log's memory-mapped pages: page cache the kernel can take back).
+fn rss_mib(pid: u32) -> (f64, f64, f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.split_whitespace().nth(1))
+            .and_then(|kib| kib.parse::<f64>().ok())
+            .map_or(0.0, |kib| kib / 1024.0)
+    };
+    (
+        field("VmRSS:"),
+        field("VmHWM:"),
+        field("RssAnon:"),
+        field("RssFile:"),
+    )
+}
+
+fn default_pool(dir: &std::path::Path) -> String {
+    let bootstrap: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("bootstrap.json")).unwrap()).unwrap();
+    bootstrap["default_pool"]
+        .as_str()
+        .expect("the bootstrap names the default pool")
+        .to_owned()
+}
+
+/// Imports `count` customers into `pool`, 50,000 per call.
+async fn import(server: &ServerProcess, pool: &str, count: usize) {
+    let mut commands = server.commands(&server.admin);
+    let mut done = 0;
+    while done < count {
+        let customers = (done..(done + 50_000).min(count))
+            .map(|n| pb::NewCustomer {
+                display_name: format!("规模客户 {n:07}"),
+                source: "导入".into(),
+                fields: [("电话".to_owned(), format!("139{n:08}"))].into(),
+                ..Default::default()
+            })
+            .collect::<Vec<_>>();
+        done += customers.len();
+        commands
+            .import_customers(pb::ImportCustomersRequest {
+                command_id: command_id(),
+                parent: pool.to_owned(),
+                customers,
+            })
+            .await
+            .expect("import");
+    }
+}
+
+/// Twenty users who each claim 100 customers and abandon 20 of them; the users.
+async fn work(server: &ServerProcess, pool: &str) -> Vec<String> {
+    let mut users = Vec::new();
+    for n in 0..20 {
+        let user = server
+            .commands(&server.admin)
+            .create_user(pb::CreateUserRequest {
+                command_id: command_id(),
+                display_name: format!("销售 {n}"),
+                ..Default::default()
+            })
+            .await
+            .expect("user")
+            .into_inner()
+            .name;
+        users.push(user);
+    }
+    let customers = pool_page(server, pool, 1_000).await;
+    for (n, customer) in customers.iter().enumerate().take(2_000) {
+        let user = &users[n % users.len()];
+        let mut commands = server.commands(user);
+        commands
+            .claim_customer(pb::ClaimCustomerRequest {
+                command_id: command_id(),
+                customer: customer.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("claim");
+        if n % 5 == 0 {
+            commands
+                .abandon_customer(pb::AbandonCustomerRequest {
+                    command_id: command_id(),
+                    customer: customer.clone(),
+                    reason: "无意向".into(),
+                    ..Default::default()
+                })
+                .await
+                .expect("abandon");
+        }
+    }
+    users
+}
+
+/// The first `size` unclaimed customers of `pool`, once the projections are at the tail.
+async fn pool_page(server: &ServerProcess, pool: &str, size: i32) -> Vec<String> {
+    let tail = server.tail().await;
+    server
+        .queries(&server.admin)
+        .list_pool_customers(pb::ListPoolCustomersRequest {
+            pool: pool.to_owned(),
+            view: pb::PoolView::Unclaimed as i32,
+            page_size: size,
+            min_position: tail,
+            ..Default::default()
+        })
+        .await
+        .expect("pool page")
+        .into_inner()
+        .customers
+        .into_iter()
+        .map(|c| c.name)
+        .collect()
+}
+
+/// p50 and p99 of `calls` sequential runs of `call`, in ms.
+async fn timed<F, Fut>(name: &str, calls: usize, mut call: F)
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut took = Vec::with_capacity(calls);
+    for n in 0..calls {
+        let started = Instant::now();
+        call(n).await;
+        took.push(started.elapsed());
+    }
+    took.sort();
+    let at = |q: f64| took[((took.len() as f64 * q) as usize).min(took.len() - 1)];
+    let ms = |d: Duration| format!("{:.3}", d.as_secs_f64() * 1e3);
+    metric(&format!("scale_{name}_p50"), ms(at(0.50)), "ms");
+    metric(&format!("scale_{name}_p99"), ms(at(0.99)), "ms");
+}
+
+async fn queries(server: &ServerProcess, pool: &str, users: &[String]) {
+    let deep = server
+        .queries(&server.admin)
+        .list_pool_customers(pb::ListPoolCustomersRequest {
+            pool: pool.to_owned(),
+            view: pb::PoolView::Unclaimed as i32,
+            page_size: 1_000,
+            ..Default::default()
+        })
+        .await
+        .expect("a page")
+        .into_inner()
+        .next_page_token;
+    timed("pool_page", 2_000, |n| {
+        let mut queries = server.queries(&server.admin);
+        let token = if n % 2 == 0 {
+            String::new()
+        } else {
+            deep.clone()
+        };
+        let pool = pool.to_owned();
+        async move {
+            let request = pb::ListPoolCustomersRequest {
+                pool,
+                view: pb::PoolView::Unclaimed as i32,
+                page_size: 50,
+                page_token: token,
+                ..Default::default()
+            };
+            queries
+                .list_pool_customers(request)
+                .await
+                .expect("pool page");
+        }
+    })
+    .await;
+    timed("owner_page", 2_000, |n| {
+        let user = users[n % users.len()].clone();
+        let mut queries = server.queries(&user);
+        async move {
+            let request = pb::ListOwnerCustomersRequest {
+                owner: user,
+                scope: pb::OwnerScope::Own as i32,
+                page_size: 50,
+                ..Default::default()
+            };
+            queries
+                .list_owner_customers(request)
+                .await
+                .expect("owner page");
+        }
+    })
+    .await;
+    timed("holdings_as_of", 2_000, |n| {
+        let user = users[n % users.len()].clone();
+        let mut queries = server.queries(&server.admin);
+        async move {
+            let request = pb::ListHoldingsAsOfRequest {
+                owner: user,
+                as_of: Some(prost_types::Timestamp {
+                    seconds: (t0() + chrono::Duration::days(1)).timestamp(),
+                    nanos: 0,
+                }),
+                page_size: 50,
+                ..Default::default()
+            };
+            queries.list_holdings_as_of(request).await.expect("as of");
+        }
+    })
+    .await;
+    timed("abandon_records_page", 2_000, |_| {
+        let mut queries = server.queries(&server.admin);
+        let pool = pool.to_owned();
+        async move {
+            let request = pb::ListAbandonRecordsRequest {
+                pool,
+                page_size: 50,
+                ..Default::default()
+            };
+            queries
+                .list_abandon_records(request)
+                .await
+                .expect("records");
+        }
+    })
+    .await;
+}
+
+#[tokio::main]
+async fn main() {
+    let quick = std::env::args().any(|arg| arg == "--quick");
+    let count = if quick { 100_000 } else { 1_000_000 };
+    let exe = server_exe();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let server = spawn(&exe, dir.path()).await;
+    let pool = default_pool(dir.path());
+    let started = Instant::now();
+    import(&server, &pool, count).await;
+    metric("scale_customers", count, "customers");
+    metric(
+        "scale_import_seconds",
+        format!("{:.1}", started.elapsed().as_secs_f64()),
+        "s",
+    );
+    pool_page(&server, &pool, 1).await;
+    let users = work(&server, &pool).await;
+    let tail = server.tail().await;
+    pool_page(&server, &pool, 1).await;
+    let (rss, peak, anon, file) = rss_mib(server.child.id());
+    metric("scale_log_events", tail, "events");
+    metric("scale_server_rss_mib", format!("{rss:.0}"), "MiB");
+    metric(
+        "scale_server_rss_anonymous_mib",
+        format!("{anon:.0}"),
+        "MiB",
+    );
+    metric("scale_server_rss_file_mib", format!("{file:.0}"), "MiB");
+    metric("scale_server_peak_rss_mib", format!("{peak:.0}"), "MiB");
+    server.terminate();
+
+    let started = Instant::now();
+    let server = spawn(&exe, dir.path()).await;
+    pool_page(&server, &pool, 1).await;
+    metric(
+        "scale_startup_to_serving_seconds",
+        format!("{:.2}", started.elapsed().as_secs_f64()),
+        "s",
+    );
+    let (rss, _, anon, file) = rss_mib(server.child.id());
+    metric(
+        "scale_server_rss_after_restart_mib",
+        format!("{rss:.0}"),
+        "MiB",
+    );
+    metric(
+        "scale_server_rss_anonymous_after_restart_mib",
+        format!("{anon:.0}"),
+        "MiB",
+    );
+    metric(
+        "scale_server_rss_file_after_restart_mib",
+        format!("{file:.0}"),
+        "MiB",
+    );
+    queries(&server, &pool, &users).await;
+    server.terminate();
+}
