@@ -153,10 +153,11 @@ impl Caller {
     }
 }
 
-/// Checks bearer tokens.
+/// Checks bearer tokens. Each caller is shared (`Arc`), so a request carries a pointer to
+/// it rather than a copy of its name, scopes and organizations.
 #[derive(Clone, Debug, Default)]
 pub struct Authenticator {
-    callers: Arc<HashMap<String, Caller>>,
+    callers: Arc<HashMap<String, Arc<Caller>>>,
 }
 
 impl Authenticator {
@@ -167,11 +168,11 @@ impl Authenticator {
             .map(|t| {
                 (
                     t.token.clone(),
-                    Caller {
+                    Arc::new(Caller {
                         name: t.name.clone(),
                         scopes: t.scopes.clone(),
                         organizations: t.organizations.clone(),
-                    },
+                    }),
                 )
             })
             .collect();
@@ -181,7 +182,11 @@ impl Authenticator {
     }
 
     /// The caller behind a request's `authorization: Bearer …` entry, if it holds `scope`.
-    pub fn authenticate(&self, metadata: &MetadataMap, scope: Scope) -> Result<Caller, Status> {
+    pub fn authenticate(
+        &self,
+        metadata: &MetadataMap,
+        scope: Scope,
+    ) -> Result<Arc<Caller>, Status> {
         let header = metadata.get("authorization").ok_or_else(|| {
             status::unauthenticated("missing_token", "missing `authorization: Bearer <token>`")
         })?;
@@ -209,7 +214,7 @@ impl Authenticator {
                 format!("token {:?} lacks the {scope} scope", caller.name),
             ));
         }
-        Ok(caller.clone())
+        Ok(Arc::clone(caller))
     }
 
     /// `service`, answering only callers whose token holds `scope`.
@@ -287,7 +292,7 @@ pub fn actor<T>(request: &Request<T>) -> Result<Actor, Status> {
     if value == "system" {
         let admin = request
             .extensions()
-            .get::<Caller>()
+            .get::<Arc<Caller>>()
             .is_some_and(|caller| caller.has(Scope::Admin));
         return if admin {
             Ok(Actor::System)
@@ -418,20 +423,20 @@ mod tests {
         request
             .metadata_mut()
             .insert(USER_HEADER, "system".parse().unwrap());
-        request.extensions_mut().insert(Caller {
+        request.extensions_mut().insert(Arc::new(Caller {
             name: "ops".into(),
             scopes: vec![Scope::Command],
             organizations: default_organizations(),
-        });
+        }));
         assert_eq!(
             actor(&request).unwrap_err().code(),
             tonic::Code::PermissionDenied
         );
-        request.extensions_mut().insert(Caller {
+        request.extensions_mut().insert(Arc::new(Caller {
             name: "ops".into(),
             scopes: vec![Scope::Admin],
             organizations: default_organizations(),
-        });
+        }));
         assert_eq!(actor(&request).unwrap(), Actor::System);
     }
 }

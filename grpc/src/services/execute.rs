@@ -5,6 +5,7 @@
 //! durable. A slow reader of the replies stops the reading of the commands.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use futures::stream::{FuturesOrdered, Stream, StreamExt};
 use poolkeeper_proto::v1 as pb;
@@ -101,8 +102,8 @@ impl CommandApi {
 fn copy(metadata: &Request<()>) -> Request<()> {
     let mut request = Request::new(());
     *request.metadata_mut() = metadata.metadata().clone();
-    if let Some(caller) = metadata.extensions().get::<Caller>() {
-        request.extensions_mut().insert(caller.clone());
+    if let Some(caller) = metadata.extensions().get::<Arc<Caller>>() {
+        request.extensions_mut().insert(Arc::clone(caller));
     }
     if let Ok(organization) = auth::organization(metadata) {
         request.extensions_mut().insert(organization);

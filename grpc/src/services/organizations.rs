@@ -50,10 +50,10 @@ impl OrganizationApi {
     }
 }
 
-fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
+fn caller<T>(request: &Request<T>) -> Result<Arc<Caller>, Status> {
     request
         .extensions()
-        .get::<Caller>()
+        .get::<Arc<Caller>>()
         .cloned()
         .ok_or_else(|| internal("the request went through no authentication"))
 }
