@@ -126,6 +126,18 @@ pub(crate) fn decode_time_id(
     }
 }
 
+/// A position keyset cursor: the position the next page lists before (`i64::MAX` when
+/// there is no cursor: the first page).
+pub(crate) fn decode_before(tag: &str, cursor: Option<&str>) -> Result<i64, ProjectionError> {
+    let Some(cursor) = cursor else {
+        return Ok(i64::MAX);
+    };
+    match decode(tag, cursor, &[Key::Int(0)])?.as_slice() {
+        [Key::Int(position)] => Ok(*position),
+        _ => Err(ProjectionError::invalid("cursor", "malformed")),
+    }
+}
+
 /// Builds a page from up to `limit + 1` fetched rows.
 pub(crate) fn page<T>(mut rows: Vec<T>, limit: usize, cursor_of: impl Fn(&T) -> String) -> Page<T> {
     let next_cursor = if rows.len() > limit {

@@ -424,13 +424,7 @@ fn grants(
     cursor: Option<String>,
 ) -> Result<Page<RelatedCustomer>, ProjectionError> {
     let limit = page::limit(limit)?;
-    let before = match cursor {
-        Some(cursor) => match page::decode(tag, &cursor, &[Key::Int(0)])?.as_slice() {
-            [Key::Int(position)] => *position,
-            _ => return Err(ProjectionError::invalid("cursor", "malformed")),
-        },
-        None => i64::MAX,
-    };
+    let before = page::decode_before(tag, cursor.as_deref())?;
     let prefixed = COLUMNS
         .split(", ")
         .map(|column| format!("c.{column}"))

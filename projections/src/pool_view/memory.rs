@@ -185,7 +185,7 @@ impl PoolMemory {
         let limit = page::limit(query.limit)?;
         let tag = format!("pv-{}", query.order.tag());
         let after = page::decode_time_id(&tag, query.cursor.as_deref())?;
-        let state = state_of(query.filter);
+        let state = query.filter.state();
         let prefix = query.name_prefix.as_deref().filter(|p| !p.is_empty());
         let keep = |key: &(i64, Uuid)| -> Option<PoolCustomer> {
             let id = CustomerId(key.1);
@@ -331,18 +331,6 @@ impl PoolMemory {
                 at: at(*when),
             }),
         }
-    }
-}
-
-/// The state a filter lists.
-fn state_of(filter: PoolFilter) -> Option<OwnershipState> {
-    match filter {
-        PoolFilter::Unclaimed => Some(OwnershipState::InPool),
-        PoolFilter::Pending => Some(OwnershipState::Pending),
-        PoolFilter::Claimed | PoolFilter::Expired { .. } => Some(OwnershipState::Owned),
-        PoolFilter::Frozen => Some(OwnershipState::Frozen),
-        PoolFilter::RecycleBin => Some(OwnershipState::Deleted),
-        PoolFilter::All => None,
     }
 }
 

@@ -43,6 +43,20 @@ pub enum PoolFilter {
     All,
 }
 
+impl PoolFilter {
+    /// The state the filter lists (`None`: every state).
+    pub(crate) fn state(self) -> Option<OwnershipState> {
+        match self {
+            PoolFilter::Unclaimed => Some(OwnershipState::InPool),
+            PoolFilter::Pending => Some(OwnershipState::Pending),
+            PoolFilter::Claimed | PoolFilter::Expired { .. } => Some(OwnershipState::Owned),
+            PoolFilter::Frozen => Some(OwnershipState::Frozen),
+            PoolFilter::RecycleBin => Some(OwnershipState::Deleted),
+            PoolFilter::All => None,
+        }
+    }
+}
+
 /// A pool listing: filters, order and page.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PoolQuery {
@@ -477,15 +491,7 @@ fn list(conn: &Connection, query: &PoolQuery) -> Result<Page<PoolCustomer>, Proj
             push("name < ?".into(), Value::Text(end), &mut params);
         }
     }
-    let state = match query.filter {
-        PoolFilter::Unclaimed => Some(OwnershipState::InPool),
-        PoolFilter::Pending => Some(OwnershipState::Pending),
-        PoolFilter::Claimed | PoolFilter::Expired { .. } => Some(OwnershipState::Owned),
-        PoolFilter::Frozen => Some(OwnershipState::Frozen),
-        PoolFilter::RecycleBin => Some(OwnershipState::Deleted),
-        PoolFilter::All => None,
-    };
-    if let Some(state) = state {
+    if let Some(state) = query.filter.state() {
         push(
             "state = ?".into(),
             Value::Text(state.as_str().into()),
