@@ -22,6 +22,11 @@ pub(crate) struct ReadSide {
     /// Idle connections; `None` once the store closed (connections are then
     /// dropped after each read, so the writer's is the last one to close).
     idle: Mutex<Option<Vec<Connection>>>,
+    /// Idle connections for paging through the log (full reads, catch-ups): without a
+    /// memory map, so reading the whole log once (a fold at start) does not leave every
+    /// page of it mapped into the process; the kernel's page cache holds them instead.
+    /// `None` once the store closed.
+    paging: Mutex<Option<Vec<Connection>>>,
     max_idle: usize,
     pub(crate) upcasters: Upcasters,
     pub(crate) page_size: usize,
@@ -37,18 +42,22 @@ impl ReadSide {
         Self {
             path,
             idle: Mutex::new(Some(Vec::new())),
+            paging: Mutex::new(Some(Vec::new())),
             max_idle,
             upcasters,
             page_size: page_size.max(1),
         }
     }
 
-    fn open_connection(&self) -> Result<Connection, EventLogError> {
+    fn open_connection(&self, mapped: bool) -> Result<Connection, EventLogError> {
         let conn = Connection::open_with_flags(
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         schema::configure_reader(&conn)?;
+        if !mapped {
+            conn.pragma_update(None, "mmap_size", 0)?;
+        }
         Ok(conn)
     }
 
@@ -57,20 +66,36 @@ impl ReadSide {
         &self,
         f: impl FnOnce(&Connection) -> Result<R, EventLogError>,
     ) -> Result<R, EventLogError> {
-        let pooled = self
-            .idle
+        self.pooled(&self.idle, true, f)
+    }
+
+    /// Runs `f` on a pooled paging connection (no memory map), on the current thread.
+    pub(crate) fn with_paging_conn<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, EventLogError>,
+    ) -> Result<R, EventLogError> {
+        self.pooled(&self.paging, false, f)
+    }
+
+    fn pooled<R>(
+        &self,
+        pool: &Mutex<Option<Vec<Connection>>>,
+        mapped: bool,
+        f: impl FnOnce(&Connection) -> Result<R, EventLogError>,
+    ) -> Result<R, EventLogError> {
+        let pooled = pool
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_mut()
             .and_then(Vec::pop);
         let conn = match pooled {
             Some(c) => c,
-            None => self.open_connection()?,
+            None => self.open_connection(mapped)?,
         };
         let result = f(&conn);
         // A connection left inside a transaction (an error mid-way) is not reused.
         if conn.is_autocommit() {
-            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            let mut idle = pool.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(idle) = idle.as_mut()
                 && idle.len() < self.max_idle
             {
@@ -86,6 +111,8 @@ impl ReadSide {
     pub(crate) fn close(&self) {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).take();
         drop(idle);
+        let paging = self.paging.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(paging);
     }
 
     /// Runs `f` on a pooled connection in tokio's blocking pool.

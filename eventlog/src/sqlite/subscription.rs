@@ -193,7 +193,7 @@ impl Stream for PagedStream {
                 let read = Arc::clone(&self.read);
                 let page_size = self.page_size;
                 self.pending = Some(tokio::task::spawn_blocking(move || {
-                    read.with_conn(|conn| read.read_all(conn, from, page_size))
+                    read.with_paging_conn(|conn| read.read_all(conn, from, page_size))
                 }));
             }
             let pending = self.pending.as_mut().expect("just set");

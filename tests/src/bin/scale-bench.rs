@@ -9,6 +9,9 @@
 //! - p50/p99 over 2,000 calls each of a 50-row pool page (first and deep pages), owner
 //!   page, holdings as of an instant and abandon-records page, at that size.
 //!
+//! `--dir PATH` keeps the directory; on one that already holds a server it only restarts
+//! and measures (to compare the start-up of two builds on one directory).
+//!
 //! Run: `cargo run --release -p poolkeeper-tests --bin scale-bench [-- --quick]` (it runs
 //! `poolkeeper-under-test`, built beside it).
 
@@ -136,7 +139,8 @@ async fn work(server: &ServerProcess, pool: &str) -> Vec<String> {
             .name;
         users.push(user);
     }
-    let customers = pool_page(server, pool, 1_000).await;
+    let tail = server.tail().await;
+    let customers = pool_page(server, pool, 1_000, tail).await;
     for (n, customer) in customers.iter().enumerate().take(2_000) {
         let user = &users[n % users.len()];
         let mut commands = server.commands(user);
@@ -163,16 +167,21 @@ async fn work(server: &ServerProcess, pool: &str) -> Vec<String> {
     users
 }
 
-/// The first `size` unclaimed customers of `pool`, once the projections are at the tail.
-async fn pool_page(server: &ServerProcess, pool: &str, size: i32) -> Vec<String> {
-    let tail = server.tail().await;
+/// The first `size` unclaimed customers of `pool`, once the projections reached
+/// `min_position`.
+async fn pool_page(
+    server: &ServerProcess,
+    pool: &str,
+    size: i32,
+    min_position: u64,
+) -> Vec<String> {
     server
         .queries(&server.admin)
         .list_pool_customers(pb::ListPoolCustomersRequest {
             pool: pool.to_owned(),
             view: pb::PoolView::Unclaimed as i32,
             page_size: size,
-            min_position: tail,
+            min_position,
             ..Default::default()
         })
         .await
@@ -291,14 +300,11 @@ async fn queries(server: &ServerProcess, pool: &str, users: &[String]) {
     .await;
 }
 
-#[tokio::main]
-async fn main() {
-    let quick = std::env::args().any(|arg| arg == "--quick");
-    let count = if quick { 100_000 } else { 1_000_000 };
-    let exe = server_exe();
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let server = spawn(&exe, dir.path()).await;
-    let pool = default_pool(dir.path());
+/// Imports the customers into a fresh server on `dir`, works them, prints the memory,
+/// stops it; the users who worked.
+async fn build(exe: &str, dir: &std::path::Path, count: usize) -> Vec<String> {
+    let server = spawn(exe, dir).await;
+    let pool = default_pool(dir);
     let started = Instant::now();
     import(&server, &pool, count).await;
     metric("scale_customers", count, "customers");
@@ -307,46 +313,77 @@ async fn main() {
         format!("{:.1}", started.elapsed().as_secs_f64()),
         "s",
     );
-    pool_page(&server, &pool, 1).await;
     let users = work(&server, &pool).await;
+    // Before anything reads the whole log (VerifyLog does, through a memory map).
+    memory(&server, "");
     let tail = server.tail().await;
-    pool_page(&server, &pool, 1).await;
-    let (rss, peak, anon, file) = rss_mib(server.child.id());
     metric("scale_log_events", tail, "events");
-    metric("scale_server_rss_mib", format!("{rss:.0}"), "MiB");
     metric(
-        "scale_server_rss_anonymous_mib",
+        "scale_server_peak_rss_mib",
+        format!("{:.0}", rss_mib(server.child.id()).1),
+        "MiB",
+    );
+    server.terminate();
+    users
+}
+
+/// Prints the server's memory, total and split, with `suffix` on each name.
+fn memory(server: &ServerProcess, suffix: &str) {
+    let (rss, _, anon, file) = rss_mib(server.child.id());
+    metric(
+        &format!("scale_server_rss{suffix}_mib"),
+        format!("{rss:.0}"),
+        "MiB",
+    );
+    metric(
+        &format!("scale_server_rss_anonymous{suffix}_mib"),
         format!("{anon:.0}"),
         "MiB",
     );
-    metric("scale_server_rss_file_mib", format!("{file:.0}"), "MiB");
-    metric("scale_server_peak_rss_mib", format!("{peak:.0}"), "MiB");
-    server.terminate();
+    metric(
+        &format!("scale_server_rss_file{suffix}_mib"),
+        format!("{file:.0}"),
+        "MiB",
+    );
+}
 
+/// `--dir PATH`: build there when it holds no server yet, else only restart on it (to
+/// compare start-ups of two builds on one directory).
+fn kept_dir() -> Option<PathBuf> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|arg| arg == "--dir")
+        .and_then(|at| args.get(at + 1))
+        .map(PathBuf::from)
+}
+
+#[tokio::main]
+async fn main() {
+    let quick = std::env::args().any(|arg| arg == "--quick");
+    let count = if quick { 100_000 } else { 1_000_000 };
+    let exe = server_exe();
+    let temp = tempfile::tempdir().expect("a temporary directory");
+    let dir = kept_dir().unwrap_or_else(|| temp.path().to_path_buf());
+    let users = if dir.join("bootstrap.json").exists() {
+        None
+    } else {
+        std::fs::create_dir_all(&dir).expect("the directory");
+        Some(build(&exe, &dir, count).await)
+    };
+    let pool = default_pool(&dir);
     let started = Instant::now();
-    let server = spawn(&exe, dir.path()).await;
-    pool_page(&server, &pool, 1).await;
+    let server = spawn(&exe, &dir).await;
+    // The first query opens the organization: its write model folded, its projections
+    // loaded (a clean stop left them at the log's tail).
+    pool_page(&server, &pool, 1, 0).await;
     metric(
         "scale_startup_to_serving_seconds",
         format!("{:.2}", started.elapsed().as_secs_f64()),
         "s",
     );
-    let (rss, _, anon, file) = rss_mib(server.child.id());
-    metric(
-        "scale_server_rss_after_restart_mib",
-        format!("{rss:.0}"),
-        "MiB",
-    );
-    metric(
-        "scale_server_rss_anonymous_after_restart_mib",
-        format!("{anon:.0}"),
-        "MiB",
-    );
-    metric(
-        "scale_server_rss_file_after_restart_mib",
-        format!("{file:.0}"),
-        "MiB",
-    );
-    queries(&server, &pool, &users).await;
+    memory(&server, "_after_restart");
+    if let Some(users) = users {
+        queries(&server, &pool, &users).await;
+    }
     server.terminate();
 }
