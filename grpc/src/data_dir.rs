@@ -129,9 +129,12 @@ impl DataDir {
     }
 
     /// Records what the default organization's first start created.
+    /// Written aside and renamed into place, so a reader never sees half of it.
     pub fn write_bootstrap(&self, bootstrap: &Bootstrap) -> Result<(), DataDirError> {
         let json = serde_json::to_vec_pretty(bootstrap).unwrap_or_default();
-        std::fs::write(self.bootstrap(), json).map_err(|e| self.io(e))
+        let aside = self.root.join("bootstrap.json.tmp");
+        std::fs::write(&aside, json).map_err(|e| self.io(e))?;
+        std::fs::rename(&aside, self.bootstrap()).map_err(|e| self.io(e))
     }
 }
 

@@ -347,7 +347,10 @@ fn tokens(data: &DataDir, config: &Config) -> Result<Vec<TokenConfig>, ServerErr
         Ok(token) if !token.trim().is_empty() => token.trim().to_owned(),
         _ => {
             let token = generate_token();
-            std::fs::write(&path, format!("{token}\n")).map_err(|e| data.io(e))?;
+            // Written aside and renamed into place, so a reader never sees half of it.
+            let aside = path.with_extension("tmp");
+            std::fs::write(&aside, format!("{token}\n")).map_err(|e| data.io(e))?;
+            std::fs::rename(&aside, &path).map_err(|e| data.io(e))?;
             tracing::warn!(path = %path.display(), "created a development token with every scope");
             token
         }

@@ -85,13 +85,25 @@ pub async fn spawn_with(exe: &str, dir: &Path, extra: &[String]) -> ServerProces
             Err(error) => panic!("the server never listened: {error}"),
         }
     };
-    // The development token, or the first configured one (`CONFIGURED_TOKEN`).
-    let token = std::fs::read_to_string(dir.join("dev-token")).map_or_else(
-        |_| CONFIGURED_TOKEN.to_owned(),
-        |token| token.trim().to_owned(),
-    );
-    let bootstrap: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("bootstrap.json")).unwrap()).unwrap();
+    // The port accepts connections before the server has opened its directory: wait for
+    // what opening it writes, the bootstrap record and then (without configured tokens)
+    // the development token, else the first configured one (`CONFIGURED_TOKEN`).
+    let configured = extra.iter().any(|arg| arg == "--config");
+    let (bootstrap, token) = loop {
+        let bootstrap = std::fs::read(dir.join("bootstrap.json"))
+            .ok()
+            .and_then(|json| serde_json::from_slice::<serde_json::Value>(&json).ok());
+        let token = match std::fs::read_to_string(dir.join("dev-token")) {
+            Ok(token) if !token.trim().is_empty() => Some(token.trim().to_owned()),
+            _ if configured => Some(CONFIGURED_TOKEN.to_owned()),
+            _ => None,
+        };
+        match (bootstrap, token) {
+            (Some(bootstrap), Some(token)) => break (bootstrap, token),
+            _ if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(20)).await,
+            _ => panic!("the server never wrote its bootstrap record and token"),
+        }
+    };
     ServerProcess {
         child,
         endpoint,
