@@ -4,9 +4,15 @@
 //! cursor stays valid and skips or repeats nothing when rows are inserted concurrently.
 //! A cursor is opaque to callers: a tag naming the query and sort, then the keyset values.
 
+use std::collections::BTreeSet;
+use std::ops::Bound;
+
 use uuid::Uuid;
 
 use crate::error::ProjectionError;
+
+/// A `(changed_at, customer_id)` keyset key, as listings in memory index them.
+pub(crate) type TimeKey = (i64, Uuid);
 
 /// One page of results and the cursor of the next one (`None` on the last page).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,6 +141,39 @@ pub(crate) fn decode_before(tag: &str, cursor: Option<&str>) -> Result<i64, Proj
     match decode(tag, cursor, &[Key::Int(0)])?.as_slice() {
         [Key::Int(position)] => Ok(*position),
         _ => Err(ProjectionError::invalid("cursor", "malformed")),
+    }
+}
+
+/// Whether `key` comes after the cursor's key `after` in `order`.
+pub(crate) fn is_after(key: &TimeKey, after: Option<TimeKey>, order: TimeOrder) -> bool {
+    match (after, order) {
+        (None, _) => true,
+        (Some(after), TimeOrder::NewestFirst) => *key < after,
+        (Some(after), TimeOrder::OldestFirst) => *key > after,
+    }
+}
+
+/// An in-memory listing from the cursor's key on, in `order`.
+pub(crate) fn from_cursor<'a>(
+    listing: &'a BTreeSet<TimeKey>,
+    after: Option<TimeKey>,
+    order: TimeOrder,
+) -> Box<dyn Iterator<Item = &'a TimeKey> + 'a> {
+    match (order, after) {
+        (TimeOrder::NewestFirst, None) => Box::new(listing.iter().rev()),
+        (TimeOrder::OldestFirst, None) => Box::new(listing.iter()),
+        (TimeOrder::NewestFirst, Some(after)) => Box::new(listing.range(..after).rev()),
+        (TimeOrder::OldestFirst, Some(after)) => {
+            Box::new(listing.range((Bound::Excluded(after), Bound::Unbounded)))
+        }
+    }
+}
+
+/// Puts keys gathered from several listings in `order`.
+pub(crate) fn sort_keys(keys: &mut [TimeKey], order: TimeOrder) {
+    keys.sort_unstable();
+    if order == TimeOrder::NewestFirst {
+        keys.reverse();
     }
 }
 

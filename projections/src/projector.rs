@@ -301,12 +301,7 @@ impl WriteSide {
     /// checkpoint to the file, in one transaction. A failure is logged and the next
     /// snapshot rewrites every row; the memory, which readers use, is untouched.
     pub fn snapshot(&mut self) {
-        self.snapshot_taken = Instant::now();
-        if !self.resident || self.snapshot_position == self.checkpoint {
-            return;
-        }
-        let written = self.open_transaction().and_then(|()| self.commit());
-        if let Err(error) = written {
+        if let Err(error) = self.write_snapshot() {
             tracing::warn!(projection = %self.kind.name, %error, "writing the snapshot failed; the next one rewrites every row");
             if self.in_transaction {
                 let _ = self.conn.execute_batch("ROLLBACK");
@@ -314,6 +309,16 @@ impl WriteSide {
             }
             self.projector.rewrite_all();
         }
+    }
+
+    /// Writes a resident projection's snapshot when its file is behind its memory.
+    fn write_snapshot(&mut self) -> rusqlite::Result<()> {
+        self.snapshot_taken = Instant::now();
+        if !self.resident || self.snapshot_position == self.checkpoint {
+            return Ok(());
+        }
+        self.open_transaction()?;
+        self.commit()
     }
 
     /// Abandons the open transaction and reloads the fold and checkpoint from the file.
@@ -379,9 +384,7 @@ impl WriteSide {
     /// into the file and truncate it to zero bytes (waiting up to 5 s for readers still
     /// using it), close, and fsync the file.
     pub fn close(mut self) -> Result<(), ProjectionError> {
-        if self.resident && self.snapshot_position != self.checkpoint {
-            self.open_transaction()?;
-        }
+        self.write_snapshot()?;
         self.commit()?;
         if self.mode == WriteMode::Live {
             let busy = self

@@ -28,7 +28,10 @@ pub(crate) trait Reader {
 }
 
 macro_rules! readers {
-    ($($reader:ty => $name:ident,)*) => {
+    (
+        files: { $($reader:ty => $name:ident,)* }
+        resident: { $($resident:ty => $resident_name:ident,)* }
+    ) => {
         $(impl Reader for $reader {
             const PROJECTION: ProjectionName = ProjectionName::$name;
 
@@ -36,34 +39,28 @@ macro_rules! readers {
                 Self { pool }
             }
         })*
+        $(impl Reader for $resident {
+            const PROJECTION: ProjectionName = ProjectionName::$resident_name;
+
+            fn over(pool: Arc<ReadPool>, memory: Option<Memory>) -> Self {
+                Self {
+                    pool,
+                    memory: memory.and_then(|memory| memory.downcast().ok()),
+                }
+            }
+        })*
     };
 }
 
 readers! {
-    AbandonRecordsReader => AbandonRecords,
-    HistoryReader => OwnershipHistory,
-    StatisticsReader => Statistics,
-}
-
-impl Reader for PoolViewReader {
-    const PROJECTION: ProjectionName = ProjectionName::PoolView;
-
-    fn over(pool: Arc<ReadPool>, memory: Option<Memory>) -> Self {
-        Self {
-            pool,
-            memory: memory.and_then(|memory| memory.downcast().ok()),
-        }
+    files: {
+        AbandonRecordsReader => AbandonRecords,
+        HistoryReader => OwnershipHistory,
+        StatisticsReader => Statistics,
     }
-}
-
-impl Reader for OwnerViewReader {
-    const PROJECTION: ProjectionName = ProjectionName::OwnerView;
-
-    fn over(pool: Arc<ReadPool>, memory: Option<Memory>) -> Self {
-        Self {
-            pool,
-            memory: memory.and_then(|memory| memory.downcast().ok()),
-        }
+    resident: {
+        PoolViewReader => PoolView,
+        OwnerViewReader => OwnerView,
     }
 }
 

@@ -8,15 +8,13 @@ use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use poolkeeper_domain::{CustomerId, UserId};
 use uuid::Uuid;
 
-use super::reader::{
-    AccessReason, OwnedCustomer, OwnerQuery, OwnerScope, RelatedCustomer, UserSummary,
-};
+use super::reader::{AccessReason, OwnedCustomer, OwnerQuery, RelatedCustomer, UserSummary};
 use super::{CustomerRow, UserRow};
 use crate::cache::Map;
 use crate::db::{instant, micros};
 use crate::error::ProjectionError;
 use crate::lifecycle::OwnershipState;
-use crate::page::{self, Key, Page, TimeOrder};
+use crate::page::{self, Key, Page, TimeKey};
 
 /// Grants of one key (a user's related customers, a department's shares) by the position
 /// that granted them: (customer, instant).
@@ -31,7 +29,7 @@ pub(crate) struct OwnerMemory {
     /// Boxed, as the pool view's.
     pub(super) customers: Map<CustomerId, Box<CustomerRow>>,
     /// Owned customers by owner: (changed_at, customer).
-    by_owner: Map<UserId, BTreeSet<(i64, Uuid)>>,
+    by_owner: Map<UserId, BTreeSet<TimeKey>>,
     related: Map<UserId, Grants>,
     related_pairs: HashSet<(UserId, CustomerId), foldhash::fast::RandomState>,
     shares: Map<String, Grants>,
@@ -190,34 +188,14 @@ impl OwnerMemory {
         let limit = page::limit(query.limit)?;
         let tag = format!("ov-{}", query.order.tag());
         let after = page::decode_time_id(&tag, query.cursor.as_deref())?;
-        let mut owners = Vec::new();
-        if query.scope != OwnerScope::Subordinates {
-            owners.push(query.user);
-        }
-        if query.scope != OwnerScope::Own {
-            owners.extend(self.subordinates(query.user));
-        }
-        let mut keys: Vec<(i64, Uuid)> = Vec::new();
+        let owners = query.owners(|| Ok::<_, ProjectionError>(self.subordinates(query.user)))?;
+        let mut keys: Vec<TimeKey> = Vec::new();
         for owner in owners {
-            let Some(set) = self.by_owner.get(&owner) else {
-                continue;
-            };
-            match (query.order, after) {
-                (TimeOrder::NewestFirst, None) => keys.extend(set.iter().rev().take(limit + 1)),
-                (TimeOrder::OldestFirst, None) => keys.extend(set.iter().take(limit + 1)),
-                (TimeOrder::NewestFirst, Some(after)) => {
-                    keys.extend(set.range(..after).rev().take(limit + 1));
-                }
-                (TimeOrder::OldestFirst, Some(after)) => keys.extend(
-                    set.range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
-                        .take(limit + 1),
-                ),
+            if let Some(set) = self.by_owner.get(&owner) {
+                keys.extend(page::from_cursor(set, after, query.order).take(limit + 1));
             }
         }
-        keys.sort_unstable();
-        if query.order == TimeOrder::NewestFirst {
-            keys.reverse();
-        }
+        page::sort_keys(&mut keys, query.order);
         keys.truncate(limit + 1);
         let rows = keys
             .iter()

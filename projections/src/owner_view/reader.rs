@@ -55,6 +55,24 @@ impl OwnerQuery {
     }
 }
 
+impl OwnerQuery {
+    /// Whose customers the listing merges: the user, their subordinates (found by
+    /// `subordinates`), or both.
+    pub(crate) fn owners<E>(
+        &self,
+        subordinates: impl FnOnce() -> Result<Vec<UserId>, E>,
+    ) -> Result<Vec<UserId>, E> {
+        let mut owners = Vec::new();
+        if self.scope != OwnerScope::Subordinates {
+            owners.push(self.user);
+        }
+        if self.scope != OwnerScope::Own {
+            owners.extend(subordinates()?);
+        }
+        Ok(owners)
+    }
+}
+
 /// A customer as the owner view lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OwnedCustomer {
@@ -356,13 +374,7 @@ fn customers(
     let limit = page::limit(query.limit)?;
     let tag = format!("ov-{}", query.order.tag());
     let after = page::decode_time_id(&tag, query.cursor.as_deref())?;
-    let mut owners = Vec::new();
-    if query.scope != OwnerScope::Subordinates {
-        owners.push(query.user);
-    }
-    if query.scope != OwnerScope::Own {
-        owners.extend(subordinates(conn, query.user)?);
-    }
+    let owners = query.owners(|| subordinates(conn, query.user))?;
     let order = query.order.sql();
     let keys_sql = match after {
         None => format!(
@@ -390,10 +402,7 @@ fn customers(
             keys.push(key?);
         }
     }
-    keys.sort_unstable();
-    if query.order == TimeOrder::NewestFirst {
-        keys.reverse();
-    }
+    page::sort_keys(&mut keys, query.order);
     keys.truncate(limit + 1);
     let mut fetch = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM customers WHERE customer_id = ?1"

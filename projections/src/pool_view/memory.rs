@@ -21,10 +21,10 @@ use crate::cache::Map;
 use crate::db::{instant, micros};
 use crate::error::ProjectionError;
 use crate::lifecycle::OwnershipState;
-use crate::page::{self, Key, Page, TimeOrder};
+use crate::page::{self, Key, Page, TimeKey};
 
 /// Customers in listing order: (changed_at, customer).
-type Listing = BTreeSet<(i64, Uuid)>;
+type Listing = BTreeSet<TimeKey>;
 
 /// The pool view's rows and indexes.
 #[derive(Default)]
@@ -187,7 +187,7 @@ impl PoolMemory {
         let after = page::decode_time_id(&tag, query.cursor.as_deref())?;
         let state = query.filter.state();
         let prefix = query.name_prefix.as_deref().filter(|p| !p.is_empty());
-        let keep = |key: &(i64, Uuid)| -> Option<PoolCustomer> {
+        let keep = |key: &TimeKey| -> Option<PoolCustomer> {
             let id = CustomerId(key.1);
             let row = self.customers.get(&id)?;
             let listed = self.pool_customer(id, row);
@@ -197,15 +197,12 @@ impl PoolMemory {
         let rows: Vec<PoolCustomer> = match prefix {
             Some(prefix) => {
                 // As the SQL: every name with the prefix, then the other conditions, sorted.
-                let mut keys: Vec<(i64, Uuid)> = self
+                let mut keys: Vec<TimeKey> = self
                     .named(query.pool_id, prefix)
                     .filter_map(|id| self.customers.get(&id).map(|row| (row.changed_at, id.0)))
-                    .filter(|key| is_after(key, after, query.order))
+                    .filter(|key| page::is_after(key, after, query.order))
                     .collect();
-                keys.sort_unstable();
-                if query.order == TimeOrder::NewestFirst {
-                    keys.reverse();
-                }
+                page::sort_keys(&mut keys, query.order);
                 keys.iter().filter_map(keep).take(limit + 1).collect()
             }
             None => {
@@ -220,7 +217,7 @@ impl PoolMemory {
                         next_cursor: None,
                     });
                 };
-                ordered(listing, after, query.order)
+                page::from_cursor(listing, after, query.order)
                     .filter_map(keep)
                     .take(limit + 1)
                     .collect()
@@ -330,31 +327,6 @@ impl PoolMemory {
                 by: *by,
                 at: at(*when),
             }),
-        }
-    }
-}
-
-/// Whether `key` comes after the cursor's key in `order`.
-fn is_after(key: &(i64, Uuid), after: Option<(i64, Uuid)>, order: TimeOrder) -> bool {
-    match (after, order) {
-        (None, _) => true,
-        (Some(after), TimeOrder::NewestFirst) => *key < after,
-        (Some(after), TimeOrder::OldestFirst) => *key > after,
-    }
-}
-
-/// A listing from the cursor on, in `order`.
-fn ordered<'a>(
-    listing: &'a Listing,
-    after: Option<(i64, Uuid)>,
-    order: TimeOrder,
-) -> Box<dyn Iterator<Item = &'a (i64, Uuid)> + 'a> {
-    match (order, after) {
-        (TimeOrder::NewestFirst, None) => Box::new(listing.iter().rev()),
-        (TimeOrder::OldestFirst, None) => Box::new(listing.iter()),
-        (TimeOrder::NewestFirst, Some(after)) => Box::new(listing.range(..after).rev()),
-        (TimeOrder::OldestFirst, Some(after)) => {
-            Box::new(listing.range((Bound::Excluded(after), Bound::Unbounded)))
         }
     }
 }
