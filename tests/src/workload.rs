@@ -92,6 +92,17 @@ pub fn commands_of(
     )
 }
 
+/// A query client of `server` in `organization`, acting as `user`.
+pub fn queries_of(
+    server: &ServerProcess,
+    organization: &str,
+    user: &str,
+) -> QueryServiceClient<AuthedChannel> {
+    QueryServiceClient::new(
+        as_user(&server.credentials, organization, user).on(server.channel.clone()),
+    )
+}
+
 /// An audit client of `server` in `organization`.
 pub fn audit_of(server: &ServerProcess, organization: &str) -> AuditServiceClient<AuthedChannel> {
     AuditServiceClient::new(
@@ -182,13 +193,11 @@ async fn workforce(server: &ServerProcess, organization: &'static str, admin: &s
     }
 }
 
-/// `users` salespeople (`sales {n}`) and `customers` customers (`客户{n}`, one import)
-/// created through `commands` (acting as an admin): their names.
-pub async fn hire(
+/// `users` salespeople (`sales 0`, `sales 1`, …): their names.
+pub async fn hire_users(
     commands: &mut CommandServiceClient<AuthedChannel>,
     users: usize,
-    customers: usize,
-) -> (Vec<String>, Vec<String>) {
+) -> Vec<String> {
     let mut hired = Vec::new();
     for n in 0..users {
         let user = commands
@@ -202,6 +211,17 @@ pub async fn hire(
             .into_inner();
         hired.push(user.name);
     }
+    hired
+}
+
+/// `users` salespeople (`sales {n}`) and `customers` customers (`客户{n}`, one import)
+/// created through `commands` (acting as an admin): their names.
+pub async fn hire(
+    commands: &mut CommandServiceClient<AuthedChannel>,
+    users: usize,
+    customers: usize,
+) -> (Vec<String>, Vec<String>) {
+    let hired = hire_users(commands, users).await;
     let imported = commands
         .import_customers(pb::ImportCustomersRequest {
             command_id: command_id(),

@@ -1,11 +1,13 @@
 //! `scale-bench`: one organization at scale. It imports 1,000,000 customers (`--quick`:
 //! 100,000) into the default pool of a fresh `poolkeeper serve` in calls of 50,000, has
-//! 20 users claim and abandon some, then prints, as `metric value unit` lines:
-//! - `scale_server_rss_mib` / `scale_server_peak_rss_mib`: the server's memory with every
-//!   customer in its write model and its in-memory pool and owner views;
+//! 20 users claim 1,000 of them and abandon 200, then prints, as `metric value unit` lines:
+//! - `scale_server_rss_mib` (and its `_anonymous` and `_file` parts, and the peak): the
+//!   server's memory with every customer in its write model and its in-memory pool and
+//!   owner views, after the import and again after a restart;
 //! - `scale_startup_to_serving_seconds`: SIGTERM, restart on the same directory, and the
-//!   time until a query at the log's tail answers (the organization opened: its write
-//!   model folded from the log, the resident views loaded from their snapshots);
+//!   time until its first query answers (the organization opened: its write model folded
+//!   from the log, the resident views loaded from the snapshots a clean stop left at the
+//!   log's tail);
 //! - p50/p99 over 2,000 calls each of a 50-row pool page (first and deep pages), owner
 //!   page, holdings as of an instant and abandon-records page, at that size.
 //!
@@ -18,40 +20,22 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use poolkeeper_grpc::client::AuthedChannel;
 use poolkeeper_proto::v1 as pb;
-use poolkeeper_proto::v1::audit_service_client::AuditServiceClient;
-use poolkeeper_proto::v1::command_service_client::CommandServiceClient;
-use poolkeeper_proto::v1::query_service_client::QueryServiceClient;
 use poolkeeper_tests::process::{ServerProcess, spawn};
+use poolkeeper_tests::workload::{audit_of, commands_of, hire_users, queries_of};
 use poolkeeper_tests::{command_id, t0};
 
-/// CommandService and QueryService of `server` acting as `user`, and its log's tail.
-trait Clients {
-    fn commands(&self, user: &str) -> CommandServiceClient<AuthedChannel>;
-    fn queries(&self, user: &str) -> QueryServiceClient<AuthedChannel>;
-    async fn tail(&self) -> u64;
-}
+/// The organization the bench fills (the service's default one).
+const ORGANIZATION: &str = "default";
 
-impl Clients for ServerProcess {
-    fn commands(&self, user: &str) -> CommandServiceClient<AuthedChannel> {
-        let channel = self.credentials.acting_as(user).expect("ascii user");
-        CommandServiceClient::new(channel.on(self.channel.clone()))
-    }
-
-    fn queries(&self, user: &str) -> QueryServiceClient<AuthedChannel> {
-        let channel = self.credentials.acting_as(user).expect("ascii user");
-        QueryServiceClient::new(channel.on(self.channel.clone()))
-    }
-
-    async fn tail(&self) -> u64 {
-        AuditServiceClient::new(self.credentials.on(self.channel.clone()))
-            .verify_log(pb::VerifyLogRequest {})
-            .await
-            .expect("verify")
-            .into_inner()
-            .tail
-    }
+/// The log's tail, from the hash-chain verification (which reads the whole log).
+async fn tail(server: &ServerProcess) -> u64 {
+    audit_of(server, ORGANIZATION)
+        .verify_log(pb::VerifyLogRequest {})
+        .await
+        .expect("verify")
+        .into_inner()
+        .tail
 }
 
 fn metric(name: &str, value: impl std::fmt::Display, unit: &str) {
@@ -99,7 +83,7 @@ fn default_pool(dir: &std::path::Path) -> String {
 
 /// Imports `count` customers into `pool`, 50,000 per call.
 async fn import(server: &ServerProcess, pool: &str, count: usize) {
-    let mut commands = server.commands(&server.admin);
+    let mut commands = commands_of(server, ORGANIZATION, &server.admin);
     let mut done = 0;
     while done < count {
         let customers = (done..(done + 50_000).min(count))
@@ -122,28 +106,15 @@ async fn import(server: &ServerProcess, pool: &str, count: usize) {
     }
 }
 
-/// Twenty users who each claim 100 customers and abandon 20 of them; the users.
+/// Twenty users who claim 1,000 customers between them (50 each) and abandon every
+/// fifth; the users.
 async fn work(server: &ServerProcess, pool: &str) -> Vec<String> {
-    let mut users = Vec::new();
-    for n in 0..20 {
-        let user = server
-            .commands(&server.admin)
-            .create_user(pb::CreateUserRequest {
-                command_id: command_id(),
-                display_name: format!("销售 {n}"),
-                ..Default::default()
-            })
-            .await
-            .expect("user")
-            .into_inner()
-            .name;
-        users.push(user);
-    }
-    let tail = server.tail().await;
+    let users = hire_users(&mut commands_of(server, ORGANIZATION, &server.admin), 20).await;
+    let tail = tail(server).await;
     let customers = pool_page(server, pool, 1_000, tail).await;
-    for (n, customer) in customers.iter().enumerate().take(2_000) {
+    for (n, customer) in customers.iter().enumerate() {
         let user = &users[n % users.len()];
-        let mut commands = server.commands(user);
+        let mut commands = commands_of(server, ORGANIZATION, user);
         commands
             .claim_customer(pb::ClaimCustomerRequest {
                 command_id: command_id(),
@@ -175,8 +146,7 @@ async fn pool_page(
     size: i32,
     min_position: u64,
 ) -> Vec<String> {
-    server
-        .queries(&server.admin)
+    queries_of(server, ORGANIZATION, &server.admin)
         .list_pool_customers(pb::ListPoolCustomersRequest {
             pool: pool.to_owned(),
             view: pb::PoolView::Unclaimed as i32,
@@ -213,8 +183,7 @@ where
 }
 
 async fn queries(server: &ServerProcess, pool: &str, users: &[String]) {
-    let deep = server
-        .queries(&server.admin)
+    let deep = queries_of(server, ORGANIZATION, &server.admin)
         .list_pool_customers(pb::ListPoolCustomersRequest {
             pool: pool.to_owned(),
             view: pb::PoolView::Unclaimed as i32,
@@ -226,7 +195,7 @@ async fn queries(server: &ServerProcess, pool: &str, users: &[String]) {
         .into_inner()
         .next_page_token;
     timed("pool_page", 2_000, |n| {
-        let mut queries = server.queries(&server.admin);
+        let mut queries = queries_of(server, ORGANIZATION, &server.admin);
         let token = if n % 2 == 0 {
             String::new()
         } else {
@@ -250,7 +219,7 @@ async fn queries(server: &ServerProcess, pool: &str, users: &[String]) {
     .await;
     timed("owner_page", 2_000, |n| {
         let user = users[n % users.len()].clone();
-        let mut queries = server.queries(&user);
+        let mut queries = queries_of(server, ORGANIZATION, &user);
         async move {
             let request = pb::ListOwnerCustomersRequest {
                 owner: user,
@@ -267,7 +236,7 @@ async fn queries(server: &ServerProcess, pool: &str, users: &[String]) {
     .await;
     timed("holdings_as_of", 2_000, |n| {
         let user = users[n % users.len()].clone();
-        let mut queries = server.queries(&server.admin);
+        let mut queries = queries_of(server, ORGANIZATION, &server.admin);
         async move {
             let request = pb::ListHoldingsAsOfRequest {
                 owner: user,
@@ -283,7 +252,7 @@ async fn queries(server: &ServerProcess, pool: &str, users: &[String]) {
     })
     .await;
     timed("abandon_records_page", 2_000, |_| {
-        let mut queries = server.queries(&server.admin);
+        let mut queries = queries_of(server, ORGANIZATION, &server.admin);
         let pool = pool.to_owned();
         async move {
             let request = pb::ListAbandonRecordsRequest {
@@ -316,7 +285,7 @@ async fn build(exe: &str, dir: &std::path::Path, count: usize) -> Vec<String> {
     let users = work(&server, &pool).await;
     // Before anything reads the whole log (VerifyLog does, through a memory map).
     memory(&server, "");
-    let tail = server.tail().await;
+    let tail = tail(&server).await;
     metric("scale_log_events", tail, "events");
     metric(
         "scale_server_peak_rss_mib",
