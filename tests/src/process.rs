@@ -76,18 +76,10 @@ pub async fn spawn_with(exe: &str, dir: &Path, extra: &[String]) -> ServerProces
         .expect("the server starts");
     let endpoint = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
-    let channel = loop {
-        match client::connect(&endpoint).await {
-            Ok(channel) => break channel,
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(20)).await
-            }
-            Err(error) => panic!("the server never listened: {error}"),
-        }
-    };
-    // The port accepts connections before the server has opened its directory: wait for
-    // what opening it writes, the bootstrap record and then (without configured tokens)
-    // the development token, else the first configured one (`CONFIGURED_TOKEN`).
+    // `serve` writes its bootstrap record and (without configured tokens) its development
+    // token before it listens. Wait for those first: a connection made earlier can reach
+    // something else than this server (a port `free_port` let go of can be taken, and a
+    // connection to a port nobody listens on yet can connect to itself).
     let configured = extra.iter().any(|arg| arg == "--config");
     let (bootstrap, token) = loop {
         let bootstrap = std::fs::read(dir.join("bootstrap.json"))
@@ -102,6 +94,15 @@ pub async fn spawn_with(exe: &str, dir: &Path, extra: &[String]) -> ServerProces
             (Some(bootstrap), Some(token)) => break (bootstrap, token),
             _ if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(20)).await,
             _ => panic!("the server never wrote its bootstrap record and token"),
+        }
+    };
+    let channel = loop {
+        match client::connect(&endpoint).await {
+            Ok(channel) => break channel,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            Err(error) => panic!("the server never listened: {error}"),
         }
     };
     ServerProcess {
