@@ -230,6 +230,13 @@ pub enum CommandBody {
         /// The deadline being warned of.
         due_at: DateTime<Utc>,
     },
+    /// Notify the owner's superior of an upcoming automatic reclaim (the scheduler).
+    EscalateReclaim {
+        /// The customer.
+        customer_id: CustomerId,
+        /// The deadline being escalated.
+        due_at: DateTime<Utc>,
+    },
     /// Hand an owned customer to another user (owner, pool admin, or the owner's superior).
     Transfer {
         /// The customer.
@@ -346,6 +353,7 @@ impl CommandBody {
             | Reclaim { customer_id, .. }
             | AutoReclaim { customer_id, .. }
             | RemindReclaim { customer_id, .. }
+            | EscalateReclaim { customer_id, .. }
             | Transfer { customer_id, .. }
             | Freeze { customer_id, .. }
             | Unfreeze { customer_id }
@@ -394,6 +402,7 @@ impl CommandBody {
             Reclaim { .. } => "reclaim",
             AutoReclaim { .. } => "auto_reclaim",
             RemindReclaim { .. } => "remind_reclaim",
+            EscalateReclaim { .. } => "escalate_reclaim",
             Transfer { .. } => "transfer",
             Freeze { .. } => "freeze",
             Unfreeze { .. } => "unfreeze",

@@ -8,7 +8,8 @@
 //! - [`WriteModel::apply`]: `evolve`, folding one event into the write model
 //! - [`model::next_state`]: the customer state machine, which the projections read too
 //! - [`rules`]: pool rules and the reclaim-deadline arithmetic
-//! - [`schedule::due`]: reclaims and reminders due now
+//! - [`schedule::due`]: reclaims, reminders and escalations due now
+//! - [`what_if`]: a dry run of proposed pool rules
 //! - [`permissions`]: who may do and see what
 
 pub mod assignment;
@@ -22,6 +23,7 @@ pub mod model;
 pub mod permissions;
 pub mod rules;
 pub mod schedule;
+pub mod what_if;
 
 pub use clock::{Clock, ManualClock};
 pub use command::{Command, CommandBody, NewCustomer, ProtectionWindow};

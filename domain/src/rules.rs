@@ -212,6 +212,42 @@ pub struct AssignRule {
     pub strategy: AssignStrategy,
 }
 
+/// What happens at the deadline of a customer whose reclaim was escalated (逐级上报).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadlineOutcome {
+    /// Back to the pool, as without escalation.
+    #[default]
+    ReturnToPool,
+    /// To the owner's superior, within their caps.
+    ReassignToSuperior,
+    /// To an assignee of the pool's auto-assignment rules (those that match every
+    /// customer), within their caps.
+    AutoAssign,
+}
+
+impl DeadlineOutcome {
+    /// The outcome's name as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadlineOutcome::ReturnToPool => "return_to_pool",
+            DeadlineOutcome::ReassignToSuperior => "reassign_to_superior",
+            DeadlineOutcome::AutoAssign => "auto_assign",
+        }
+    }
+}
+
+/// The escalation ladder before an automatic reclaim: after the owner's reminder, the
+/// owner's superior hears of it, and at the deadline the customer may stay in the team.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escalation {
+    /// Notify the owner's superior this many hours before the deadline.
+    pub notify_superior_hours: u32,
+    /// Where the customer goes at the deadline.
+    #[serde(default)]
+    pub at_deadline: DeadlineOutcome,
+}
+
 /// The most auto-assignment rules a pool may have (seed 003: 最多不超过10个小规则).
 pub const MAX_ASSIGN_RULES: usize = 10;
 
@@ -233,6 +269,9 @@ pub struct PoolRules {
     /// 提前提醒: remind the owner this many hours before an automatic reclaim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reminder_hours: Option<u32>,
+    /// 逐级上报: notify the owner's superior before a reclaim, and where the customer goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<Escalation>,
     /// 冷却天数: days a user may not re-claim a customer they returned or lost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cooldown_days: Option<Limit>,
@@ -443,6 +482,13 @@ pub fn reminder_at(rules: &PoolRules, deadline: &Deadline) -> Option<DateTime<Ut
     rules
         .reminder_hours
         .map(|hours| deadline.at - Duration::hours(i64::from(hours)))
+}
+
+/// When the owner's superior is notified of `deadline`, if the pool escalates.
+pub fn escalation_at(rules: &PoolRules, deadline: &Deadline) -> Option<DateTime<Utc>> {
+    rules.escalation.as_ref().map(|escalation| {
+        deadline.at - Duration::hours(i64::from(escalation.notify_superior_hours))
+    })
 }
 
 /// Whether a protection expiring now is extended rather than reclaimed, and to when.

@@ -25,6 +25,15 @@ pub enum DueAction {
         /// Its deadline.
         due_at: DateTime<Utc>,
     },
+    /// A notice to the owner's superior before a reclaim (the escalation ladder).
+    Escalate {
+        /// The customer.
+        customer_id: CustomerId,
+        /// The rule that will fire.
+        rule: RuleKind,
+        /// The deadline being escalated.
+        due_at: DateTime<Utc>,
+    },
     /// A reminder to the owner before a reclaim.
     Remind {
         /// The customer.
@@ -51,6 +60,11 @@ impl DueAction {
                 rule,
                 due_at,
             } => (2u128, customer_id, rule, due_at),
+            DueAction::Escalate {
+                customer_id,
+                rule,
+                due_at,
+            } => (3u128, customer_id, rule, due_at),
         };
         let micros = u128::from(due_at.timestamp_micros().unsigned_abs());
         let mixed = customer_id.0.as_u128()
@@ -66,6 +80,10 @@ impl DueAction {
                 due_at,
             },
             DueAction::Remind { .. } => CommandBody::RemindReclaim {
+                customer_id,
+                due_at,
+            },
+            DueAction::Escalate { .. } => CommandBody::EscalateReclaim {
                 customer_id,
                 due_at,
             },
@@ -101,6 +119,17 @@ pub fn due(model: &WriteModel, now: DateTime<Utc>, limit: usize) -> Vec<DueActio
             });
         } else if customer.reminder_at.is_some_and(|reminder| reminder <= now) {
             actions.push(DueAction::Remind {
+                customer_id,
+                rule: deadline.rule,
+                due_at: deadline.at,
+            });
+        } else if model
+            .pools
+            .get(&customer.pool)
+            .and_then(|pool| customer.escalation_at(&pool.rules))
+            .is_some_and(|at| at <= now)
+        {
+            actions.push(DueAction::Escalate {
                 customer_id,
                 rule: deadline.rule,
                 due_at: deadline.at,

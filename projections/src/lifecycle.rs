@@ -46,6 +46,8 @@ pub enum Cause {
     Reclaimed,
     /// `customer.auto_reclaimed`.
     AutoReclaimed,
+    /// `customer.reclaim_reassigned`: at the deadline, to the superior or an auto-assignee.
+    ReclaimReassigned,
     /// `customer.transferred`.
     Transferred,
     /// `customer.frozen`.
@@ -63,7 +65,7 @@ pub enum Cause {
 }
 
 impl Cause {
-    const NAMES: [(Cause, &'static str); 17] = [
+    const NAMES: [(Cause, &'static str); 18] = [
         (Cause::Created, "created"),
         (Cause::Claimed, "claimed"),
         (Cause::Requested, "requested"),
@@ -74,6 +76,7 @@ impl Cause {
         (Cause::Abandoned, "abandoned"),
         (Cause::Reclaimed, "reclaimed"),
         (Cause::AutoReclaimed, "auto_reclaimed"),
+        (Cause::ReclaimReassigned, "reclaim_reassigned"),
         (Cause::Transferred, "transferred"),
         (Cause::Frozen, "frozen"),
         (Cause::Unfrozen, "unfrozen"),
@@ -120,6 +123,7 @@ impl Cause {
             EventBody::CustomerReclaimed(e) if deactivated(e.former_owner) => Cause::Deactivation,
             EventBody::CustomerReclaimed(_) => Cause::Reclaimed,
             EventBody::CustomerAutoReclaimed(_) => Cause::AutoReclaimed,
+            EventBody::CustomerReclaimReassigned(_) => Cause::ReclaimReassigned,
             EventBody::CustomerTransferred(e) if deactivated(e.from) => Cause::Deactivation,
             EventBody::CustomerTransferred(_) => Cause::Transferred,
             EventBody::CustomerFrozen(_) => Cause::Frozen,

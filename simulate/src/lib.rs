@@ -15,7 +15,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use poolkeeper_domain::command::NewCustomer;
 use poolkeeper_domain::event::FollowUpKind;
 use poolkeeper_domain::rules::{
-    AssignRule, AssignStrategy, Condition, Limit, ProtectionExtension, ProtectionRule, ReturnTarget,
+    AssignRule, AssignStrategy, Condition, DeadlineOutcome, Escalation, Limit, ProtectionExtension,
+    ProtectionRule, ReturnTarget,
 };
 use poolkeeper_domain::{
     Actor, Command, CommandBody, CommandId, CustomerId, CustomerState, Event, FollowUpId, PoolId,
@@ -509,9 +510,20 @@ impl Simulation {
         let body = match other % 16 {
             0 | 1 => {
                 let mut rules = self.model.pools.get(&pool_id)?.rules.clone();
-                match (other / 64) % 4 {
+                match (other / 64) % 5 {
                     0 => rules.claimed_not_contacted = Some(Limit::uniform(2 + other % 5)),
                     1 => rules.no_contact = None,
+                    3 => {
+                        let outcomes = [
+                            DeadlineOutcome::ReturnToPool,
+                            DeadlineOutcome::ReassignToSuperior,
+                            DeadlineOutcome::AutoAssign,
+                        ];
+                        rules.escalation = Some(Escalation {
+                            notify_superior_hours: 2 + other % 12,
+                            at_deadline: outcomes[(other / 320) as usize % 3],
+                        });
+                    }
                     2 => {
                         rules.protection = Some(ProtectionRule {
                             default_days: Limit::uniform(5 + other % 10),

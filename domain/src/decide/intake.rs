@@ -10,6 +10,7 @@ use crate::error::{CapScope, DomainError};
 use crate::event::{Actor, AssignCandidate, CustomerAutoAssigned, CustomerCreated, EventBody};
 use crate::ids::{CustomerId, PoolId, UserId};
 use crate::model::Pool;
+use crate::rules::AssignRule;
 
 use super::checks::{optional_text, required_text};
 use super::{Result, Ruling};
@@ -131,34 +132,8 @@ fn auto_assign(
         if !assignment::matches(rule, customer) {
             continue;
         }
-        let candidates: Vec<AssignCandidate> = rule
-            .assignees
-            .iter()
-            .map(|&user_id| {
-                let skipped = match ruling.model.users.get(&user_id) {
-                    None => Some("unknown_user".to_owned()),
-                    Some(user) if !user.active => Some("deactivated".to_owned()),
-                    Some(_) => match ruling.cap_breach(user_id, pool_id) {
-                        Some(DomainError::CapReached {
-                            scope: CapScope::Overall,
-                            ..
-                        }) => Some("overall_cap".to_owned()),
-                        Some(_) => Some("pool_cap".to_owned()),
-                        None => None,
-                    },
-                };
-                AssignCandidate {
-                    user_id,
-                    owned_in_pool: ruling.owned_in_pool(user_id, pool_id),
-                    skipped,
-                }
-            })
-            .collect();
-        let pointer_before = ruling
-            .rotation
-            .get(&(pool_id, index))
-            .copied()
-            .unwrap_or_else(|| pool.rotation.get(index).copied().unwrap_or(0));
+        let candidates = candidates(ruling, rule, pool_id);
+        let pointer_before = pointer(ruling, pool_id, pool, index);
         let Some(choice) = assignment::choose(rule.strategy, &candidates, pointer_before) else {
             continue;
         };
@@ -180,4 +155,44 @@ fn auto_assign(
         }));
         return;
     }
+}
+
+/// Every assignee of `rule` with their load in `pool_id` and why they are skipped, if they
+/// are: unknown, deactivated, or at a cap (counting this ruling's own assignments).
+pub(super) fn candidates(
+    ruling: &Ruling<'_>,
+    rule: &AssignRule,
+    pool_id: PoolId,
+) -> Vec<AssignCandidate> {
+    rule.assignees
+        .iter()
+        .map(|&user_id| {
+            let skipped = match ruling.model.users.get(&user_id) {
+                None => Some("unknown_user".to_owned()),
+                Some(user) if !user.active => Some("deactivated".to_owned()),
+                Some(_) => match ruling.cap_breach(user_id, pool_id) {
+                    Some(DomainError::CapReached {
+                        scope: CapScope::Overall,
+                        ..
+                    }) => Some("overall_cap".to_owned()),
+                    Some(_) => Some("pool_cap".to_owned()),
+                    None => None,
+                },
+            };
+            AssignCandidate {
+                user_id,
+                owned_in_pool: ruling.owned_in_pool(user_id, pool_id),
+                skipped,
+            }
+        })
+        .collect()
+}
+
+/// The rotation pointer of the pool's rule `index`, as this ruling left it.
+pub(super) fn pointer(ruling: &Ruling<'_>, pool_id: PoolId, pool: &Pool, index: usize) -> u32 {
+    ruling
+        .rotation
+        .get(&(pool_id, index))
+        .copied()
+        .unwrap_or_else(|| pool.rotation.get(index).copied().unwrap_or(0))
 }

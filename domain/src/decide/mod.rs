@@ -22,6 +22,8 @@
 //! - `claims`: assign, claim, request a claim, approve or reject it;
 //! - `ownership`: abandon, reclaim (by hand or by rule), reclaim reminders, transfer,
 //!   freeze and unfreeze, move between pools, delete and restore;
+//! - `ladder`: the escalation ladder before an automatic reclaim (the superior notified,
+//!   the customer reassigned at the deadline);
 //! - `follow_ups`: what happens to an owned customer: follow-ups and comments, the deal
 //!   (won), its protection window, department shares.
 
@@ -29,8 +31,11 @@ mod checks;
 mod claims;
 mod follow_ups;
 mod intake;
+mod ladder;
 mod ownership;
 mod pools;
+
+pub use pools::rules_change;
 mod users;
 
 use std::collections::HashMap;
@@ -150,6 +155,10 @@ fn decide_by_family(ruling: &mut Ruling<'_>, body: &CommandBody) -> Result<()> {
             customer_id,
             due_at,
         } => ownership::remind_reclaim(ruling, *customer_id, *due_at),
+        EscalateReclaim {
+            customer_id,
+            due_at,
+        } => ladder::escalate(ruling, *customer_id, *due_at),
         Transfer {
             customer_id,
             new_owner,

@@ -12,13 +12,14 @@ use crate::error::{CapScope, DomainError};
 use crate::event::{
     Actor, CustomerAbandoned, CustomerAutoReclaimed, CustomerDeleted, CustomerFrozen,
     CustomerMoved, CustomerReclaimed, CustomerRestored, CustomerTransferred, CustomerUnfrozen,
-    EventBody, ProtectionExtended, ReclaimEvidence, ReclaimReminded, RestoredTo,
+    EventBody, ProtectionExtended, ReclaimReminded, RestoredTo,
 };
 use crate::ids::{CustomerId, PoolId, UserId};
 use crate::model::{CustomerState, FormerState};
 use crate::rules::{self, RuleKind};
 
 use super::checks::{not_deleted, optional_reason, required_text, state_error};
+use super::ladder::{self, AtDeadline};
 use super::{Result, Ruling};
 
 /// `Abandon`: the owner returns a customer, with a reason (from the pool's list when it has
@@ -92,7 +93,8 @@ pub(super) fn reclaim(
 }
 
 /// `AutoReclaim` (the system only): reclaims a customer at its deadline by the rule that
-/// set it, or extends its protection instead where the extension rule allows.
+/// set it, or extends its protection instead where the extension rule allows, or hands it
+/// on as the pool's escalation ladder says.
 pub(super) fn auto_reclaim(
     ruling: &mut Ruling<'_>,
     customer_id: CustomerId,
@@ -124,6 +126,11 @@ pub(super) fn auto_reclaim(
         }));
         return Ok(());
     }
+    let escalation_fallback =
+        match ladder::at_deadline(ruling, customer_id, customer, ownership, pool, &deadline) {
+            AtDeadline::Reassigned => return Ok(()),
+            AtDeadline::ToPool(reason) => reason.map(str::to_owned),
+        };
     ruling.emit(EventBody::CustomerAutoReclaimed(CustomerAutoReclaimed {
         customer_id,
         pool_id: customer.pool,
@@ -132,13 +139,8 @@ pub(super) fn auto_reclaim(
         threshold_days: deadline.threshold_days,
         due_at,
         rules_version: pool.rules_version,
-        evidence: ReclaimEvidence {
-            owned_since: ownership.since,
-            last_contact_at: ownership.last_contact_at,
-            won_at: ownership.won_at,
-            counted_from: deadline.counted_from,
-            protection_until: rules::protection_until(&pool.rules, &pool.rules_since, ownership),
-        },
+        evidence: ladder::evidence(pool, ownership, &deadline),
+        escalation_fallback,
     }));
     Ok(())
 }

@@ -74,6 +74,14 @@ fn validate_rules(model: &WriteModel, rules: &PoolRules, own_pool: PoolId) -> Re
             "must be between 1 and 8760",
         ));
     }
+    if let Some(escalation) = &rules.escalation
+        && !(1..=24 * 365).contains(&escalation.notify_superior_hours)
+    {
+        return Err(DomainError::invalid(
+            "rules.escalation.notify_superior_hours",
+            "must be between 1 and 8760",
+        ));
+    }
     if let rules::ReturnTarget::Fixed { pool } = rules.return_target
         && pool != own_pool
         && !model.pools.contains_key(&pool)
@@ -300,20 +308,38 @@ pub(super) fn set_members(
 /// from now, unchanged ones keep their instant.
 pub(super) fn set_rules(ruling: &mut Ruling<'_>, pool_id: PoolId, rules: &PoolRules) -> Result<()> {
     ruling.require_admin()?;
-    let pool = ruling.pool(pool_id)?;
-    validate_rules(ruling.model, rules, pool_id)?;
-    if pool.rules != *rules {
-        let (rules_since, changed_rules) =
-            rules_since(Some((&pool.rules, &pool.rules_since)), rules, ruling.now);
-        ruling.emit(EventBody::PoolRulesChanged(PoolRulesChanged {
-            pool_id,
-            rules_version: pool.rules_version + 1,
-            rules: Box::new(rules.clone()),
-            rules_since,
-            changed_rules,
-        }));
+    if let Some(change) = rules_change(ruling.model, pool_id, rules, ruling.now)? {
+        ruling.emit(EventBody::PoolRulesChanged(change));
     }
     Ok(())
+}
+
+/// The change that setting `rules` on `pool_id` at `now` records (each changed reclaim
+/// rule in force from `now`), `None` when they are the pool's rules already; an error when
+/// the pool is unknown or the rules are invalid. Permissions are the caller's.
+pub fn rules_change(
+    model: &WriteModel,
+    pool_id: PoolId,
+    rules: &PoolRules,
+    now: DateTime<Utc>,
+) -> Result<Option<PoolRulesChanged>> {
+    let pool = model
+        .pools
+        .get(&pool_id)
+        .ok_or(DomainError::UnknownPool(pool_id))?;
+    validate_rules(model, rules, pool_id)?;
+    if pool.rules == *rules {
+        return Ok(None);
+    }
+    let (rules_since, changed_rules) =
+        rules_since(Some((&pool.rules, &pool.rules_since)), rules, now);
+    Ok(Some(PoolRulesChanged {
+        pool_id,
+        rules_version: pool.rules_version + 1,
+        rules: Box::new(rules.clone()),
+        rules_since,
+        changed_rules,
+    }))
 }
 
 /// `SetOrganizationSettings`: an admin sets the overall cap and the organization's day

@@ -194,6 +194,88 @@ pub struct CustomerAutoReclaimed {
     pub rules_version: u32,
     /// The facts the decision rests on.
     pub evidence: ReclaimEvidence,
+    /// Why an escalated customer went back to the pool instead of to the ladder's outcome
+    /// (`ladder_stopped_by_follow_up`, `no_superior`, `superior_deactivated`,
+    /// `superior_not_member`, `superior_at_pool_cap`, `superior_at_overall_cap`,
+    /// `no_assignee`); absent without escalation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation_fallback: Option<String>,
+}
+
+/// `customer.reclaim_escalated`: the owner's superior was told of a coming reclaim
+/// (逐级上报), with the rule, the evidence and the rules version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReclaimEscalated {
+    /// The customer.
+    pub customer_id: CustomerId,
+    /// Its pool.
+    pub pool_id: PoolId,
+    /// The owner.
+    pub owner: UserId,
+    /// The owner's superior, notified; `None` when the owner has no active superior.
+    pub superior: Option<UserId>,
+    /// The rule that will fire.
+    pub rule: RuleKind,
+    /// When it will fire unless something changes.
+    pub due_at: DateTime<Utc>,
+    /// The version of the pool's rules in force.
+    pub rules_version: u32,
+    /// The facts the coming reclaim rests on.
+    pub evidence: ReclaimEvidence,
+}
+
+/// How an escalated customer found its new owner at the deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReassignedVia {
+    /// The former owner's superior.
+    Superior,
+    /// The pool's auto-assignment rules.
+    AutoAssign,
+}
+
+/// `customer.reclaim_reassigned`: at its deadline an escalated customer went to the
+/// owner's superior or to an auto-assignee instead of back to the pool.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerReclaimReassigned {
+    /// The customer.
+    pub customer_id: CustomerId,
+    /// Its pool.
+    pub pool_id: PoolId,
+    /// Who owned it.
+    pub former_owner: UserId,
+    /// Who owns it now.
+    pub new_owner: UserId,
+    /// How the new owner was found.
+    pub via: ReassignedVia,
+    /// With `via: auto_assign`, the rule that chose and the candidates it weighed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment: Option<Box<ReassignmentChoice>>,
+    /// The rule that fired.
+    pub rule: RuleKind,
+    /// Its threshold in days for the former owner.
+    pub threshold_days: u32,
+    /// When it became due.
+    pub due_at: DateTime<Utc>,
+    /// The version of the pool's rules in force.
+    pub rules_version: u32,
+    /// The facts the decision rests on.
+    pub evidence: ReclaimEvidence,
+}
+
+/// The auto-assignment behind a reassignment at a deadline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReassignmentChoice {
+    /// The index of the rule that chose (0-based).
+    pub rule_index: u32,
+    /// The rule's name.
+    pub rule_name: String,
+    /// Every assignee of the rule with load and skip reason.
+    pub candidates: Vec<AssignCandidate>,
+    /// The rule's rotation pointer before.
+    pub pointer_before: u32,
+    /// The rule's rotation pointer after.
+    pub pointer_after: u32,
 }
 
 /// `customer.reclaim_reminded`.

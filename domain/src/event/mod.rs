@@ -251,6 +251,10 @@ event_bodies! {
     CustomerAutoReclaimed => "customer.auto_reclaimed", schema 1, customer;
     /// The owner was warned of an upcoming automatic reclaim (提前提醒).
     ReclaimReminded => "customer.reclaim_reminded", schema 1, customer;
+    /// The owner's superior was told of an upcoming automatic reclaim (逐级上报).
+    ReclaimEscalated => "customer.reclaim_escalated", schema 1, customer;
+    /// At its deadline an escalated customer went to the superior or an auto-assignee.
+    CustomerReclaimReassigned => "customer.reclaim_reassigned", schema 1, customer;
     /// Ownership passed from one user to another (转移).
     CustomerTransferred => "customer.transferred", schema 1, customer;
     /// The customer was frozen (冻结).

@@ -8,7 +8,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::event::{
-    CustomerAutoReclaimed, CustomerCreated, CustomerReclaimed, Event, EventBody, RestoredTo,
+    CustomerAutoReclaimed, CustomerCreated, CustomerReclaimReassigned, CustomerReclaimed, Event,
+    EventBody, RestoredTo,
 };
 use crate::ids::{CustomerId, PoolId, UserId};
 use crate::rules::{self, Deadline, Ownership};
@@ -118,6 +119,16 @@ impl CustomerState {
     }
 }
 
+/// A step of a deadline's escalation ladder ([`Customer::ladder`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LadderStep {
+    /// The owner's superior was notified.
+    Escalated,
+    /// A follow-up after the reminder or the escalation stopped the ladder: no further
+    /// escalation, and the deadline's outcome is the return to the pool.
+    Stopped,
+}
+
 /// A customer as the rules see it (names and free fields live in the projections).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Customer {
@@ -139,6 +150,9 @@ pub struct Customer {
     pub reminder_at: Option<DateTime<Utc>>,
     /// The deadline the owner was last reminded of.
     pub reminded_for: Option<DateTime<Utc>>,
+    /// How far the escalation ladder of a deadline went: escalated to the superior, or
+    /// stopped by a follow-up after a reminder or an escalation.
+    pub ladder: Option<(DateTime<Utc>, LadderStep)>,
     /// The customer's live entry in the wake-up index: the earlier of a pending reminder
     /// and the deadline, in microseconds since the epoch.
     pub wake_at: Option<i64>,
@@ -146,6 +160,23 @@ pub struct Customer {
     /// ([`WriteModel::record_position`]); 0 until then. Point reads wait for it; `decide`
     /// never reads it, and folding the log leaves it to the caller.
     pub position: u64,
+}
+
+impl Customer {
+    /// When the owner's superior is to be notified of the deadline under `rules`: while
+    /// the pool escalates and this deadline's ladder has not been climbed or stopped.
+    pub fn escalation_at(&self, rules: &rules::PoolRules) -> Option<DateTime<Utc>> {
+        let deadline = self.deadline?;
+        if self.ladder.is_some_and(|(at, _)| at == deadline.at) {
+            return None;
+        }
+        rules::escalation_at(rules, &deadline)
+    }
+
+    /// Whether a follow-up stopped the ladder of the deadline due at `due_at`.
+    pub fn ladder_stopped(&self, due_at: DateTime<Utc>) -> bool {
+        self.ladder == Some((due_at, LadderStep::Stopped))
+    }
 }
 
 /// Where a customer event takes its customer, as far as the event alone says: the one
@@ -208,6 +239,7 @@ pub fn next_state(body: &EventBody) -> Option<NextState> {
         EventBody::ClaimApproved(e) => owned(e.applicant),
         EventBody::CustomerAutoAssigned(e) => owned(e.assignee),
         EventBody::CustomerTransferred(e) => owned(e.to),
+        EventBody::CustomerReclaimReassigned(e) => owned(e.new_owner),
         EventBody::CustomerAssigned(e) => NextState::Owned {
             owner: e.assignee,
             protection: Some((e.protection_start, e.protection_until)),
@@ -231,6 +263,7 @@ pub fn next_state(body: &EventBody) -> Option<NextState> {
             _ => in_pool,
         },
         EventBody::ReclaimReminded(_)
+        | EventBody::ReclaimEscalated(_)
         | EventBody::FollowUpLogged(_)
         | EventBody::FollowUpCommented(_)
         | EventBody::CustomerWon(_)
@@ -283,6 +316,25 @@ impl WriteModel {
             | EventBody::CustomerAutoReclaimed(CustomerAutoReclaimed { former_owner, .. }) => {
                 self.lose_to_reclaim(customer_id, *former_owner, at);
             }
+            EventBody::CustomerReclaimReassigned(CustomerReclaimReassigned {
+                former_owner,
+                pool_id,
+                assignment,
+                ..
+            }) => {
+                self.lose_to_reclaim(customer_id, *former_owner, at);
+                if let Some(choice) = assignment
+                    && let Some(pool) = self.pools.get_mut(pool_id)
+                    && let Some(pointer) = pool.rotation.get_mut(choice.rule_index as usize)
+                {
+                    *pointer = choice.pointer_after;
+                }
+            }
+            EventBody::ReclaimEscalated(e) => {
+                if let Some(customer) = self.customers.get_mut(&customer_id) {
+                    customer.ladder = Some((e.due_at, LadderStep::Escalated));
+                }
+            }
             EventBody::ReclaimReminded(e) => {
                 if let Some(customer) = self.customers.get_mut(&customer_id) {
                     customer.reminded_for = Some(e.due_at);
@@ -296,6 +348,7 @@ impl WriteModel {
                         author: e.author,
                     },
                 );
+                self.stop_ladder(customer_id);
                 self.with_ownership(customer_id, |ownership| {
                     ownership.last_contact_at = Some(at);
                 });
@@ -396,6 +449,7 @@ impl WriteModel {
                 deadline: None,
                 reminder_at: None,
                 reminded_for: None,
+                ladder: None,
                 wake_at: None,
                 position: 0,
             },
@@ -408,6 +462,7 @@ impl WriteModel {
         // A reminder belongs to one ownership: the new owner is reminded of their own deadline.
         if let Some(customer) = self.customers.get_mut(&customer_id) {
             customer.reminded_for = None;
+            customer.ladder = None;
         }
         self.set_state(customer_id, CustomerState::Owned(ownership));
         if let Some(pool) = self.customers.get(&customer_id).map(|c| c.pool) {
@@ -428,6 +483,18 @@ impl WriteModel {
             customer.related.push(former_owner);
         }
         self.losses.insert((former_owner, customer_id), at);
+    }
+
+    /// A follow-up after the owner was reminded of the deadline, or the superior notified,
+    /// stops that deadline's ladder.
+    fn stop_ladder(&mut self, customer_id: CustomerId) {
+        if let Some(customer) = self.customers.get_mut(&customer_id)
+            && let Some(deadline) = customer.deadline
+            && (customer.reminded_for == Some(deadline.at)
+                || customer.ladder == Some((deadline.at, LadderStep::Escalated)))
+        {
+            customer.ladder = Some((deadline.at, LadderStep::Stopped));
+        }
     }
 
     /// Replaces the state (uncounting a previous owner), bumps the version and reschedules.
@@ -500,10 +567,11 @@ impl WriteModel {
         };
         customer.deadline = deadline;
         customer.reminder_at = reminder;
-        let wake_at = match (reminder, deadline) {
-            (Some(reminder), Some(deadline)) => Some(micros(reminder.min(deadline.at))),
-            (_, deadline) => deadline.map(|d| micros(d.at)),
-        };
+        let escalation = pool.and_then(|pool| customer.escalation_at(&pool.rules));
+        let wake_at = deadline.map(|deadline| {
+            let first = [reminder, escalation].into_iter().flatten().min();
+            micros(first.map_or(deadline.at, |at| at.min(deadline.at)))
+        });
         if customer.wake_at == wake_at {
             return;
         }

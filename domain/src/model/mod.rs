@@ -25,7 +25,9 @@ use chrono::{DateTime, Utc};
 use crate::event::{Event, StreamRef};
 use crate::ids::{CustomerId, FollowUpId, PoolId, UserId};
 
-pub use customers::{Customer, CustomerState, CustomerStatus, FormerState, NextState, next_state};
+pub use customers::{
+    Customer, CustomerState, CustomerStatus, FormerState, LadderStep, NextState, next_state,
+};
 pub use organization::OrganizationSettings;
 pub use pools::Pool;
 pub use users::User;
@@ -195,6 +197,34 @@ impl WriteModel {
             StreamRef::Organization => self.apply_to_organization(&event.body),
             StreamRef::Customer(customer_id) => self.apply_to_customer(customer_id, event),
         }
+    }
+
+    /// A model for a dry run over one pool: every user and pool, the settings and owned
+    /// counts (caps), and only the customers of `pool`, their wake-ups indexed afresh.
+    /// Cooldowns, quotas and follow-ups are left out: no rule of the scheduler reads them.
+    pub fn with_customers_of(&self, pool: PoolId) -> WriteModel {
+        let mut model = WriteModel {
+            users: self.users.clone(),
+            pools: self.pools.clone(),
+            settings: self.settings.clone(),
+            default_pool: self.default_pool,
+            owned: self.owned.clone(),
+            last_event_at: self.last_event_at,
+            ..WriteModel::default()
+        };
+        let customers = self.customers.iter().filter(|(_, c)| c.pool == pool);
+        model.customers = customers
+            .map(|(id, customer)| {
+                let mut customer = customer.clone();
+                customer.wake_at = None;
+                (*id, customer)
+            })
+            .collect();
+        let ids: Vec<CustomerId> = model.customers.keys().copied().collect();
+        for id in ids {
+            model.reschedule(id);
+        }
+        model
     }
 
     /// Whether a wake-up index entry is the customer's current one.

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use poolkeeper_domain::Actor;
 use poolkeeper_domain::rules::{
-    AssignRule, AssignStrategy, Condition, Limit, PoolMode, PoolRules, ProtectionExtension,
-    ProtectionRule, ReturnTarget, RuleKind, Visibility,
+    AssignRule, AssignStrategy, Condition, DeadlineOutcome, Escalation, Limit, PoolMode, PoolRules,
+    ProtectionExtension, ProtectionRule, ReturnTarget, RuleKind, Visibility,
 };
 use poolkeeper_proto::v1 as pb;
 use tonic::Status;
@@ -132,7 +132,40 @@ pub fn pool_rules(value: &Option<pb::PoolRules>) -> Result<PoolRules, Status> {
             members_can_open_details: rules.members_can_open_details,
         },
         auto_assign,
+        escalation: rules.escalation.as_ref().map(escalation).transpose()?,
     })
+}
+
+fn escalation(escalation: &pb::Escalation) -> Result<Escalation, Status> {
+    let at_deadline = match pb::DeadlineOutcome::try_from(escalation.at_deadline) {
+        Ok(pb::DeadlineOutcome::Unspecified | pb::DeadlineOutcome::ReturnToPool) => {
+            DeadlineOutcome::ReturnToPool
+        }
+        Ok(pb::DeadlineOutcome::ReassignToSuperior) => DeadlineOutcome::ReassignToSuperior,
+        Ok(pb::DeadlineOutcome::AutoAssign) => DeadlineOutcome::AutoAssign,
+        Err(_) => {
+            return Err(invalid(
+                "rules.escalation.at_deadline",
+                "is not a known deadline outcome",
+            ));
+        }
+    };
+    Ok(Escalation {
+        notify_superior_hours: escalation.notify_superior_hours,
+        at_deadline,
+    })
+}
+
+fn escalation_pb(escalation: &Escalation) -> pb::Escalation {
+    let at_deadline = match escalation.at_deadline {
+        DeadlineOutcome::ReturnToPool => pb::DeadlineOutcome::ReturnToPool,
+        DeadlineOutcome::ReassignToSuperior => pb::DeadlineOutcome::ReassignToSuperior,
+        DeadlineOutcome::AutoAssign => pb::DeadlineOutcome::AutoAssign,
+    };
+    pb::Escalation {
+        notify_superior_hours: escalation.notify_superior_hours,
+        at_deadline: at_deadline as i32,
+    }
 }
 
 fn protection(rule: &pb::ProtectionRule) -> Result<ProtectionRule, Status> {
@@ -238,6 +271,7 @@ pub fn pool_rules_pb(rules: &PoolRules) -> pb::PoolRules {
         hide_claimed_from_members: rules.visibility.hide_claimed_from_members,
         members_can_open_details: rules.visibility.members_can_open_details,
         auto_assign: rules.auto_assign.iter().map(assign_rule_pb).collect(),
+        escalation: rules.escalation.as_ref().map(escalation_pb),
     }
 }
 

@@ -8,8 +8,12 @@
 
 mod reader;
 
+use chrono::{DateTime, Utc};
 use poolkeeper_codec::LoggedEvent;
-use poolkeeper_domain::event::{CustomerAutoReclaimed, EventBody};
+use poolkeeper_domain::RuleKind;
+use poolkeeper_domain::event::{
+    CustomerAutoReclaimed, CustomerReclaimReassigned, EventBody, ReassignedVia, ReclaimEvidence,
+};
 use poolkeeper_domain::{Actor, CustomerId, PoolId, UserId};
 use rusqlite::{Connection, params};
 
@@ -42,6 +46,40 @@ impl AbandonRecords {
     }
 }
 
+/// What a rule's loss records besides the common columns.
+#[derive(Clone, Copy)]
+struct Automatic<'a> {
+    rule: RuleKind,
+    threshold_days: u32,
+    due_at: DateTime<Utc>,
+    rules_version: u32,
+    evidence: &'a ReclaimEvidence,
+}
+
+impl<'a> From<&'a CustomerAutoReclaimed> for Automatic<'a> {
+    fn from(e: &'a CustomerAutoReclaimed) -> Self {
+        Self {
+            rule: e.rule,
+            threshold_days: e.threshold_days,
+            due_at: e.due_at,
+            rules_version: e.rules_version,
+            evidence: &e.evidence,
+        }
+    }
+}
+
+impl<'a> From<&'a CustomerReclaimReassigned> for Automatic<'a> {
+    fn from(e: &'a CustomerReclaimReassigned) -> Self {
+        Self {
+            rule: e.rule,
+            threshold_days: e.threshold_days,
+            due_at: e.due_at,
+            rules_version: e.rules_version,
+            evidence: &e.evidence,
+        }
+    }
+}
+
 /// Inserts one row (rows are final: written as they are folded).
 #[allow(clippy::too_many_arguments)]
 fn insert(
@@ -54,9 +92,9 @@ fn insert(
     by: Actor,
     reason: Option<&str>,
     to_pool: Option<PoolId>,
-    automatic: Option<&CustomerAutoReclaimed>,
+    automatic: Option<Automatic<'_>>,
 ) -> rusqlite::Result<()> {
-    let evidence = automatic.map(|e| &e.evidence);
+    let evidence = automatic.map(|e| e.evidence);
     db.prepare_cached(
         "INSERT INTO audit (position, at, customer_id, pool_id, kind, from_user, by_actor, \
          by_user, rule, reason, to_pool, threshold_days, due_at, rules_version, owned_since, \
@@ -135,9 +173,26 @@ impl Projector for AbandonRecords {
                 LossKind::AutoReclaimed,
                 e.former_owner,
                 Actor::Rule(e.rule),
+                e.escalation_fallback.as_deref(),
                 None,
+                Some(e.into()),
+            ),
+            // A reassignment at the deadline is the former owner's automatic loss too; the
+            // reason says where the customer went.
+            EventBody::CustomerReclaimReassigned(e) => insert(
+                db,
+                event,
+                e.customer_id,
+                e.pool_id,
+                LossKind::AutoReclaimed,
+                e.former_owner,
+                Actor::Rule(e.rule),
+                Some(match e.via {
+                    ReassignedVia::Superior => "reassigned_to_superior",
+                    ReassignedVia::AutoAssign => "reassigned_by_auto_assign",
+                }),
                 None,
-                Some(e),
+                Some(e.into()),
             ),
             _ => Ok(()),
         }

@@ -254,6 +254,7 @@ impl OwnerView {
         let former_owner = match body {
             EventBody::CustomerReclaimed(e) => Some(e.former_owner),
             EventBody::CustomerAutoReclaimed(e) => Some(e.former_owner),
+            EventBody::CustomerReclaimReassigned(e) => Some(e.former_owner),
             _ => None,
         };
         if let Some(user) = former_owner

@@ -372,6 +372,14 @@ fn apply_to_customer(row: &mut CustomerRow, event: &LoggedEvent) -> bool {
                 at: micros(at),
             }));
         }
+        EventBody::CustomerReclaimReassigned(e) => {
+            row.reclaim = Some(Box::new(Reclaim {
+                from: e.former_owner,
+                by: Actor::Rule(e.rule),
+                reason: None,
+                at: micros(at),
+            }));
+        }
         EventBody::ReclaimReminded(e) => row.reminded_for = Some(micros(e.due_at)),
         EventBody::FollowUpLogged(_) => {
             if let Some(ownership) = row.ownership.as_mut() {

@@ -140,6 +140,9 @@ impl Projector for Statistics {
             EventBody::CustomerAutoReclaimed(e) => {
                 self.activity(event, pool, e.former_owner, AUTO_RECLAIMS);
             }
+            EventBody::CustomerReclaimReassigned(e) => {
+                self.activity(event, pool, e.former_owner, AUTO_RECLAIMS);
+            }
             _ => {}
         }
         Ok(())
