@@ -314,6 +314,11 @@ impl WriteModel {
             || pool.is_some_and(|pool| self.viewer_is_pool_admin(viewer, pool))
     }
 
+    /// Whether `viewer` may simulate rules for `pool`: admins and the pool's admins.
+    pub fn may_simulate_rules(&self, viewer: Viewer, pool: PoolId) -> bool {
+        self.viewer_is_pool_admin(viewer, pool)
+    }
+
     /// Whether `viewer` may read the statistics of `subject`: a pool's are for its
     /// admins, a user's for whoever may see the user.
     pub fn may_read_statistics(&self, viewer: Viewer, subject: StatisticsSubject) -> bool {

@@ -10,7 +10,8 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use poolkeeper_domain::event::{CustomerCreated, EventBody, FollowUpKind};
-use poolkeeper_domain::rules::{Limit, ProtectionRule, ReturnTarget};
+use poolkeeper_domain::rules::{DeadlineOutcome, Escalation, Limit, ProtectionRule, ReturnTarget};
+use poolkeeper_domain::what_if::Scenario;
 use poolkeeper_domain::*;
 
 /// A tiny deterministic generator (xorshift64*), so runs are comparable.
@@ -301,4 +302,46 @@ fn main() {
     if let Some(mib) = peak_rss_mib() {
         metric("peak_rss", format!("{mib:.0}"), "MiB");
     }
+    drop(model);
+    what_if(if quick { 20_000 } else { 200_000 }, start);
+}
+
+/// What-if for rules: pool 0 of a model of `customers` (a tenth of them, all owned, in
+/// pool 0) simulated over 30 days under rules with every rule, a reminder and an
+/// escalation ladder on; the best and the median of five runs.
+fn what_if(customers: u128, start: DateTime<Utc>) {
+    let model = build_model(customers, start);
+    let now = start + Duration::days(3);
+    let proposed = PoolRules {
+        claimed_not_contacted: Some(Limit::uniform(4)),
+        no_contact: Some(Limit::uniform(7)),
+        not_won: Some(Limit::uniform(20)),
+        reminder_hours: Some(48),
+        escalation: Some(Escalation {
+            notify_superior_hours: 12,
+            at_deadline: DeadlineOutcome::ReassignToSuperior,
+        }),
+        ..model.pools[&pool(0)].rules.clone()
+    };
+    let mut runs = Vec::new();
+    let mut owned = 0;
+    let mut steps = 0;
+    for _ in 0..5 {
+        let timer = Instant::now();
+        let scenario = Scenario::prepare(&model, pool(0), &proposed, now).expect("valid rules");
+        let forecast = scenario.run(Duration::days(30));
+        runs.push(timer.elapsed().as_secs_f64() * 1e3);
+        owned = forecast.customers.len();
+        steps = forecast
+            .customers
+            .iter()
+            .map(|c| c.steps.len())
+            .sum::<usize>();
+    }
+    runs.sort_by(f64::total_cmp);
+    metric("what_if_owned_customers", owned, "customers");
+    metric("what_if_model_customers", customers, "customers");
+    metric("what_if_steps", steps, "steps");
+    metric("what_if_30_days_best", format!("{:.1}", runs[0]), "ms");
+    metric("what_if_30_days_median", format!("{:.1}", runs[2]), "ms");
 }

@@ -3,6 +3,7 @@
 //!
 //! - `poolkeeper serve`: runs the service (defaults: `./poolkeeper-data`, 127.0.0.1:50051,
 //!   a development token created and printed at first start).
+//! - `poolkeeper simulate-rules`: what-if for a pool's rules (see `what_if.rs`).
 //! - `poolkeeper status | rebuild | verify | export | history`: against a running server
 //!   (`--server`, `--token`) or, when none runs, directly on the data directory; each in
 //!   one organization (`--organization`, `default` when absent), and `status` in all of
@@ -32,6 +33,7 @@ mod rebuild;
 mod remote;
 mod serve;
 mod status;
+mod what_if;
 
 use audit::{export, history, verify};
 use local::{local_organizations, lock_local, open_local, open_local_log};
@@ -80,6 +82,21 @@ enum Commands {
     },
     /// Re-walk the log's hash chain and report the first break.
     Verify(Target),
+    /// What-if for a pool's rules: what the reclaim scheduler would do, per day and per
+    /// owner, if the rules in the TOML file were set now (nothing is appended).
+    SimulateRules {
+        #[command(flatten)]
+        target: Target,
+        /// The pool, `pools/{uuid}` or a UUID.
+        #[arg(long)]
+        pool: String,
+        /// A TOML file of pool rules (e.g. `no_contact = { value = 5 }`).
+        #[arg(long)]
+        rules: PathBuf,
+        /// How far ahead: `30d`, `4w` (1 to 366 days).
+        #[arg(long, default_value = "30d")]
+        horizon: String,
+    },
     /// Write the log as JSON lines with hashes (to stdout or --output).
     Export {
         #[command(flatten)]
@@ -226,6 +243,21 @@ async fn run(cli: Cli) -> std::process::ExitCode {
         Commands::Verify(target) => {
             init_logs(false);
             verify(target).await
+        }
+        Commands::SimulateRules {
+            target,
+            pool,
+            rules,
+            horizon,
+        } => {
+            init_logs(false);
+            let request = what_if::Request {
+                target,
+                pool,
+                rules,
+                horizon,
+            };
+            what_if::simulate_rules(request).await.map(|()| true)
         }
         Commands::Export { target, output } => {
             init_logs(false);

@@ -50,7 +50,11 @@ impl QueryApi {
 
     /// The reads of the call's organization, its write model at `min_position` at least
     /// (on a node following another's writes).
-    async fn reads<T>(&self, request: &Request<T>, min_position: u64) -> Result<Reads, Status> {
+    pub(super) async fn reads<T>(
+        &self,
+        request: &Request<T>,
+        min_position: u64,
+    ) -> Result<Reads, Status> {
         let partition = self.partitions.for_read(request).await?;
         let mut freshness = Freshness::new(
             partition.projections().clone(),
@@ -73,17 +77,17 @@ impl QueryApi {
 
 /// One organization's read side for one call: its projections, checking visibility on
 /// its write model. Holding it keeps the organization open.
-struct Reads {
+pub(super) struct Reads {
     projections: Projections,
-    writer: CommandWriter,
-    clock: ServiceClock,
+    pub(super) writer: CommandWriter,
+    pub(super) clock: ServiceClock,
     freshness: Freshness,
     _partition: Arc<Partition>,
 }
 
 impl Reads {
     /// Who reads: the request's acting user, who must exist and be active, or the system.
-    fn viewer<T>(&self, request: &Request<T>) -> Result<Viewer, Status> {
+    pub(super) fn viewer<T>(&self, request: &Request<T>) -> Result<Viewer, Status> {
         let actor = auth::actor(request)?;
         self.writer.model().viewer(actor).or_status()
     }
@@ -141,7 +145,7 @@ impl Reads {
 }
 
 /// PERMISSION_DENIED with `reason` unless `allowed`.
-fn allow(allowed: bool, reason: &str, message: &str) -> Result<(), Status> {
+pub(super) fn allow(allowed: bool, reason: &str, message: &str) -> Result<(), Status> {
     if allowed {
         Ok(())
     } else {
@@ -469,6 +473,13 @@ impl QueryService for QueryApi {
             .map(convert::pool_pb)
             .collect();
         Ok(Response::new(pb::ListPoolsResponse { pools }))
+    }
+
+    async fn simulate_pool_rules(
+        &self,
+        request: Request<pb::SimulatePoolRulesRequest>,
+    ) -> Result<Response<pb::SimulatePoolRulesResponse>, Status> {
+        super::what_if::simulate_pool_rules(self, request).await
     }
 
     async fn get_user(
