@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Actor, FollowUpKind};
+use crate::event::{Actor, Event, FollowUpKind};
 use crate::ids::{CommandId, CustomerId, FollowUpId, PoolId, UserId};
 use crate::rules::{Limit, PoolMode, PoolRules, RuleKind};
 
@@ -237,6 +237,14 @@ pub enum CommandBody {
         /// The deadline being escalated.
         due_at: DateTime<Utc>,
     },
+    /// Revert ownership changes by appending their compensations, all or none (pool
+    /// admins of the pools concerned). The service reads the changes from the log.
+    RevertChanges {
+        /// The changes, as recorded.
+        changes: Vec<RecordedChange>,
+        /// Why (required).
+        reason: String,
+    },
     /// Hand an owned customer to another user (owner, pool admin, or the owner's superior).
     Transfer {
         /// The customer.
@@ -319,6 +327,17 @@ pub enum CommandBody {
     },
 }
 
+/// An event as the log recorded it: what a revert names.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordedChange {
+    /// The event.
+    pub event: Event,
+    /// Its log position.
+    pub position: u64,
+    /// The version of its stream after it.
+    pub stream_version: u64,
+}
+
 /// The most customers one import may carry.
 pub const MAX_IMPORT: usize = 50_000;
 
@@ -374,7 +393,8 @@ impl CommandBody {
             | SetPoolMembers { .. }
             | SetPoolRules { .. }
             | SetOrganizationSettings { .. }
-            | ImportCustomers { .. } => None,
+            | ImportCustomers { .. }
+            | RevertChanges { .. } => None,
         }
     }
 
@@ -403,6 +423,7 @@ impl CommandBody {
             AutoReclaim { .. } => "auto_reclaim",
             RemindReclaim { .. } => "remind_reclaim",
             EscalateReclaim { .. } => "escalate_reclaim",
+            RevertChanges { .. } => "revert_changes",
             Transfer { .. } => "transfer",
             Freeze { .. } => "freeze",
             Unfreeze { .. } => "unfreeze",

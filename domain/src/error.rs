@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use crate::ids::{CustomerId, FollowUpId, PoolId, UserId};
+use crate::ids::{CustomerId, EventId, FollowUpId, PoolId, UserId};
 use crate::rules::PoolMode;
 
 /// How a caller should treat an error.
@@ -187,6 +187,27 @@ pub enum DomainError {
     /// The customer is already owned by that user, or already won.
     #[error("{0}")]
     NothingToDo(String),
+    /// The customer changed hands after the ownership change a revert names.
+    #[error(
+        "customers/{customer} changed since events/{original}: its stream is at version \
+         {changed_version} of a later change, so the change can no longer be reverted"
+    )]
+    ChangedSince {
+        /// The customer.
+        customer: CustomerId,
+        /// The change to revert.
+        original: EventId,
+        /// The stream version of the later change.
+        changed_version: u64,
+    },
+    /// The event named is not an ownership change that can be reverted.
+    #[error("events/{event} is a {event_type}, not a revertible ownership change")]
+    NotRevertible {
+        /// The event.
+        event: EventId,
+        /// Its type.
+        event_type: &'static str,
+    },
     /// A scheduled action is not (or no longer) due.
     #[error("customers/{customer} has nothing due for {action} at {due_at}")]
     NotDue {
@@ -268,6 +289,8 @@ impl DomainError {
             | ProtectionBeyondMaximum { .. }
             | NoProtectionRule(_)
             | NothingToDo(_)
+            | ChangedSince { .. }
+            | NotRevertible { .. }
             | NotDue { .. } => ErrorClass::FailedPrecondition,
             CapReached { .. } | DailyQuotaReached { .. } => ErrorClass::ResourceExhausted,
             VersionConflict { .. } => ErrorClass::Conflict,
@@ -302,6 +325,8 @@ impl DomainError {
             NoProtectionRule(_) => "no_protection_rule",
             NothingToDo(_) => "nothing_to_do",
             NotDue { .. } => "not_due",
+            ChangedSince { .. } => "changed_since",
+            NotRevertible { .. } => "not_revertible",
             CapReached { .. } => "cap_reached",
             DailyQuotaReached { .. } => "daily_quota_reached",
             VersionConflict { .. } => "version_conflict",

@@ -11,7 +11,8 @@ mod support;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
-use poolkeeper_domain::event::{EventBody, FollowUpKind, RestoredTo};
+use poolkeeper_domain::command::RecordedChange;
+use poolkeeper_domain::event::{EventBody, FollowUpKind, RestoredTo, RevertedTo};
 use poolkeeper_domain::rules::{Limit, ProtectionExtension, ProtectionRule, ReturnTarget};
 use poolkeeper_domain::*;
 use proptest::prelude::*;
@@ -42,6 +43,8 @@ enum Op {
     Scheduler,
     Deactivate(usize, Option<usize>),
     Tighten(usize, u32),
+    /// An admin (mostly) reverts one of the latest ownership changes, or its whole command.
+    Revert(usize, usize, bool),
 }
 
 /// The owner of the target customer (`OWNER`) most of the time, else any user.
@@ -81,6 +84,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (user.clone(), proptest::option::of(user.clone()), 0..4u8)
             .prop_map(|(u, s, roll)| if roll == 0 { Op::Deactivate(u, s) } else { Op::Scheduler }),
         1 => (0..3usize, 1u32..5).prop_map(|(p, cap)| Op::Tighten(p, cap)),
+        4 => (admin_mostly(), 0..6usize, prop::bool::weighted(0.3))
+            .prop_map(|(a, k, whole)| Op::Revert(a, k, whole)),
     ]
 }
 
@@ -302,6 +307,7 @@ impl Fixture {
                     rules: rules(cap),
                 },
             )),
+            Op::Revert(a, k, whole) => Some((user(a), revert(&self.world.log, k, whole))),
             Op::Advance(hours) => {
                 self.world.advance(Duration::hours(i64::from(hours)));
                 None
@@ -325,6 +331,64 @@ impl Fixture {
     }
 }
 
+/// The events of `log` as recorded: position and stream version.
+fn recorded(log: &[Event]) -> Vec<RecordedChange> {
+    let mut versions: HashMap<StreamRef, u64> = HashMap::new();
+    log.iter()
+        .enumerate()
+        .map(|(index, event)| {
+            let version = versions.entry(event.stream()).or_default();
+            *version += 1;
+            RecordedChange {
+                event: event.clone(),
+                position: index as u64 + 1,
+                stream_version: *version,
+            }
+        })
+        .collect()
+}
+
+/// A revert of the `k`-th latest customer-state change of `log` (or of every state change
+/// of its command, as the service's RevertCommand asks).
+fn revert(log: &[Event], k: usize, whole: bool) -> CommandBody {
+    let recorded = recorded(log);
+    let changes: Vec<&RecordedChange> = recorded
+        .iter()
+        .filter(|r| {
+            matches!(r.event.stream(), StreamRef::Customer(_))
+                && !matches!(
+                    r.event.body,
+                    EventBody::CustomerCreated(_) | EventBody::FollowUpLogged(_)
+                )
+        })
+        .collect();
+    let Some(chosen) = changes.iter().rev().nth(k % changes.len().max(1)) else {
+        return CommandBody::RevertChanges {
+            changes: Vec::new(),
+            reason: "误操作".into(),
+        };
+    };
+    let changes = if whole {
+        let command = chosen.event.command_id;
+        let same = recorded.iter().filter(|r| r.event.command_id == command);
+        same.filter(|r| model_changes_state(&r.event.body))
+            .cloned()
+            .collect()
+    } else {
+        vec![(*chosen).clone()]
+    };
+    CommandBody::RevertChanges {
+        changes,
+        reason: "误操作".into(),
+    }
+}
+
+fn model_changes_state(body: &EventBody) -> bool {
+    poolkeeper_domain::model::next_state(body)
+        .is_some_and(|next| next != poolkeeper_domain::model::NextState::Unchanged)
+        && !matches!(body, EventBody::CustomerCreated(_))
+}
+
 /// An oracle of ownership folded straight from events, independent of the write model.
 #[derive(Default)]
 struct Oracle {
@@ -334,6 +398,8 @@ struct Oracle {
     overall_cap: Option<u32>,
     losses: HashMap<(UserId, CustomerId), DateTime<Utc>>,
     cooldown_days: HashMap<PoolId, u32>,
+    /// Every customer event so far: its customer and whether it was reverted.
+    changes: HashMap<EventId, (CustomerId, bool)>,
 }
 
 impl Oracle {
@@ -399,6 +465,9 @@ impl Oracle {
 
     fn fold(&mut self, event: &Event) {
         let at = event.at;
+        if let StreamRef::Customer(customer) = event.stream() {
+            self.changes.insert(event.event_id, (customer, false));
+        }
         match &event.body {
             EventBody::PoolCreated(e) => self.configure(e.pool_id, &e.rules),
             EventBody::PoolRulesChanged(e) => self.configure(e.pool_id, &e.rules),
@@ -456,6 +525,26 @@ impl Oracle {
                 assert_eq!(self.owner.get(&e.customer_id), Some(&e.author))
             }
             EventBody::CustomerWon(e) => assert_eq!(self.owner.get(&e.customer_id), Some(&e.owner)),
+            EventBody::CustomerChangeReverted(e) => {
+                let original = self.changes.get_mut(&e.compensates);
+                let (customer, reverted) = original.expect("a compensation names an earlier event");
+                assert_eq!(*customer, e.customer_id, "compensation of another customer");
+                assert!(!*reverted, "a change reverted twice");
+                *reverted = true;
+                assert!(!e.reason.trim().is_empty(), "a revert without a reason");
+                match e.reverted_to {
+                    RevertedTo::Owned { owner } => {
+                        self.grant(e.customer_id, owner, e.former_owner, true);
+                        self.losses.remove(&(owner, e.customer_id));
+                    }
+                    RevertedTo::InPool | RevertedTo::Pending { .. } => {
+                        assert_eq!(self.release(e.customer_id), e.former_owner);
+                    }
+                    RevertedTo::Moved => {
+                        assert_eq!(self.pool[&e.customer_id], e.pool_id);
+                    }
+                }
+            }
             _ => {}
         }
     }

@@ -75,7 +75,7 @@ pub use directory::projection_path;
 pub use dump::TableDump;
 pub use error::ProjectionError;
 pub use handle::Projections;
-pub use history::{AsOf, HistoryReader, Mark, Period};
+pub use history::{AsOf, HistoryReader, Mark, Period, Reversal};
 pub use lifecycle::{Cause, OwnershipState};
 pub use name::ProjectionName;
 pub use owner_view::{

@@ -62,10 +62,12 @@ pub enum Cause {
     Restored,
     /// A reclaim, transfer or rejection made by deactivating the user concerned.
     Deactivation,
+    /// `customer.change_reverted`: the compensation of an earlier change.
+    Reverted,
 }
 
 impl Cause {
-    const NAMES: [(Cause, &'static str); 18] = [
+    const NAMES: [(Cause, &'static str); 19] = [
         (Cause::Created, "created"),
         (Cause::Claimed, "claimed"),
         (Cause::Requested, "requested"),
@@ -84,6 +86,7 @@ impl Cause {
         (Cause::Deleted, "deleted"),
         (Cause::Restored, "restored"),
         (Cause::Deactivation, "deactivation"),
+        (Cause::Reverted, "reverted"),
     ];
 
     /// Every cause, in declaration order.
@@ -131,6 +134,7 @@ impl Cause {
             EventBody::CustomerMoved(_) => Cause::Moved,
             EventBody::CustomerDeleted(_) => Cause::Deleted,
             EventBody::CustomerRestored(_) => Cause::Restored,
+            EventBody::CustomerChangeReverted(_) => Cause::Reverted,
             _ => return None,
         })
     }

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use poolkeeper_domain::command::NewCustomer;
+use poolkeeper_domain::command::{NewCustomer, RecordedChange};
 use poolkeeper_domain::event::FollowUpKind;
 use poolkeeper_domain::rules::{
     AssignRule, AssignStrategy, Condition, DeadlineOutcome, Escalation, Limit, ProtectionExtension,
@@ -20,7 +20,7 @@ use poolkeeper_domain::rules::{
 };
 use poolkeeper_domain::{
     Actor, Command, CommandBody, CommandId, CustomerId, CustomerState, Event, FollowUpId, PoolId,
-    PoolMode, PoolRules, ProtectionWindow, UserId, WriteModel, decide, schedule,
+    PoolMode, PoolRules, ProtectionWindow, StreamRef, UserId, WriteModel, decide, schedule,
 };
 
 /// One random choice: what to try, on which customer, with which other party, after how
@@ -58,6 +58,11 @@ pub struct Simulation {
     /// Every customer ever created.
     pub customers: Vec<CustomerId>,
     follow_ups: BTreeMap<CustomerId, FollowUpId>,
+    /// Each customer's latest state change as the log records it (positions count every
+    /// event this simulation returned, in order), for reverts.
+    last_change: BTreeMap<CustomerId, RecordedChange>,
+    /// Events returned so far: the position of the last one.
+    position: u64,
     base: u128,
     next_id: u128,
 }
@@ -81,6 +86,8 @@ impl Simulation {
             pools: Vec::new(),
             customers: Vec::new(),
             follow_ups: BTreeMap::new(),
+            last_change: BTreeMap::new(),
+            position: 0,
             base: u128::from(seed) << 64,
             next_id: 0,
         };
@@ -233,6 +240,18 @@ impl Simulation {
         }
         for event in &events {
             self.model.apply(event);
+            self.position += 1;
+            if let StreamRef::Customer(customer_id) = event.stream()
+                && let Some(customer) = self.model.customers.get(&customer_id)
+                && customer.changed_version == customer.version
+            {
+                let change = RecordedChange {
+                    event: event.clone(),
+                    position: self.position,
+                    stream_version: customer.version,
+                };
+                self.last_change.insert(customer_id, change);
+            }
         }
         Some(events)
     }
@@ -339,6 +358,14 @@ impl Simulation {
             return self.admin_command(other);
         }
         let customer_id = self.customers[step.pick as usize % self.customers.len()];
+        if action == 7
+            && other.is_multiple_of(3)
+            && let Some(change) = self.last_change.get(&customer_id)
+        {
+            let changes = vec![change.clone()];
+            let reason = "误操作".to_owned();
+            return self.run(admin, CommandBody::RevertChanges { changes, reason });
+        }
         let customer = self.model.customers.get(&customer_id)?.clone();
         let pool = self.model.pools.get(&customer.pool)?.clone();
         let user = self.pick_user(other)?;

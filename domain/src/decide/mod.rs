@@ -24,6 +24,7 @@
 //!   freeze and unfreeze, move between pools, delete and restore;
 //! - `ladder`: the escalation ladder before an automatic reclaim (the superior notified,
 //!   the customer reassigned at the deadline);
+//! - `revert`: undo by compensation (one change, or every change of one command);
 //! - `follow_ups`: what happens to an owned customer: follow-ups and comments, the deal
 //!   (won), its protection window, department shares.
 
@@ -34,6 +35,7 @@ mod intake;
 mod ladder;
 mod ownership;
 mod pools;
+mod revert;
 
 pub use pools::rules_change;
 mod users;
@@ -159,6 +161,7 @@ fn decide_by_family(ruling: &mut Ruling<'_>, body: &CommandBody) -> Result<()> {
             customer_id,
             due_at,
         } => ladder::escalate(ruling, *customer_id, *due_at),
+        RevertChanges { changes, reason } => revert::revert(ruling, changes, reason),
         Transfer {
             customer_id,
             new_owner,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{CustomerId, FollowUpId, PoolId, UserId};
+use crate::ids::{CustomerId, EventId, FollowUpId, PoolId, UserId};
 use crate::rules::{AssignStrategy, RuleKind};
 
 /// `customer.created`.
@@ -456,4 +456,47 @@ pub struct CustomerShared {
     pub customer_id: CustomerId,
     /// The department that may now read it.
     pub department: String,
+}
+
+/// What a revert brought the customer back to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum RevertedTo {
+    /// Unclaimed in its pool.
+    InPool,
+    /// The application pending again.
+    Pending {
+        /// The applicant.
+        applicant: UserId,
+    },
+    /// Owned by this user again (a fresh ownership from the revert).
+    Owned {
+        /// The owner.
+        owner: UserId,
+    },
+    /// The same state, moved back to `pool_id` by the `customer.moved` appended just
+    /// before (a move reverted); this event changes no state.
+    Moved,
+}
+
+/// `customer.change_reverted`: the compensation of one ownership change, linked to it. The
+/// change itself stays in the log; history and abandon records show it as reverted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerChangeReverted {
+    /// The customer.
+    pub customer_id: CustomerId,
+    /// The pool it is in after the revert.
+    pub pool_id: PoolId,
+    /// The event compensated.
+    pub compensates: EventId,
+    /// Its log position.
+    pub compensates_position: u64,
+    /// Its type, e.g. `customer.transferred`.
+    pub reverted_type: String,
+    /// The owner whose ownership the revert ended, if it was owned.
+    pub former_owner: Option<UserId>,
+    /// What the customer is now.
+    pub reverted_to: RevertedTo,
+    /// Why (required).
+    pub reason: String,
 }

@@ -277,6 +277,8 @@ event_bodies! {
     ProtectionExtended => "customer.protection_extended", schema 1, customer;
     /// The customer was shared with a department (共享).
     CustomerShared => "customer.shared", schema 1, customer;
+    /// An ownership change was reverted by its compensation.
+    CustomerChangeReverted => "customer.change_reverted", schema 1, customer;
 }
 
 pub use customers::*;

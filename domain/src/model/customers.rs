@@ -8,8 +8,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::event::{
-    CustomerAutoReclaimed, CustomerCreated, CustomerReclaimReassigned, CustomerReclaimed, Event,
-    EventBody, RestoredTo,
+    CustomerAutoReclaimed, CustomerChangeReverted, CustomerCreated, CustomerReclaimReassigned,
+    CustomerReclaimed, Event, EventBody, RestoredTo, RevertedTo,
 };
 use crate::ids::{CustomerId, PoolId, UserId};
 use crate::rules::{self, Deadline, Ownership};
@@ -138,6 +138,9 @@ pub struct Customer {
     pub state: CustomerState,
     /// Events on its stream.
     pub version: u64,
+    /// The stream version of the last event that changed its state or pool (what a revert
+    /// checks: nothing may have changed since the change it reverts).
+    pub changed_version: u64,
     /// Who created it.
     pub created_by: UserId,
     /// Related persons (相关人): former owners whose ownership was reclaimed keep read access.
@@ -255,6 +258,12 @@ pub fn next_state(body: &EventBody) -> Option<NextState> {
             to_pool: Some(e.to_pool),
         },
         EventBody::CustomerFrozen(_) => NextState::Frozen,
+        EventBody::CustomerChangeReverted(e) => match e.reverted_to {
+            RevertedTo::InPool => in_pool,
+            RevertedTo::Pending { applicant } => NextState::Pending { applicant },
+            RevertedTo::Owned { owner } => owned(owner),
+            RevertedTo::Moved => NextState::Unchanged,
+        },
         EventBody::CustomerDeleted(_) => NextState::Deleted,
         EventBody::CustomerMoved(e) => NextState::Moved { to_pool: e.to_pool },
         EventBody::CustomerRestored(e) => match (e.restored_to, e.owner) {
@@ -290,6 +299,11 @@ impl WriteModel {
         };
         self.record_facts(customer_id, event);
         self.enter_state(customer_id, next, event.at);
+        if next != NextState::Unchanged
+            && let Some(customer) = self.customers.get_mut(&customer_id)
+        {
+            customer.changed_version = customer.version;
+        }
     }
 
     /// What a customer event records besides the state: the customer itself when created,
@@ -329,6 +343,13 @@ impl WriteModel {
                 {
                     *pointer = choice.pointer_after;
                 }
+            }
+            // A reverted loss starts no cooldown for the owner it returns to.
+            EventBody::CustomerChangeReverted(CustomerChangeReverted {
+                reverted_to: RevertedTo::Owned { owner },
+                ..
+            }) => {
+                self.losses.remove(&(*owner, customer_id));
             }
             EventBody::ReclaimEscalated(e) => {
                 if let Some(customer) = self.customers.get_mut(&customer_id) {
@@ -443,6 +464,7 @@ impl WriteModel {
                 pool: created.pool_id,
                 state: CustomerState::InPool,
                 version: 0,
+                changed_version: 0,
                 created_by: created.created_by,
                 related: Vec::new(),
                 shared_with: Vec::new(),

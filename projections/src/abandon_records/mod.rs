@@ -28,7 +28,7 @@ use crate::projector::{ProjectionDefinition, Projector};
 
 pub(crate) static DEFINITION: ProjectionDefinition = ProjectionDefinition {
     name: ProjectionName::AbandonRecords,
-    schema_version: 1,
+    schema_version: 2,
     tables: include_str!("schema.sql"),
     indexes: include_str!("indexes.sql"),
     open: |db| Ok(Box::new(AbandonRecords::open(db)?)),
@@ -194,6 +194,20 @@ impl Projector for AbandonRecords {
                 None,
                 Some(e.into()),
             ),
+            EventBody::CustomerChangeReverted(e) => {
+                db.prepare_cached(
+                    "UPDATE audit SET reverted_position = ?2, reverted_at = ?3, \
+                     reverted_by = ?4, revert_reason = ?5 WHERE position = ?1",
+                )?
+                .execute(params![
+                    e.compensates_position as i64,
+                    event.position as i64,
+                    micros(event.event.at),
+                    StoredActor(actor),
+                    e.reason
+                ])?;
+                Ok(())
+            }
             _ => Ok(()),
         }
     }

@@ -12,6 +12,7 @@ use rusqlite::{Connection, Row};
 
 use crate::db::{RowExt, micros};
 use crate::error::ProjectionError;
+use crate::history::Reversal;
 use crate::page::{self, DEFAULT_LIMIT, Key, Page, TimeOrder};
 use crate::readpool::ReadPool;
 
@@ -84,6 +85,8 @@ pub struct AbandonRecord {
     pub rules_version: Option<u32>,
     /// The facts the automatic reclaim rests on.
     pub evidence: Option<ReclaimEvidence>,
+    /// Its revert, when it was reverted.
+    pub reverted: Option<Reversal>,
 }
 
 /// An audit listing; every filter is optional, the period is `[since, until)`.
@@ -154,7 +157,8 @@ pub struct UserCount {
 
 const COLUMNS: &str = "position, at, customer_id, pool_id, kind, from_user, by_actor, rule, \
     reason, to_pool, threshold_days, due_at, rules_version, owned_since, last_contact_at, \
-    won_at, counted_from, protection_until";
+    won_at, counted_from, protection_until, reverted_position, reverted_at, reverted_by, \
+    revert_reason";
 
 fn read_entry(row: &Row<'_>) -> rusqlite::Result<AbandonRecord> {
     Ok(AbandonRecord {
@@ -178,6 +182,15 @@ fn read_entry(row: &Row<'_>) -> rusqlite::Result<AbandonRecord> {
                 won_at: row.opt_at(15)?,
                 counted_from: row.at(16)?,
                 protection_until: row.opt_at(17)?,
+            }),
+            None => None,
+        },
+        reverted: match row.get::<_, Option<i64>>(18)? {
+            Some(position) => Some(Reversal {
+                position: position as u64,
+                at: row.at(19)?,
+                by: row.actor(20)?,
+                reason: row.get(21)?,
             }),
             None => None,
         },

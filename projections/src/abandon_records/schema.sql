@@ -21,7 +21,12 @@ CREATE TABLE IF NOT EXISTS audit (
     last_contact_at INTEGER,
     won_at          INTEGER,
     counted_from    INTEGER,
-    protection_until INTEGER
+    protection_until INTEGER,
+    -- when the loss was reverted (customer.change_reverted): where, when, by whom, why
+    reverted_position INTEGER,
+    reverted_at       INTEGER,
+    reverted_by       ANY,
+    revert_reason     TEXT
 ) STRICT;
 
 -- Users deactivated so far: their reclaims are `deactivation`.

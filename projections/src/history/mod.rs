@@ -10,7 +10,7 @@ use poolkeeper_domain::event::EventBody;
 use poolkeeper_domain::{Actor, CustomerId, PoolId, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-pub use self::reader::{AsOf, HistoryReader, Mark, Period};
+pub use self::reader::{AsOf, HistoryReader, Mark, Period, Reversal};
 use crate::cache::RowCache;
 use crate::db::{Id, RowExt, StoredActor, micros};
 use crate::lifecycle::{
@@ -22,7 +22,7 @@ use crate::projector::{ProjectionDefinition, Projector};
 
 pub(crate) static DEFINITION: ProjectionDefinition = ProjectionDefinition {
     name: ProjectionName::OwnershipHistory,
-    schema_version: 1,
+    schema_version: 2,
     tables: include_str!("schema.sql"),
     indexes: include_str!("indexes.sql"),
     open: |db| Ok(Box::new(History::open(db)?)),
@@ -112,6 +112,27 @@ fn write_period(db: &Connection, customer: CustomerId, row: &PeriodRow) -> rusql
     Ok(())
 }
 
+/// Records that the change at `position` was reverted by `event`.
+fn record_revert(
+    db: &Connection,
+    event: &LoggedEvent,
+    position: u64,
+    reason: &str,
+) -> rusqlite::Result<()> {
+    db.prepare_cached(
+        "INSERT OR REPLACE INTO reverts (position, by_position, at, by_actor, reason) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        position as i64,
+        event.position as i64,
+        micros(event.event.at),
+        StoredActor(event.event.actor),
+        reason
+    ])?;
+    Ok(())
+}
+
 /// The reason an ending event gives, if any.
 fn reason_of(body: &EventBody) -> Option<String> {
     match body {
@@ -121,6 +142,7 @@ fn reason_of(body: &EventBody) -> Option<String> {
         EventBody::CustomerFrozen(e) => e.reason.clone(),
         EventBody::ClaimRejected(e) => e.reason.clone(),
         EventBody::CustomerRestored(e) => e.note.clone(),
+        EventBody::CustomerChangeReverted(e) => Some(e.reason.clone()),
         _ => None,
     }
 }
@@ -149,6 +171,9 @@ impl Projector for History {
         if let EventBody::UserDeactivated(e) = body {
             self.deactivated.insert(e.user_id);
             return Ok(());
+        }
+        if let EventBody::CustomerChangeReverted(e) = body {
+            record_revert(db, event, e.compensates_position, &e.reason)?;
         }
         let Some(id) = customer_of(body).filter(|_| changes_state(body)) else {
             return Ok(());

@@ -61,6 +61,69 @@ pub struct Period {
     pub end_reason: Option<String>,
     /// A transfer's new owner.
     pub ended_to: Option<UserId>,
+    /// The revert of the change that began it, if it was reverted.
+    pub began_reverted: Option<Reversal>,
+    /// The revert of the change that ended it, if it was reverted.
+    pub end_reverted: Option<Reversal>,
+    /// When it began by a revert: the position of the change compensated.
+    pub began_compensates: Option<Position>,
+    /// When it ended by a revert: the position of the change compensated.
+    pub end_compensates: Option<Position>,
+}
+
+/// A change's compensation: where, when, by whom and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reversal {
+    /// The compensating event's position.
+    pub position: Position,
+    /// Its instant.
+    pub at: DateTime<Utc>,
+    /// Who reverted.
+    pub by: Actor,
+    /// Why.
+    pub reason: String,
+}
+
+/// Fills in which changes of `periods` were reverted and which reverts compensate what.
+fn with_reversals(conn: &Connection, periods: &mut [Period]) -> rusqlite::Result<()> {
+    let mut reverted = conn.prepare_cached(
+        "SELECT by_position, at, by_actor, reason FROM reverts WHERE position = ?1",
+    )?;
+    let mut compensated =
+        conn.prepare_cached("SELECT position FROM reverts WHERE by_position = ?1")?;
+    let mut reversal = |position: Position| {
+        reverted
+            .query_row([position as i64], |row| {
+                Ok(Reversal {
+                    position: row.get::<_, i64>(0)? as u64,
+                    at: row.at(1)?,
+                    by: row.actor(2)?,
+                    reason: row.get(3)?,
+                })
+            })
+            .optional()
+    };
+    for period in periods.iter_mut() {
+        period.began_reverted = reversal(period.from.position)?;
+        if let Some(to) = period.to {
+            period.end_reverted = reversal(to.position)?;
+        }
+    }
+    for period in periods.iter_mut() {
+        if period.began == Cause::Reverted {
+            period.began_compensates = compensated
+                .query_row([period.from.position as i64], |row| row.get::<_, i64>(0))
+                .optional()?
+                .map(|p| p as u64);
+        }
+        if let (Some(Cause::Reverted), Some(to)) = (period.ended, period.to) {
+            period.end_compensates = compensated
+                .query_row([to.position as i64], |row| row.get::<_, i64>(0))
+                .optional()?
+                .map(|p| p as u64);
+        }
+    }
+    Ok(())
 }
 
 fn read(row: &Row<'_>) -> rusqlite::Result<Period> {
@@ -87,6 +150,10 @@ fn read(row: &Row<'_>) -> rusqlite::Result<Period> {
         ended_by: row.opt_actor(11)?,
         end_reason: row.get(12)?,
         ended_to: row.opt_id(13)?,
+        began_reverted: None,
+        end_reverted: None,
+        began_compensates: None,
+        end_compensates: None,
     })
 }
 
@@ -173,14 +240,17 @@ fn period_at(
     } else {
         ""
     };
-    Ok(conn
+    let period = conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM periods WHERE customer_id = ?1{owned} \
              AND {from} <= ?2 AND ({to} IS NULL OR {to} > ?2) \
              ORDER BY from_position DESC LIMIT 1"
         ))?
         .query_row(params![Id::from(customer), bound], read)
-        .optional()?)
+        .optional()?;
+    let mut periods: Vec<Period> = period.into_iter().collect();
+    with_reversals(conn, &mut periods)?;
+    Ok(periods.pop())
 }
 
 fn periods(
@@ -193,12 +263,14 @@ fn periods(
     } else {
         ""
     };
-    Ok(conn
+    let mut periods: Vec<Period> = conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM periods WHERE customer_id = ?1{owned} ORDER BY from_position"
         ))?
         .query_map([Id::from(customer)], read)?
-        .collect::<rusqlite::Result<_>>()?)
+        .collect::<rusqlite::Result<_>>()?;
+    with_reversals(conn, &mut periods)?;
+    Ok(periods)
 }
 
 fn holdings(
@@ -240,10 +312,11 @@ fn holdings(
     let mut fetch = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM periods WHERE customer_id = ?1 AND from_position = ?2"
     ))?;
-    let rows = keys
+    let mut rows = keys
         .into_iter()
         .map(|(customer, position)| fetch.query_row(params![customer, position], read))
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    with_reversals(conn, &mut rows)?;
     Ok(page::page(rows, limit, |row| {
         page::encode(&tag, &[Key::Id(row.customer_id.0)])
     }))

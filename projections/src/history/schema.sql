@@ -25,3 +25,13 @@ CREATE TABLE IF NOT EXISTS periods (
 CREATE TABLE IF NOT EXISTS deactivated (
     user_id BLOB PRIMARY KEY
 ) STRICT, WITHOUT ROWID;
+
+-- Reverted changes: the change at `position` was compensated by the event at
+-- `by_position` (customer.change_reverted), which `by_actor` appended for `reason`.
+CREATE TABLE IF NOT EXISTS reverts (
+    position    INTEGER PRIMARY KEY,
+    by_position INTEGER NOT NULL UNIQUE,
+    at          INTEGER NOT NULL,
+    by_actor    ANY     NOT NULL,
+    reason      TEXT    NOT NULL
+) STRICT;
