@@ -2,7 +2,7 @@
 
 use poolkeeper_domain::permissions::StatisticsSubject;
 use poolkeeper_projections::{
-    AbandonRecord, DailyActivity, Period, ReasonCount, StateCounts, UserCount, UserCounts,
+    AbandonRecord, DailyActivity, Period, ReasonCount, Reversal, StateCounts, UserCount, UserCounts,
 };
 use poolkeeper_proto::v1 as pb;
 use tonic::Status;
@@ -35,6 +35,20 @@ pub fn interval_pb(period: &Period) -> pb::OwnershipInterval {
         end_reason: period.end_reason.clone().unwrap_or_default(),
         end_rule: actor_rule(period.ended_by) as i32,
         transferred_to: optional_user_name(period.ended_to),
+        start_reverted: period.began_reverted.as_ref().map(reversal_pb),
+        end_reverted: period.end_reverted.as_ref().map(reversal_pb),
+        start_compensates: period.began_compensates.unwrap_or(0),
+        end_compensates: period.end_compensates.unwrap_or(0),
+    }
+}
+
+/// A change's compensation as a message.
+fn reversal_pb(reversal: &Reversal) -> pb::Reversal {
+    pb::Reversal {
+        position: reversal.position,
+        time: Some(timestamp(reversal.at)),
+        actor: reversal.by.to_string(),
+        reason: reversal.reason.clone(),
     }
 }
 
@@ -73,6 +87,7 @@ pub fn abandon_record_pb(row: &AbandonRecord) -> pb::AbandonRecord {
             .as_ref()
             .and_then(|evidence| serde_json::to_string(evidence).ok())
             .unwrap_or_default(),
+        reverted: row.reverted.as_ref().map(reversal_pb),
     }
 }
 

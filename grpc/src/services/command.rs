@@ -30,7 +30,7 @@ use crate::writer::{CommandWriter, Outcome};
 /// The CommandService implementation.
 #[derive(Clone)]
 pub struct CommandApi {
-    partitions: PartitionFinder,
+    pub(super) partitions: PartitionFinder,
     max_import: usize,
     forwarder: Arc<Forwarder>,
 }
@@ -49,7 +49,7 @@ impl CommandApi {
 
     /// Sends `message` to the node writing `partition`'s log (`path` is the RPC), unless
     /// it already came from another node: then this node lost the lease meanwhile.
-    async fn forward<M, Reply>(
+    pub(super) async fn forward<M, Reply>(
         &self,
         holder: &str,
         path: &str,
@@ -183,7 +183,7 @@ impl CommandApi {
 
 /// Submits `command` for the request to `writer` and waits until it is durable or
 /// refused; a refusal names `target` and the request's field paths.
-async fn submit(
+pub(super) async fn submit(
     writer: &CommandWriter,
     request: &Request<()>,
     command: Command,
@@ -205,7 +205,11 @@ async fn submit(
 
 /// The reply naming `target`, or what the command created: a retried create names what
 /// the first one created, whatever the retry's request says.
-fn result(writer: &CommandWriter, target: StreamRef, outcome: &Outcome) -> pb::CommandResult {
+pub(super) fn result(
+    writer: &CommandWriter,
+    target: StreamRef,
+    outcome: &Outcome,
+) -> pb::CommandResult {
     let target = outcome.created.first().copied().unwrap_or(target);
     let stream = target.to_string();
     let version = outcome
@@ -266,6 +270,20 @@ macro_rules! command_service {
                 request: Request<Streaming<pb::ImportCustomersRequest>>,
             ) -> Result<Response<pb::ImportCustomersResult>, Status> {
                 self.import_stream(request).await
+            }
+
+            async fn revert_ownership_change(
+                &self,
+                request: Request<pb::RevertOwnershipChangeRequest>,
+            ) -> Result<Response<pb::CommandResult>, Status> {
+                self.revert_change(request).await
+            }
+
+            async fn revert_command(
+                &self,
+                request: Request<pb::RevertCommandRequest>,
+            ) -> Result<Response<pb::CommandResult>, Status> {
+                self.revert_command_changes(request).await
             }
 
             type ExecuteStream = super::execute::ExecuteStream;

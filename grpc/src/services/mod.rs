@@ -9,6 +9,7 @@ pub mod freshness;
 pub mod organizations;
 pub mod partitions;
 pub mod query;
+mod revert;
 pub mod what_if;
 
 use tonic::Request;

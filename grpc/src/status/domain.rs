@@ -124,6 +124,10 @@ fn domain_metadata(error: &DomainError) -> Metadata {
             put("actual_version", actual.to_string());
         }
         DomainError::ProtectionBeyondMaximum { max, .. } => put("max", max.to_rfc3339()),
+        DomainError::NotRevertible { event, event_type } => {
+            put("event_id", event.to_string());
+            put("event_type", (*event_type).to_owned());
+        }
         _ => {}
     }
     metadata

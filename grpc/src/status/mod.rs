@@ -173,6 +173,23 @@ pub fn failed_precondition(reason: &str, subject: &str, message: impl Into<Strin
     with_info(Code::FailedPrecondition, message, reason, metadata, details)
 }
 
+/// A FAILED_PRECONDITION `changed_since` of `customer`: a change a revert names was
+/// followed by `later` (its facts for `ErrorInfo.metadata`: position, event id, type).
+pub fn changed_since(customer: &str, message: impl Into<String>, later: Metadata) -> Status {
+    let message = message.into();
+    let mut details = ErrorDetails::new();
+    details.add_precondition_failure_violation("CHANGED_SINCE", customer, message.clone());
+    let mut metadata = later;
+    metadata.insert("resource".to_owned(), customer.to_owned());
+    with_info(
+        Code::FailedPrecondition,
+        message,
+        "changed_since",
+        metadata,
+        details,
+    )
+}
+
 /// A RESOURCE_EXHAUSTED of `subject` with the stable `reason`.
 pub fn resource_exhausted(reason: &str, subject: &str, message: impl Into<String>) -> Status {
     let message = message.into();
