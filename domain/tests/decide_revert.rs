@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use poolkeeper_domain::command::RecordedChange;
 use poolkeeper_domain::error::ErrorClass::{
@@ -17,28 +17,9 @@ use poolkeeper_domain::rules::Limit;
 use poolkeeper_domain::*;
 use support::*;
 
-/// Every event of the world's log as the log records it.
-fn recorded(world: &World) -> Vec<RecordedChange> {
-    let mut versions: HashMap<StreamRef, u64> = HashMap::new();
-    world
-        .log
-        .iter()
-        .enumerate()
-        .map(|(index, event)| {
-            let version = versions.entry(event.stream()).or_default();
-            *version += 1;
-            RecordedChange {
-                event: event.clone(),
-                position: index as u64 + 1,
-                stream_version: *version,
-            }
-        })
-        .collect()
-}
-
 /// The recorded form of the world's latest event of `event_type`.
 fn latest(world: &World, event_type: &str) -> RecordedChange {
-    recorded(world)
+    recorded(&world.log)
         .into_iter()
         .rev()
         .find(|r| r.event.body.event_type() == event_type)
@@ -355,7 +336,7 @@ fn one_commands_transfers_revert_all_or_none_caps_counted_across_them() {
     // Alice's deactivation hands all five to Bob in one command.
     world.ok(as_user(ADMIN), deactivate(ALICE, Some(BOB)));
     let command = latest(&world, "customer.transferred").event.command_id;
-    let transfers: Vec<RecordedChange> = recorded(&world)
+    let transfers: Vec<RecordedChange> = recorded(&world.log)
         .into_iter()
         .filter(|r| {
             r.event.command_id == command && r.event.body.event_type() == "customer.transferred"

@@ -331,23 +331,6 @@ impl Fixture {
     }
 }
 
-/// The events of `log` as recorded: position and stream version.
-fn recorded(log: &[Event]) -> Vec<RecordedChange> {
-    let mut versions: HashMap<StreamRef, u64> = HashMap::new();
-    log.iter()
-        .enumerate()
-        .map(|(index, event)| {
-            let version = versions.entry(event.stream()).or_default();
-            *version += 1;
-            RecordedChange {
-                event: event.clone(),
-                position: index as u64 + 1,
-                stream_version: *version,
-            }
-        })
-        .collect()
-}
-
 /// A revert of the `k`-th latest customer-state change of `log` (or of every state change
 /// of its command, as the service's RevertCommand asks).
 fn revert(log: &[Event], k: usize, whole: bool) -> CommandBody {
@@ -371,9 +354,11 @@ fn revert(log: &[Event], k: usize, whole: bool) -> CommandBody {
     let changes = if whole {
         let command = chosen.event.command_id;
         let same = recorded.iter().filter(|r| r.event.command_id == command);
-        same.filter(|r| model_changes_state(&r.event.body))
-            .cloned()
-            .collect()
+        let ownership = |r: &&RecordedChange| {
+            poolkeeper_domain::model::changes_state(&r.event.body)
+                && !matches!(r.event.body, EventBody::CustomerCreated(_))
+        };
+        same.filter(ownership).cloned().collect()
     } else {
         vec![(*chosen).clone()]
     };
@@ -381,12 +366,6 @@ fn revert(log: &[Event], k: usize, whole: bool) -> CommandBody {
         changes,
         reason: "误操作".into(),
     }
-}
-
-fn model_changes_state(body: &EventBody) -> bool {
-    poolkeeper_domain::model::next_state(body)
-        .is_some_and(|next| next != poolkeeper_domain::model::NextState::Unchanged)
-        && !matches!(body, EventBody::CustomerCreated(_))
 }
 
 /// An oracle of ownership folded straight from events, independent of the write model.

@@ -202,9 +202,7 @@ pub(crate) fn transition(current: Option<&Standing>, body: &EventBody) -> Transi
 
 /// Whether `body` may start a state period (every customer event but those that leave the
 /// state as it is).
-pub(crate) fn changes_state(body: &EventBody) -> bool {
-    next_state(body).is_some_and(|next| next != NextState::Unchanged)
-}
+pub(crate) use poolkeeper_domain::model::changes_state;
 
 /// The users deactivated so far, as a projection's `deactivated` table keeps them: the
 /// losses they cause afterwards are [`Cause::Deactivation`].

@@ -226,6 +226,12 @@ pub enum NextState {
     Unchanged,
 }
 
+/// Whether `body` changes its customer's state or pool (every customer event but the
+/// ones whose [`NextState`] is `Unchanged`).
+pub fn changes_state(body: &EventBody) -> bool {
+    next_state(body).is_some_and(|next| next != NextState::Unchanged)
+}
+
 /// Where `body` takes its customer ([`NextState`]); `None` for events of other streams.
 pub fn next_state(body: &EventBody) -> Option<NextState> {
     let owned = |owner| NextState::Owned {

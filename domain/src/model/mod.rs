@@ -26,7 +26,8 @@ use crate::event::{Event, StreamRef};
 use crate::ids::{CustomerId, FollowUpId, PoolId, UserId};
 
 pub use customers::{
-    Customer, CustomerState, CustomerStatus, FormerState, LadderStep, NextState, next_state,
+    Customer, CustomerState, CustomerStatus, FormerState, LadderStep, NextState, changes_state,
+    next_state,
 };
 pub use organization::OrganizationSettings;
 pub use pools::Pool;

@@ -262,6 +262,23 @@ impl World {
     }
 }
 
+/// Every event of `log` as the log records it: its position and its stream's version.
+pub fn recorded(log: &[Event]) -> Vec<poolkeeper_domain::command::RecordedChange> {
+    let mut versions: std::collections::HashMap<StreamRef, u64> = Default::default();
+    log.iter()
+        .enumerate()
+        .map(|(index, event)| {
+            let version = versions.entry(event.stream()).or_default();
+            *version += 1;
+            poolkeeper_domain::command::RecordedChange {
+                event: event.clone(),
+                position: index as u64 + 1,
+                stream_version: *version,
+            }
+        })
+        .collect()
+}
+
 /// A new customer with a name and nothing else.
 pub fn new_customer(customer_id: CustomerId, pool_id: Option<PoolId>, name: &str) -> NewCustomer {
     NewCustomer {

@@ -5,7 +5,7 @@
 //! changed since. A refusal because the customer changed since names the later change.
 
 use poolkeeper_domain::command::RecordedChange;
-use poolkeeper_domain::model::{NextState, next_state};
+use poolkeeper_domain::model::changes_state;
 use poolkeeper_domain::{Command, CommandBody, CustomerId, DomainError, EventBody, StreamRef};
 use poolkeeper_eventlog::{EventStore, RecordedEvent, StreamId};
 use poolkeeper_proto::v1 as pb;
@@ -105,8 +105,7 @@ impl CommandApi {
 /// Whether an event changed its customer's state (what a command's revert reverses;
 /// creations stay).
 fn is_ownership_change(body: &EventBody) -> bool {
-    !matches!(body, EventBody::CustomerCreated(_))
-        && next_state(body).is_some_and(|next| next != NextState::Unchanged)
+    !matches!(body, EventBody::CustomerCreated(_)) && changes_state(body)
 }
 
 /// The event at `position` as recorded; NOT_FOUND past the log's end.

@@ -17,7 +17,7 @@ use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 use poolkeeper_codec::LoggedEvent;
-use poolkeeper_domain::event::EventBody;
+use poolkeeper_domain::event::{CustomerAutoReclaimed, CustomerReclaimReassigned, EventBody};
 use poolkeeper_domain::rules::{self, Ownership, PoolMode, PoolRules, RuleKind, RulesSince};
 use poolkeeper_domain::{Actor, CustomerId, PoolId, UserId};
 use rusqlite::Connection;
@@ -364,18 +364,17 @@ fn apply_to_customer(row: &mut CustomerRow, event: &LoggedEvent) -> bool {
                 at: micros(at),
             }));
         }
-        EventBody::CustomerAutoReclaimed(e) => {
+        EventBody::CustomerAutoReclaimed(CustomerAutoReclaimed {
+            former_owner, rule, ..
+        })
+        | EventBody::CustomerReclaimReassigned(CustomerReclaimReassigned {
+            former_owner,
+            rule,
+            ..
+        }) => {
             row.reclaim = Some(Box::new(Reclaim {
-                from: e.former_owner,
-                by: Actor::Rule(e.rule),
-                reason: None,
-                at: micros(at),
-            }));
-        }
-        EventBody::CustomerReclaimReassigned(e) => {
-            row.reclaim = Some(Box::new(Reclaim {
-                from: e.former_owner,
-                by: Actor::Rule(e.rule),
+                from: *former_owner,
+                by: Actor::Rule(*rule),
                 reason: None,
                 at: micros(at),
             }));

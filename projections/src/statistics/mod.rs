@@ -8,7 +8,7 @@
 mod reader;
 
 use poolkeeper_codec::LoggedEvent;
-use poolkeeper_domain::event::EventBody;
+use poolkeeper_domain::event::{CustomerAutoReclaimed, CustomerReclaimReassigned, EventBody};
 use poolkeeper_domain::model::day_number;
 use poolkeeper_domain::{CustomerId, PoolId, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -137,11 +137,12 @@ impl Projector for Statistics {
             EventBody::CustomerReclaimed(e) => {
                 self.activity(event, pool, e.former_owner, RECLAIMS);
             }
-            EventBody::CustomerAutoReclaimed(e) => {
-                self.activity(event, pool, e.former_owner, AUTO_RECLAIMS);
-            }
-            EventBody::CustomerReclaimReassigned(e) => {
-                self.activity(event, pool, e.former_owner, AUTO_RECLAIMS);
+            EventBody::CustomerAutoReclaimed(CustomerAutoReclaimed { former_owner, .. })
+            | EventBody::CustomerReclaimReassigned(CustomerReclaimReassigned {
+                former_owner,
+                ..
+            }) => {
+                self.activity(event, pool, *former_owner, AUTO_RECLAIMS);
             }
             _ => {}
         }
