@@ -46,6 +46,15 @@ pub enum DueAction {
 }
 
 impl DueAction {
+    /// A short stable name of the kind of action: `reclaim`, `escalate` or `remind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DueAction::Reclaim { .. } => "reclaim",
+            DueAction::Escalate { .. } => "escalate",
+            DueAction::Remind { .. } => "remind",
+        }
+    }
+
     /// The system command that carries the action out. Its id is derived from the action,
     /// so a repeated submission is recognised as the same command.
     pub fn into_command(self) -> Command {

@@ -143,11 +143,13 @@ impl Writer {
     async fn commit(&mut self, jobs: &[Vec<AppendRequest>]) -> Result<Committed, EventLogError> {
         let client = self.pool.get().await.map_err(backend)?;
         let streams = streams_of(jobs.iter().flatten());
+        let started = std::time::Instant::now();
         let result = match self.at_once(&client, jobs, &streams).await {
             Ok(Some(committed)) => Ok(committed),
             Ok(None) => self.transaction(&client, jobs, &streams).await,
             Err(e) => Err(e),
         };
+        poolkeeper_eventlog::observe::commit_took("postgres", started.elapsed());
         if result.is_err() {
             self.known = None;
             let _ = client.batch_execute("ROLLBACK").await;

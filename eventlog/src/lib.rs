@@ -15,11 +15,13 @@
 //! - [`upcast`] — schema evolution on read.
 //! - [`export`] — the JSON-lines export for auditors.
 //! - [`config`] — [`EventLogConfig`].
+//! - [`observe`] — the commit-latency hook for the service's metrics.
 
 pub mod config;
 pub mod error;
 pub mod export;
 pub mod hash;
+pub mod observe;
 pub mod sqlite;
 pub mod store;
 pub mod types;

@@ -279,6 +279,20 @@ pub fn organization<T>(request: &Request<T>) -> Result<OrganizationId, Status> {
         .ok_or_else(|| status::internal("the request went through no organization check"))
 }
 
+/// Who reads in a query: the acting user ([`actor`]) or, when the request names none and
+/// its token has the `audit` scope, the system (an auditor reads the whole organization,
+/// whose log it may already export).
+pub fn reader<T>(request: &Request<T>) -> Result<Actor, Status> {
+    let auditor = request
+        .extensions()
+        .get::<Arc<Caller>>()
+        .is_some_and(|caller| caller.has(Scope::Audit));
+    if auditor && request.metadata().get(USER_HEADER).is_none() {
+        return Ok(Actor::System);
+    }
+    actor(request)
+}
+
 /// The acting user of a request: `x-poolkeeper-user: users/{uuid}` (or a bare UUID), or
 /// `system` for admin-scoped callers.
 pub fn actor<T>(request: &Request<T>) -> Result<Actor, Status> {

@@ -70,6 +70,15 @@ pub struct Config {
     pub advertise: Option<String>,
     /// Log lines as JSON instead of text.
     pub json_logs: bool,
+    /// Where the HTTP listener serves Prometheus's `/metrics` (and the console, when
+    /// on); no HTTP listener when absent.
+    pub http_listen: Option<SocketAddr>,
+    /// The read-only audit console on the HTTP listener (`127.0.0.1:8090` when
+    /// `http_listen` is absent).
+    pub console: bool,
+    /// Where traces go: an OpenTelemetry collector's OTLP/gRPC endpoint
+    /// (`http://127.0.0.1:4317`); no traces are exported when absent.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Default for Config {
@@ -93,11 +102,26 @@ impl Default for Config {
             lease_seconds: 10,
             advertise: None,
             json_logs: false,
+            http_listen: None,
+            console: false,
+            otlp_endpoint: None,
         }
     }
 }
 
+/// Where the HTTP listener goes when only the console is asked for.
+pub const DEFAULT_CONSOLE_LISTEN: ([u8; 4], u16) = ([127, 0, 0, 1], 8090);
+
 impl Config {
+    /// The HTTP listener's address: `http_listen`, or the default one when the console
+    /// is on; none otherwise.
+    pub fn http_address(&self) -> Option<SocketAddr> {
+        self.http_listen.or_else(|| {
+            self.console
+                .then(|| SocketAddr::from(DEFAULT_CONSOLE_LISTEN))
+        })
+    }
+
     /// Reads a TOML file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

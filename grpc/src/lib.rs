@@ -19,4 +19,6 @@ pub mod seen;
 pub mod server;
 pub mod services;
 pub mod status;
+pub mod telemetry;
+pub mod web;
 pub mod writer;

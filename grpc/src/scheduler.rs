@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use poolkeeper_domain::{Clock, DomainError, schedule};
+use poolkeeper_domain::schedule::{self, DueAction};
+use poolkeeper_domain::{Clock, DomainError};
 use tokio::sync::{Notify, watch};
 
+use crate::telemetry::metrics;
 use crate::writer::{CommandWriter, WriteError};
 
 /// What one run of the scheduler did.
@@ -58,6 +60,12 @@ impl Scheduler {
         self.accepted.load(Ordering::Acquire)
     }
 
+    /// How many actions are due now (at most `limit`), for the metrics.
+    pub fn due_count(&self, limit: usize) -> usize {
+        let model = self.writer.model();
+        schedule::due(&model, self.clock.now(), limit).len()
+    }
+
     /// Submits everything due now, round after round, until nothing more is due or a
     /// round makes no progress.
     pub async fn run_due(&self) -> SchedulerRun {
@@ -75,16 +83,18 @@ impl Scheduler {
             if due.is_empty() {
                 break;
             }
+            let kinds: Vec<&'static str> = due.iter().map(DueAction::kind).collect();
             let outcomes = futures::future::join_all(
                 due.into_iter()
                     .map(|action| self.writer.submit(action.into_command(), None)),
             )
             .await;
             let mut accepted = 0;
-            for outcome in outcomes {
+            for (outcome, kind) in outcomes.into_iter().zip(kinds) {
                 match outcome {
                     Ok(outcome) => {
                         accepted += 1;
+                        metrics().scheduler_actions.with_label_values(&[kind]).inc();
                         run.position = run.position.max(outcome.last_position);
                     }
                     Err(WriteError::Domain(DomainError::NotDue { .. })) => {}

@@ -40,6 +40,9 @@ use crate::services::command::CommandApi;
 use crate::services::organizations::OrganizationApi;
 use crate::services::partitions::PartitionFinder;
 use crate::services::query::QueryApi;
+use crate::telemetry::RpcTelemetry;
+use crate::web::Web;
+use crate::web::console::Console;
 use crate::writer::WriterConfig;
 use poolkeeper_eventlog_postgres::PostgresLogConfig;
 
@@ -167,10 +170,31 @@ impl Runtime {
         &self.organizations
     }
 
+    /// Where the configuration puts the HTTP listener (metrics, console), if anywhere.
+    pub fn http_address(&self) -> Option<SocketAddr> {
+        self.config.http_address()
+    }
+
+    /// Whether the audit console is on.
+    pub fn console_on(&self) -> bool {
+        self.config.console
+    }
+
     /// Serves on `listener` until `shutdown` completes, then drains and closes.
     pub async fn serve(
         self,
         listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) -> Result<(), ServerError> {
+        self.serve_with(listener, None, shutdown).await
+    }
+
+    /// Serves gRPC on `listener`, and metrics (and the console, when on) on `http`, until
+    /// `shutdown` completes; then drains and closes.
+    pub async fn serve_with(
+        self,
+        listener: TcpListener,
+        http: Option<TcpListener>,
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) -> Result<(), ServerError> {
         let max = self.config.max_request_bytes;
@@ -204,21 +228,34 @@ impl Runtime {
         let lease = Duration::from_secs(self.config.lease_seconds.max(1));
         let command = CommandApi::new(partitions.clone(), self.config.max_import, lease);
         let command = CommandServiceServer::new(command).max_decoding_message_size(max);
-        let audit = AuditServiceServer::new(AuditApi::new(partitions.clone()))
-            .max_decoding_message_size(max);
-        let query = QueryServiceServer::new(QueryApi::new(
+        let audit_api = AuditApi::new(partitions.clone());
+        let audit = AuditServiceServer::new(audit_api.clone()).max_decoding_message_size(max);
+        let query_api = QueryApi::new(
             partitions.clone(),
             self.clock.clone(),
             Duration::from_secs(self.config.max_read_wait_seconds.max(1)),
-        ))
-        .max_decoding_message_size(max);
+        );
+        let query = QueryServiceServer::new(query_api.clone()).max_decoding_message_size(max);
+        let web = http.map(|http| {
+            let console = self.config.console.then(|| {
+                Console::new(
+                    auth.clone(),
+                    query_api.clone(),
+                    audit_api.clone(),
+                    partitions.clone(),
+                    self.clock.clone(),
+                )
+            });
+            let router = Web::new(Arc::clone(&self.organizations)).router(console);
+            tokio::spawn(crate::web::serve(http, router))
+        });
         let admin = AdminServiceServer::new(AdminApi::new(self.clock.clone(), partitions))
             .max_decoding_message_size(max);
         let organizations =
             OrganizationServiceServer::new(OrganizationApi::new(Arc::clone(&self.organizations)))
                 .max_decoding_message_size(max);
 
-        let mut builder = Server::builder().layer(ProtocolErrors);
+        let mut builder = Server::builder().layer(RpcTelemetry).layer(ProtocolErrors);
         if let Some(tls) = &self.config.tls {
             let cert = std::fs::read(&tls.cert).map_err(ServerError::Tls)?;
             let key = std::fs::read(&tls.key).map_err(ServerError::Tls)?;
@@ -238,6 +275,9 @@ impl Runtime {
             .add_service(auth.guard(Scope::Platform, organizations))
             .serve_with_incoming_shutdown(incoming(listener), shutdown)
             .await;
+        if let Some(web) = web {
+            web.abort();
+        }
         self.shutdown().await;
         served.map_err(ServerError::from)
     }
@@ -367,6 +407,8 @@ fn tokens(data: &DataDir, config: &Config) -> Result<Vec<TokenConfig>, ServerErr
 pub struct RunningServer {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where its HTTP listener (metrics, console) listens, when configured.
+    pub http_addr: Option<SocketAddr>,
     /// A token with every scope (the first configured one).
     pub token: String,
     /// What the first start created.
@@ -391,6 +433,18 @@ impl RunningServer {
             .get_or_insert_with(|| format!("http://{addr}"));
         let config = options.config.clone();
         let runtime = Runtime::open(options).await?;
+        let http = match runtime.http_address() {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .map_err(ServerError::Listen)?,
+            ),
+            None => None,
+        };
+        let http_addr = match &http {
+            Some(http) => Some(http.local_addr().map_err(ServerError::Listen)?),
+            None => None,
+        };
         let token = runtime
             .tokens()
             .first()
@@ -398,11 +452,12 @@ impl RunningServer {
             .unwrap_or_default();
         let bootstrap = Some(runtime.bootstrap().clone());
         let (trigger, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(runtime.serve(listener, async {
+        let task = tokio::spawn(runtime.serve_with(listener, http, async {
             let _ = stopped.await;
         }));
         Ok(Self {
             addr,
+            http_addr,
             token,
             bootstrap,
             config,

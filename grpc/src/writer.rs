@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -26,6 +27,7 @@ use uuid::Uuid;
 
 use crate::codec::append_request;
 use crate::seen::SeenCommands;
+use crate::telemetry::metrics;
 use poolkeeper_codec::{self as codec, CodecError};
 
 /// What an accepted command did.
@@ -72,6 +74,19 @@ pub enum WriteError {
     /// A decided command could not be encoded (a broken invariant, never the caller's fault).
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// The `outcome` label of an answered command: `ok`, `duplicate`, the domain's refusal
+/// code, or `log_error`, `shutting_down`, `internal`.
+fn outcome_label(answer: &Result<Outcome, WriteError>) -> &'static str {
+    match answer {
+        Ok(outcome) if outcome.duplicate => "duplicate",
+        Ok(_) => "ok",
+        Err(WriteError::Domain(error)) => error.code(),
+        Err(WriteError::Log(_)) => "log_error",
+        Err(WriteError::ShuttingDown) => "shutting_down",
+        Err(WriteError::Internal(_)) => "internal",
+    }
 }
 
 /// Tuning of the writer.
@@ -256,17 +271,24 @@ impl CommandWriter {
         command: Command,
         correlation_id: Option<Uuid>,
     ) -> Result<Outcome, WriteError> {
+        let started = Instant::now();
+        let name = command.body.name();
         let (reply, outcome) = oneshot::channel();
         let correlation_id = correlation_id.unwrap_or(command.command_id.0);
-        self.queue
+        let answer = match self
+            .queue
             .send(Submission {
                 command,
                 correlation_id,
                 reply,
             })
             .await
-            .map_err(|_| WriteError::ShuttingDown)?;
-        outcome.await.map_err(|_| WriteError::ShuttingDown)?
+        {
+            Ok(()) => outcome.await.unwrap_or(Err(WriteError::ShuttingDown)),
+            Err(_) => Err(WriteError::ShuttingDown),
+        };
+        metrics().command(name, outcome_label(&answer), started.elapsed());
+        answer
     }
 
     /// Reads the write model (for permission checks and the scheduler). Hold it briefly:
@@ -411,6 +433,7 @@ impl WriterTask {
 
     /// Decides a batch, appends what was accepted in one go, and answers every caller.
     async fn process(&mut self, batch: Vec<Submission>) {
+        metrics().batch_commands.observe(batch.len() as f64);
         let known = self.look_up(&batch).await;
         let DecidedBatch {
             requests,
@@ -547,6 +570,7 @@ impl WriterTask {
             return Vec::new();
         }
         let count = requests.len();
+        let _timer = metrics().append_seconds.start_timer();
         match self.store.append_batch(requests).await {
             Ok(results) => results.into_iter().map(|r| r.map_err(Arc::new)).collect(),
             Err(error) => {

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+pub mod http;
 pub mod process;
 pub mod raw;
 pub mod workload;

@@ -463,12 +463,14 @@ impl Writer {
             ..
         } = group;
         if fatal.is_none() {
+            let started = std::time::Instant::now();
             fatal = self
                 .conn
                 .prepare_cached("COMMIT")
                 .and_then(|mut s| s.execute([]))
                 .err()
                 .map(EventLogError::from);
+            crate::observe::commit_took("sqlite", started.elapsed());
         }
         match fatal {
             None => {

@@ -129,6 +129,15 @@ struct ServeArgs {
     /// Log lines as JSON.
     #[arg(long)]
     json_logs: bool,
+    /// Serve Prometheus's /metrics (and the console, when on) on this address.
+    #[arg(long, env = "POOLKEEPER_HTTP_LISTEN")]
+    http_listen: Option<std::net::SocketAddr>,
+    /// Serve the read-only audit console (on --http-listen, else 127.0.0.1:8090).
+    #[arg(long)]
+    console: bool,
+    /// Export traces to this OpenTelemetry collector (OTLP/gRPC, e.g. http://127.0.0.1:4317).
+    #[arg(long, env = "POOLKEEPER_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
 }
 
 /// Where an operations command acts: a running server, or the data directory.

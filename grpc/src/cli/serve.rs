@@ -18,6 +18,13 @@ pub(super) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         config.store = Some(store);
     }
     config.json_logs |= args.json_logs;
+    config.console |= args.console;
+    if let Some(http) = args.http_listen {
+        config.http_listen = Some(http);
+    }
+    if let Some(endpoint) = args.otlp_endpoint {
+        config.otlp_endpoint = Some(endpoint);
+    }
     init_logs(config.json_logs);
     // Listen only once the service can answer: the log is folded and the token written.
     let listen = config.listen;
@@ -28,6 +35,17 @@ pub(super) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     .await?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let address = listener.local_addr()?;
+    let http = match runtime.http_address() {
+        Some(http) => Some(tokio::net::TcpListener::bind(http).await?),
+        None => None,
+    };
+    if let Some(http) = &http {
+        let http = http.local_addr()?;
+        eprintln!("metrics on http://{http}/metrics");
+        if runtime.console_on() {
+            eprintln!("audit console on http://{http}/ (log in with a token)");
+        }
+    }
     if runtime.tokens().iter().any(|t| t.name == "development") {
         let token = &runtime.tokens()[0].token;
         eprintln!("development token (every scope): {token}");
@@ -39,7 +57,9 @@ pub(super) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         bootstrap.admin_user, bootstrap.default_pool
     );
     eprintln!("listening on {address}; Ctrl-C to stop");
-    runtime.serve(listener, shutdown_signal()).await?;
+    runtime
+        .serve_with(listener, http, shutdown_signal())
+        .await?;
     Ok(())
 }
 

@@ -15,6 +15,7 @@ use tonic::{Request, Response, Status};
 use super::partitions::PartitionFinder;
 use crate::convert::{log_event, verify_log_pb};
 use crate::status::{IntoStatus, OrStatus, invalid, quoted};
+use crate::telemetry::metrics;
 
 /// Events per page read for an export.
 const EXPORT_PAGE: usize = 5_000;
@@ -50,6 +51,22 @@ fn known_event_types(types: &[String]) -> Result<(), Status> {
     Ok(())
 }
 
+/// A live subscription, counted in `poolkeeper_subscriptions` while it lasts.
+struct Subscribed;
+
+impl Subscribed {
+    fn new() -> Self {
+        metrics().subscriptions.inc();
+        Self
+    }
+}
+
+impl Drop for Subscribed {
+    fn drop(&mut self) {
+        metrics().subscriptions.dec();
+    }
+}
+
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::LogEvent, Status>> + Send>>;
 type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportChunk, Status>> + Send>>;
 
@@ -66,6 +83,7 @@ impl AuditService for AuditApi {
         let request = request.into_inner();
         let types = request.event_types;
         known_event_types(&types)?;
+        let subscribed = Subscribed::new();
         let events = partition
             .store()
             .subscribe(request.from_position.max(1))
@@ -77,7 +95,7 @@ impl AuditService for AuditApi {
                 std::future::ready(keep)
             })
             .map(move |event| {
-                let _open = &partition;
+                let _open = (&partition, &subscribed);
                 event.map(log_event).or_status()
             });
         Ok(Response::new(Box::pin(events)))

@@ -86,9 +86,10 @@ pub(super) struct Reads {
 }
 
 impl Reads {
-    /// Who reads: the request's acting user, who must exist and be active, or the system.
+    /// Who reads: the request's acting user, who must exist and be active, or the system
+    /// (an `audit`-scoped token naming no user).
     pub(super) fn viewer<T>(&self, request: &Request<T>) -> Result<Viewer, Status> {
-        let actor = auth::actor(request)?;
+        let actor = auth::reader(request)?;
         self.writer.model().viewer(actor).or_status()
     }
 

@@ -1,0 +1,425 @@
+//! Customer pages: search by name prefix or id, and one customer's ownership timeline,
+//! its events with positions and hashes, and its owner as of an instant.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use poolkeeper_domain::{Clock, CustomerId, StreamRef};
+use poolkeeper_eventlog::{RecordedEvent, StreamId};
+use poolkeeper_proto::v1 as pb;
+use poolkeeper_proto::v1::query_service_server::QueryService;
+use serde::Deserialize;
+use tonic::Status;
+use uuid::Uuid;
+
+use super::chart::{self, Band};
+use super::html::{esc, instant, page, respond, table, when};
+use super::{Console, Session, refused};
+use crate::convert::timestamp;
+use crate::status::OrStatus;
+
+/// The most events listed under the timeline.
+const MOST_EVENTS: usize = 1_000;
+
+/// `?q=` of the search page.
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// GET /customers?q=: an id opens the customer; a name prefix lists matches in every
+/// pool the session may read.
+pub async fn search(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Query(query): Query<SearchQuery>,
+) -> Response {
+    let Some(session) = Session::from_headers(&headers) else {
+        return super::session::to_login();
+    };
+    let q = query.q.trim();
+    if let Ok(id) = Uuid::parse_str(q.trim_start_matches("customers/")) {
+        return Redirect::to(&format!("/customers/{id}")).into_response();
+    }
+    let rows = if q.is_empty() {
+        Vec::new()
+    } else {
+        match matches(&console, &session, q).await {
+            Ok(rows) => rows,
+            Err(status) => return refused(&session, status),
+        }
+    };
+    let results = if q.is_empty() {
+        String::new()
+    } else if rows.is_empty() {
+        format!(
+            "<p id=\"no-match\">No customer starts with “{}”.</p>",
+            esc(q)
+        )
+    } else {
+        table(
+            "results",
+            &["Customer", "Name", "Pool", "State", "Owner"],
+            &rows,
+        )
+    };
+    let body = format!(
+        "<form class=\"inline\" method=\"get\" action=\"/customers\">\
+         <input name=\"q\" id=\"q\" value=\"{}\" placeholder=\"name prefix or customers/…\" size=\"40\">\
+         <button id=\"search\">Search</button></form>{results}",
+        esc(q)
+    );
+    respond(
+        StatusCode::OK,
+        page("Customers", Some(&session.describe()), &body),
+    )
+}
+
+/// The customers whose name starts with `prefix`, in every pool and view the session
+/// may read (views it may not read are skipped).
+async fn matches(
+    console: &Console,
+    session: &Session,
+    prefix: &str,
+) -> Result<Vec<Vec<String>>, Status> {
+    let pools = console
+        .query
+        .list_pools(console.read(session, pb::ListPoolsRequest::default())?)
+        .await?
+        .into_inner()
+        .pools;
+    let views = [
+        pb::PoolView::Unclaimed,
+        pb::PoolView::Pending,
+        pb::PoolView::Claimed,
+        pb::PoolView::Frozen,
+        pb::PoolView::RecycleBin,
+    ];
+    let mut rows = Vec::new();
+    for pool in &pools {
+        for view in views {
+            let request = pb::ListPoolCustomersRequest {
+                pool: pool.name.clone(),
+                view: view as i32,
+                name_prefix: prefix.to_owned(),
+                page_size: 50,
+                ..Default::default()
+            };
+            let Ok(found) = console
+                .query
+                .list_pool_customers(console.read(session, request)?)
+                .await
+            else {
+                continue;
+            };
+            for customer in found.into_inner().customers {
+                rows.push(customer_row(&customer, &pool.display_name));
+            }
+        }
+    }
+    Ok(rows)
+}
+
+fn customer_row(customer: &pb::Customer, pool: &str) -> Vec<String> {
+    let id = customer.name.trim_start_matches("customers/");
+    vec![
+        format!(
+            "<a class=\"customer\" href=\"/customers/{}\">{}</a>",
+            esc(id),
+            esc(&customer.name)
+        ),
+        esc(&customer.display_name),
+        esc(pool),
+        esc(state_name(customer.state)),
+        esc(&customer.owner),
+    ]
+}
+
+fn state_name(state: i32) -> &'static str {
+    match pb::CustomerState::try_from(state) {
+        Ok(pb::CustomerState::InPool) => "unclaimed",
+        Ok(pb::CustomerState::Pending) => "pending",
+        Ok(pb::CustomerState::Owned) => "claimed",
+        Ok(pb::CustomerState::Frozen) => "frozen",
+        Ok(pb::CustomerState::Deleted) => "recycle bin",
+        _ => "unknown",
+    }
+}
+
+/// `?as_of=` of the customer page: `2026-03-01T09:30` (a date-time picker's value), UTC.
+#[derive(Deserialize)]
+pub struct ShowQuery {
+    #[serde(default)]
+    as_of: String,
+}
+
+/// GET /customers/{id}.
+pub async fn show(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<ShowQuery>,
+) -> Response {
+    let Some(session) = Session::from_headers(&headers) else {
+        return super::session::to_login();
+    };
+    match render(&console, &session, &id, &query.as_of).await {
+        Ok(body) => respond(StatusCode::OK, body),
+        Err(status) => refused(&session, status),
+    }
+}
+
+/// The parsed `as_of`, or an INVALID_ARGUMENT naming it.
+fn parse_as_of(text: &str) -> Result<Option<DateTime<Utc>>, Status> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+        .map(|at| Some(at.and_utc()))
+        .ok_or_else(|| {
+            crate::status::invalid("as_of", "must be a date and time such as 2026-03-01T09:30")
+        })
+}
+
+async fn render(
+    console: &Console,
+    session: &Session,
+    id: &str,
+    as_of: &str,
+) -> Result<String, Status> {
+    let uuid =
+        Uuid::parse_str(id).map_err(|_| crate::status::invalid("customer", "must be a UUID"))?;
+    let name = format!("customers/{uuid}");
+    let as_of = parse_as_of(as_of)?;
+    let request = console.read(
+        session,
+        pb::GetCustomerRequest {
+            name: name.clone(),
+            min_position: 0,
+        },
+    )?;
+    let partition = console.partitions.for_read(&request).await?;
+    let customer = console.query.get_customer(request).await?.into_inner();
+    let history = console
+        .query
+        .get_ownership_history(console.read(
+            session,
+            pb::GetOwnershipHistoryRequest {
+                customer: name.clone(),
+                as_of: as_of.map(timestamp),
+                ..Default::default()
+            },
+        )?)
+        .await?
+        .into_inner();
+    let stream = StreamId::new(StreamRef::Customer(CustomerId(uuid)).to_string()).or_status()?;
+    let events = partition
+        .store()
+        .read_stream(&stream, 1, MOST_EVENTS)
+        .await
+        .or_status()?;
+    let names = user_names(console, session, &history).await;
+    let now = console.clock.now();
+    let mut body = summary(&customer, &names);
+    body.push_str(&owner_as_of(id, as_of, &history, &names));
+    body.push_str("<h2>Ownership timeline</h2>");
+    body.push_str(&chart::timeline(&bands(&history, &names), now));
+    body.push_str(&intervals(&history, &names));
+    body.push_str(&event_list(&events));
+    Ok(page(
+        &customer.display_name,
+        Some(&session.describe()),
+        &body,
+    ))
+}
+
+/// Display names of the users in `history`, where the session may read them.
+async fn user_names(
+    console: &Console,
+    session: &Session,
+    history: &pb::OwnershipHistory,
+) -> HashMap<String, String> {
+    let mut names = HashMap::new();
+    for interval in &history.intervals {
+        if names.contains_key(&interval.owner) {
+            continue;
+        }
+        let request = pb::GetUserRequest {
+            name: interval.owner.clone(),
+            min_position: 0,
+        };
+        let Ok(request) = console.read(session, request) else {
+            continue;
+        };
+        if let Ok(user) = console.query.get_user(request).await {
+            names.insert(interval.owner.clone(), user.into_inner().display_name);
+        }
+    }
+    names
+}
+
+fn label(names: &HashMap<String, String>, user: &str) -> String {
+    match names.get(user) {
+        Some(name) if !name.is_empty() => format!("{name} ({user})"),
+        _ => user.to_owned(),
+    }
+}
+
+fn summary(customer: &pb::Customer, names: &HashMap<String, String>) -> String {
+    let rows = vec![
+        vec![
+            "Customer".into(),
+            format!("<span id=\"customer-name\">{}</span>", esc(&customer.name)),
+        ],
+        vec![
+            "State".into(),
+            format!("<span id=\"state\">{}</span>", state_name(customer.state)),
+        ],
+        vec!["Pool".into(), esc(&customer.pool)],
+        vec![
+            "Owner".into(),
+            format!(
+                "<span id=\"owner\">{}</span>",
+                esc(&label(names, &customer.owner))
+            ),
+        ],
+        vec!["Owner since".into(), when(&customer.owner_since)],
+        vec![
+            "Version / position".into(),
+            format!("{} / {}", customer.version, customer.position),
+        ],
+    ];
+    table("summary", &["", ""], &rows)
+}
+
+fn owner_as_of(
+    id: &str,
+    as_of: Option<DateTime<Utc>>,
+    history: &pb::OwnershipHistory,
+    names: &HashMap<String, String>,
+) -> String {
+    let value = as_of
+        .map(|at| at.format("%Y-%m-%dT%H:%M").to_string())
+        .unwrap_or_default();
+    let mut out = format!(
+        "<form class=\"inline\" method=\"get\" action=\"/customers/{}\"><label>Owner as of \
+         <input type=\"datetime-local\" name=\"as_of\" id=\"as-of\" value=\"{value}\"></label> (UTC)\
+         <button id=\"ask-owner\">Show</button></form>",
+        esc(id)
+    );
+    if as_of.is_some() {
+        let answer = match &history.owner_as_of {
+            Some(interval) => format!(
+                "<span id=\"owner-as-of\" data-owner=\"{}\">{}</span>, since {}",
+                esc(&interval.owner),
+                esc(&label(names, &interval.owner)),
+                when(&interval.start_time)
+            ),
+            None => "<span id=\"owner-as-of\" data-owner=\"\">nobody</span>".into(),
+        };
+        out.push_str(&format!("<p>Owner at {value}: {answer}</p>"));
+    }
+    out
+}
+
+fn bands(history: &pb::OwnershipHistory, names: &HashMap<String, String>) -> Vec<Band> {
+    history
+        .intervals
+        .iter()
+        .filter_map(|interval| {
+            Some(Band {
+                owner: label(names, &interval.owner),
+                owner_name: interval.owner.clone(),
+                start: instant(&interval.start_time)?,
+                end: instant(&interval.end_time),
+                ended_by: interval.ended_by.clone(),
+                detail: end_detail(interval),
+            })
+        })
+        .collect()
+}
+
+fn end_detail(interval: &pb::OwnershipInterval) -> String {
+    let rule = pb::ReclaimRule::try_from(interval.end_rule)
+        .ok()
+        .filter(|rule| *rule != pb::ReclaimRule::Unspecified)
+        .map(|rule| rule.as_str_name().to_lowercase());
+    match (interval.end_reason.as_str(), rule) {
+        ("", Some(rule)) => rule,
+        (reason, Some(rule)) => format!("{reason} ({rule})"),
+        (reason, None) => reason.to_owned(),
+    }
+}
+
+fn intervals(history: &pb::OwnershipHistory, names: &HashMap<String, String>) -> String {
+    let rows: Vec<Vec<String>> = history
+        .intervals
+        .iter()
+        .map(|i| {
+            vec![
+                esc(&label(names, &i.owner)),
+                when(&i.start_time),
+                esc(&i.began_by),
+                when(&i.end_time),
+                esc(&i.ended_by),
+                esc(&end_detail(i)),
+                if i.start_reverted.is_some() || i.end_reverted.is_some() {
+                    "reverted".into()
+                } else {
+                    String::new()
+                },
+            ]
+        })
+        .collect();
+    table(
+        "intervals",
+        &[
+            "Owner",
+            "From",
+            "Began by",
+            "Until",
+            "Ended by",
+            "Reason / rule",
+            "",
+        ],
+        &rows,
+    )
+}
+
+fn event_list(events: &[RecordedEvent]) -> String {
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| {
+            let hash: String = e.hash.iter().map(|b| format!("{b:02x}")).collect();
+            vec![
+                e.position.to_string(),
+                e.stream_version.to_string(),
+                esc(&e.event_type),
+                e.metadata
+                    .recorded_at
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string(),
+                esc(&e.metadata.actor),
+                format!(
+                    "<span class=\"mono\" title=\"{hash}\">{}…</span>",
+                    &hash[..16]
+                ),
+            ]
+        })
+        .collect();
+    format!(
+        "<h2>Events</h2>{}",
+        table(
+            "events",
+            &["Position", "Version", "Type", "Recorded", "Actor", "Hash"],
+            &rows
+        )
+    )
+}
