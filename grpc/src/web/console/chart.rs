@@ -52,13 +52,13 @@ pub fn timeline(bands: &[Band], now: DateTime<Utc>) -> String {
             owners.push(&band.owner_name);
         }
     }
-    let (left, width, row) = (230.0, 740.0, 30.0);
+    let (left, width, row) = (200.0, 760.0, 30.0);
     let height = row * owners.len() as f64 + 40.0;
     let x = |at: DateTime<Utc>| left + width * (at - first).num_seconds() as f64 / span;
     let mut svg = format!(
         "<svg id=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{height}\" \
          role=\"img\" aria-label=\"ownership timeline\">",
-        w = left + width + 20.0
+        w = left + width + 60.0
     );
     for (index, owner) in owners.iter().enumerate() {
         let label = bands

@@ -272,6 +272,14 @@ fn label(names: &HashMap<String, String>, user: &str) -> String {
     }
 }
 
+/// A user's display name, or the start of its id: short enough for the chart.
+fn short_label(names: &HashMap<String, String>, user: &str) -> String {
+    match names.get(user) {
+        Some(name) if !name.is_empty() => name.chars().take(28).collect(),
+        _ => user.chars().take(20).chain("…".chars()).collect(),
+    }
+}
+
 fn summary(customer: &pb::Customer, names: &HashMap<String, String>) -> String {
     let rows = vec![
         vec![
@@ -335,7 +343,7 @@ fn bands(history: &pb::OwnershipHistory, names: &HashMap<String, String>) -> Vec
         .iter()
         .filter_map(|interval| {
             Some(Band {
-                owner: label(names, &interval.owner),
+                owner: short_label(names, &interval.owner),
                 owner_name: interval.owner.clone(),
                 start: instant(&interval.start_time)?,
                 end: instant(&interval.end_time),
