@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use crate::codec::append_request;
 use crate::seen::SeenCommands;
-use crate::telemetry::metrics;
+use crate::telemetry::{self, metrics};
 use poolkeeper_codec::{self as codec, CodecError};
 
 /// What an accepted command did.
@@ -114,6 +114,8 @@ struct Submission {
     command: Command,
     correlation_id: Uuid,
     reply: oneshot::Sender<Result<Outcome, WriteError>>,
+    /// The caller's span (its RPC's), the parent of the command's `decide` and `append`.
+    span: tracing::Span,
 }
 
 /// The log folded: the write model and the last log position it reflects, read by the
@@ -275,12 +277,15 @@ impl CommandWriter {
         let name = command.body.name();
         let (reply, outcome) = oneshot::channel();
         let correlation_id = correlation_id.unwrap_or(command.command_id.0);
+        let span = tracing::Span::current();
+        span.record("command_id", tracing::field::display(command.command_id.0));
         let answer = match self
             .queue
             .send(Submission {
                 command,
                 correlation_id,
                 reply,
+                span,
             })
             .await
         {
@@ -384,6 +389,8 @@ struct Accepted {
     event_types: Vec<String>,
     created: Vec<StreamRef>,
     streams: Vec<StreamRef>,
+    /// The caller's span.
+    span: tracing::Span,
 }
 
 /// A batch decided: the append requests, one per accepted command, and how each
@@ -441,7 +448,13 @@ impl WriterTask {
             answers,
             ..
         } = self.decide_batch(batch, known);
+        // Each accepted command waits for the group's append: one span each, closed after.
+        let appending: Vec<tracing::Span> = accepted
+            .iter()
+            .map(|accepted| telemetry::tracing::child(&accepted.span, "append"))
+            .collect();
         let results = self.append(requests).await;
+        drop(appending);
         self.record(&results, &accepted).await;
         let tail = self.folded.last_position.load(Ordering::Acquire);
         for answer in answers {
@@ -486,6 +499,8 @@ impl WriterTask {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = self.decision_instant(&model);
         for (submission, known) in batch.into_iter().zip(known) {
+            let span = telemetry::tracing::child(&submission.span, "decide");
+            let _decide = span.enter();
             let answer = self.decide_one(&mut model, now, submission, known, &mut decided);
             decided.answers.push(answer);
         }
@@ -506,6 +521,7 @@ impl WriterTask {
             command,
             correlation_id,
             reply,
+            span,
         } = submission;
         match known {
             Ok(Some(outcome)) => {
@@ -556,6 +572,7 @@ impl WriterTask {
                 .collect(),
             created: created(&events),
             streams: events.iter().map(|e| e.body.stream()).collect(),
+            span,
         });
         Answer::Appended {
             index,

@@ -16,6 +16,7 @@ use crate::client::{self, AuthedChannel, Credentials};
 use crate::config::Config;
 use crate::organizations::{OrganizationId, log_config};
 use crate::server::{DataDir, Runtime, ServeOptions};
+use crate::telemetry::tracing::Traces;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 use poolkeeper_eventlog::{EventStore, SqliteEventStore};
@@ -179,16 +180,26 @@ impl Target {
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
 fn init_logs(json: bool) {
+    init_logs_and_traces(json, None);
+}
+
+/// Log lines on stderr (`RUST_LOG`, `info` by default) and, given `traces`, the spans
+/// exported through it.
+fn init_logs_and_traces(json: bool, traces: Option<&Traces>) {
+    use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let lines = if json {
+        lines.json().boxed()
     } else {
-        builder.init();
-    }
+        lines.boxed()
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(lines)
+        .with(traces.map(Traces::layer))
+        .init();
 }
 
 /// A reader of our output went away (e.g. `poolkeeper export | head`): not a failure.

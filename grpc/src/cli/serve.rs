@@ -25,7 +25,11 @@ pub(super) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     if let Some(endpoint) = args.otlp_endpoint {
         config.otlp_endpoint = Some(endpoint);
     }
-    init_logs(config.json_logs);
+    let traces = match &config.otlp_endpoint {
+        Some(endpoint) => Some(Traces::export_to(endpoint)?),
+        None => None,
+    };
+    init_logs_and_traces(config.json_logs, traces.as_ref());
     // Listen only once the service can answer: the log is folded and the token written.
     let listen = config.listen;
     let runtime = Runtime::open(ServeOptions {
@@ -57,9 +61,11 @@ pub(super) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         bootstrap.admin_user, bootstrap.default_pool
     );
     eprintln!("listening on {address}; Ctrl-C to stop");
-    runtime
-        .serve_with(listener, http, shutdown_signal())
-        .await?;
+    let served = runtime.serve_with(listener, http, shutdown_signal()).await;
+    if let Some(traces) = traces {
+        traces.shutdown();
+    }
+    served?;
     Ok(())
 }
 

@@ -11,6 +11,7 @@ use poolkeeper_domain::StreamRef;
 use poolkeeper_eventlog::EventStore;
 use poolkeeper_projections::Projections;
 use tonic::{Code, Request, Status};
+use tracing::Instrument;
 
 use crate::status::{OrStatus, out_of_range, with_reason};
 use crate::writer::CommandWriter;
@@ -127,7 +128,11 @@ impl Freshness {
             return Ok(());
         }
         let wait = deadline(request).map_or(self.max_wait, |d| d.min(self.max_wait));
-        self.projections.wait_for(position, wait).await.or_status()
+        self.projections
+            .wait_for(position, wait)
+            .instrument(tracing::info_span!("projection_wait", position))
+            .await
+            .or_status()
     }
 }
 
