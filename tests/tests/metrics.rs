@@ -174,3 +174,31 @@ async fn without_an_http_listener_nothing_is_served() {
     assert_eq!(h.server.http_addr, None);
     h.server.stop().await.expect("a clean stop");
 }
+
+#[tokio::test]
+async fn on_postgresql_the_lease_epoch_and_the_group_transactions_are_measured() {
+    let Some(store) = poolkeeper_tests::postgres_database().await else {
+        return;
+    };
+    let h = Harness::start_with(|config| {
+        config.store = Some(store);
+        config.http_listen = Some("127.0.0.1:0".parse().expect("loopback"));
+    })
+    .await;
+    let http = h.server.http_addr.expect("the HTTP listener is on");
+    h.user("Alice", None).await;
+    let scrape = Scrape::of(http).await;
+    let organization = [("organization", "default")];
+    assert!(scrape.value("poolkeeper_writer_lease_epoch", &organization) >= 1.0);
+    assert!(scrape.has(
+        "poolkeeper_writer_lease",
+        &[("organization", "default"), ("holder", "this_node")]
+    ));
+    assert!(
+        scrape.value(
+            "poolkeeper_log_commit_duration_seconds_count",
+            &[("backend", "postgres")]
+        ) >= 1.0
+    );
+    h.server.stop().await.expect("a clean stop");
+}

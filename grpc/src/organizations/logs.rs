@@ -12,6 +12,13 @@ use super::id::OrganizationId;
 pub enum PartitionLog {
     /// This node writes it.
     Writer(Arc<dyn EventStore>),
+    /// This node writes it under its writer lease of this epoch (PostgreSQL).
+    Leased {
+        /// The log.
+        store: Arc<dyn EventStore>,
+        /// The lease's epoch.
+        epoch: u64,
+    },
     /// Another node writes it (`holder`); this node reads and follows it.
     Follower {
         /// The log, read-only here.

@@ -69,6 +69,8 @@ pub struct Partition {
     active: AtomicBool,
     /// The node that writes its log, when it is not this one.
     holder: Option<String>,
+    /// The epoch of this node's writer lease (PostgreSQL), when it writes under one.
+    lease_epoch: Option<u64>,
     opened_at: Instant,
     /// Microseconds after `opened_at` of the last call that used it.
     last_used: AtomicU64,
@@ -91,9 +93,10 @@ impl Partition {
         clock: Arc<dyn Clock>,
         active: bool,
     ) -> Result<Arc<Self>, PartitionError> {
-        let (store, holder) = match log {
-            PartitionLog::Writer(store) => (store, None),
-            PartitionLog::Follower { store, holder } => (store, Some(holder)),
+        let (store, holder, lease_epoch) = match log {
+            PartitionLog::Writer(store) => (store, None, None),
+            PartitionLog::Leased { store, epoch } => (store, None, Some(epoch)),
+            PartitionLog::Follower { store, holder } => (store, Some(holder), None),
         };
         // The write model is folded from the log while the projections load (the pool
         // and owner views read their whole snapshots into memory): each takes a core.
@@ -137,6 +140,7 @@ impl Partition {
             })),
             active: AtomicBool::new(active),
             holder,
+            lease_epoch,
             opened_at: Instant::now(),
             last_used: AtomicU64::new(0),
         }))
@@ -170,6 +174,11 @@ impl Partition {
     /// The node that writes its log, when it is not this one (commands are forwarded).
     pub fn holder(&self) -> Option<&str> {
         self.holder.as_deref()
+    }
+
+    /// The epoch of this node's writer lease, when it writes the log under one.
+    pub fn lease_epoch(&self) -> Option<u64> {
+        self.lease_epoch
     }
 
     /// Whether commands may change it (not deactivated).

@@ -152,9 +152,11 @@ impl LogBackend for PostgresOrganizationLogs {
         let organization = id.as_str();
         let leases = &self.leases;
         match Lease::acquire(leases.logs.pool(), organization, &leases.node, leases.ttl).await? {
-            Some(lease) => Ok(PartitionLog::Writer(
-                leases.open(organization, lease).await?,
-            )),
+            Some(lease) => {
+                let epoch = lease.epoch();
+                let store = leases.open(organization, lease).await?;
+                Ok(PartitionLog::Leased { store, epoch })
+            }
             None => {
                 let store = leases.logs.open_log(organization, None).await?;
                 let holder = self.holder(organization).await?.unwrap_or_default();

@@ -29,6 +29,7 @@ struct Gauges {
     rebuild: GaugeVec,
     due: IntGaugeVec,
     lease: IntGaugeVec,
+    epoch: IntGaugeVec,
 }
 
 impl Gauges {
@@ -81,6 +82,12 @@ impl Gauges {
                  holder of its PostgreSQL writer lease when another node writes it.",
                 &["organization", "holder"],
             ),
+            epoch: gauge_vec(
+                registry,
+                "poolkeeper_writer_lease_epoch",
+                "The epoch of this node's PostgreSQL writer lease, per organization it writes.",
+                &["organization"],
+            ),
         }
     }
 
@@ -108,6 +115,11 @@ impl Gauges {
         }
         let holder = partition.holder().unwrap_or("this_node");
         self.lease.with_label_values(&[organization, holder]).set(1);
+        if let Some(epoch) = partition.lease_epoch() {
+            self.epoch
+                .with_label_values(&[organization])
+                .set(i64::try_from(epoch).unwrap_or(i64::MAX));
+        }
         if partition.holder().is_none() {
             let due = partition.scheduler().due_count(DUE_COUNT_LIMIT);
             self.due.with_label_values(&[organization]).set(due as i64);
