@@ -279,14 +279,20 @@ pub fn organization<T>(request: &Request<T>) -> Result<OrganizationId, Status> {
         .ok_or_else(|| status::internal("the request went through no organization check"))
 }
 
-/// Who reads in a query: the acting user ([`actor`]) or, when the request names none and
-/// its token has the `audit` scope, the system (an auditor reads the whole organization,
-/// whose log it may already export).
+/// Marks a request the audit console built for an `audit`-scoped session naming no user.
+/// Only the console, in process, can put it in a request's extensions; nothing a remote
+/// caller sends can.
+#[derive(Clone, Copy, Debug)]
+pub struct ConsoleAuditor;
+
+/// Who reads in a query: the acting user ([`actor`]), or the system for the audit
+/// console's auditor (an `audit` token, which may already export the whole log).
 pub fn reader<T>(request: &Request<T>) -> Result<Actor, Status> {
-    let auditor = request
-        .extensions()
-        .get::<Arc<Caller>>()
-        .is_some_and(|caller| caller.has(Scope::Audit));
+    let auditor = request.extensions().get::<ConsoleAuditor>().is_some()
+        && request
+            .extensions()
+            .get::<Arc<Caller>>()
+            .is_some_and(|caller| caller.has(Scope::Audit));
     if auditor && request.metadata().get(USER_HEADER).is_none() {
         return Ok(Actor::System);
     }

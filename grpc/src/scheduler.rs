@@ -94,7 +94,9 @@ impl Scheduler {
                 match outcome {
                     Ok(outcome) => {
                         accepted += 1;
-                        metrics().scheduler_actions.with_label_values(&[kind]).inc();
+                        if !outcome.duplicate {
+                            metrics().scheduler_actions.with_label_values(&[kind]).inc();
+                        }
                         run.position = run.position.max(outcome.last_position);
                     }
                     Err(WriteError::Domain(DomainError::NotDue { .. })) => {}

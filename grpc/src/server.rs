@@ -247,7 +247,8 @@ impl Runtime {
                 )
             });
             let router = Web::new(Arc::clone(&self.organizations)).router(console);
-            tokio::spawn(crate::web::serve(http, router))
+            let (stop, stopped) = watch::channel(false);
+            (stop, tokio::spawn(crate::web::serve(http, router, stopped)))
         });
         let admin = AdminServiceServer::new(AdminApi::new(self.clock.clone(), partitions))
             .max_decoding_message_size(max);
@@ -275,8 +276,9 @@ impl Runtime {
             .add_service(auth.guard(Scope::Platform, organizations))
             .serve_with_incoming_shutdown(incoming(listener), shutdown)
             .await;
-        if let Some(web) = web {
-            web.abort();
+        if let Some((stop, web)) = web {
+            stop.send_replace(true);
+            let _ = web.await;
         }
         self.shutdown().await;
         served.map_err(ServerError::from)

@@ -68,7 +68,7 @@ async fn chromedriver() -> Option<(Killed, String)> {
         .spawn()
         .map(Killed)
         .expect("chromedriver starts");
-    for _ in 0..100 {
+    for _ in 0..300 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_ok()
@@ -121,7 +121,7 @@ async fn click(browser: &Client, css: &str) {
         .await
         .unwrap_or_else(|e| panic!("{css}: {e}"));
     element.click().await.expect("clicked");
-    for _ in 0..200 {
+    for _ in 0..600 {
         if old.tag_name().await.is_err() {
             browser
                 .wait()
@@ -389,7 +389,7 @@ async fn an_auditor_reads_a_customers_history_a_pool_and_the_log_in_a_browser() 
     assert!(
         text(&browser, "#holdings-count")
             .await
-            .starts_with("1 customers")
+            .starts_with("1 customers of this pool")
     );
     assert_eq!(
         attr(&browser, "#holdings a.holding", "href").await,

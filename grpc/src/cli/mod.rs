@@ -195,10 +195,10 @@ fn init_logs_and_traces(json: bool, traces: Option<&Traces>) {
     } else {
         lines.boxed()
     };
+    let exported = traces.map(|traces| traces.layer().with_filter(Traces::filter()));
     tracing_subscriber::registry()
-        .with(filter)
-        .with(lines)
-        .with(traces.map(Traces::layer))
+        .with(lines.with_filter(filter))
+        .with(exported)
         .init();
 }
 

@@ -63,7 +63,8 @@ pub(super) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     eprintln!("listening on {address}; Ctrl-C to stop");
     let served = runtime.serve_with(listener, http, shutdown_signal()).await;
     if let Some(traces) = traces {
-        traces.shutdown();
+        // The exporter's last flush blocks: off the runtime's workers.
+        let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
     }
     served?;
     Ok(())

@@ -130,7 +130,7 @@ impl Freshness {
         let wait = deadline(request).map_or(self.max_wait, |d| d.min(self.max_wait));
         self.projections
             .wait_for(position, wait)
-            .instrument(tracing::info_span!("projection_wait", position))
+            .instrument(tracing::debug_span!("projection_wait", position))
             .await
             .or_status()
     }

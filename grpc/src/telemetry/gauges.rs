@@ -113,7 +113,11 @@ impl Gauges {
                 self.rebuild.with_label_values(&labels).set(ratio.min(1.0));
             }
         }
-        let holder = partition.holder().unwrap_or("this_node");
+        let holder = match partition.holder() {
+            Some(holder) => holder,
+            None if partition.writer().fenced() => "taken_over",
+            None => "this_node",
+        };
         self.lease.with_label_values(&[organization, holder]).set(1);
         if let Some(epoch) = partition.lease_epoch() {
             self.epoch

@@ -3,12 +3,15 @@
 //! for a unary call is the whole call) and runs it in an `rpc` span, a child of the
 //! caller's W3C `traceparent` when one came (see [`super::tracing`]).
 
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use tonic::{Code, Status};
+use prost::Message;
+use prost_types::FileDescriptorSet;
 use tower_layer::Layer;
 use tower_service::Service;
 use tracing::Instrument;
@@ -58,10 +61,10 @@ where
             async move {
                 let response = answer.await?;
                 // Only methods that exist become label values: the set stays bounded.
-                let labels = if is_unknown_method(response.headers()) {
-                    ["unknown", "unknown"]
-                } else {
+                let labels = if is_known(&service, &method) {
                     [service.as_str(), method.as_str()]
+                } else {
+                    ["unknown", "unknown"]
                 };
                 metrics()
                     .rpc_seconds
@@ -83,9 +86,34 @@ fn split_path(path: &str) -> (String, String) {
     (service.to_owned(), method.to_owned())
 }
 
-/// Whether tonic answered that the method or service does not exist.
-fn is_unknown_method(headers: &http::HeaderMap) -> bool {
-    Status::from_header_map(headers).is_some_and(|status| status.code() == Code::Unimplemented)
+/// Whether `service`/`method` is one of the RPCs served: ours and health's, from their
+/// descriptor sets, and reflection's. Whatever else a caller sends (even one refused
+/// before routing) never becomes a label value.
+fn is_known(service: &str, method: &str) -> bool {
+    static KNOWN: OnceLock<HashMap<String, HashSet<String>>> = OnceLock::new();
+    let known = KNOWN.get_or_init(|| {
+        let mut known: HashMap<String, HashSet<String>> = HashMap::new();
+        for bytes in [
+            poolkeeper_proto::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+        ] {
+            let Ok(set) = FileDescriptorSet::decode(bytes) else {
+                continue;
+            };
+            for service in set.file.iter().flat_map(|file| &file.service) {
+                let methods = known.entry(service.name().to_owned()).or_default();
+                methods.extend(service.method.iter().map(|m| m.name().to_owned()));
+            }
+        }
+        known
+            .entry("ServerReflection".into())
+            .or_default()
+            .insert("ServerReflectionInfo".into());
+        known
+    });
+    known
+        .get(service)
+        .is_some_and(|methods| methods.contains(method))
 }
 
 #[cfg(test)]
@@ -100,5 +128,13 @@ mod tests {
         );
         assert_eq!(split_path("/grpc.health.v1.Health/Check").1, "Check");
         assert_eq!(split_path("/"), (String::new(), String::new()));
+    }
+
+    #[test]
+    fn only_served_methods_are_known() {
+        assert!(is_known("QueryService", "GetCustomer"));
+        assert!(is_known("Health", "Check"));
+        assert!(!is_known("QueryService", "NoSuchMethod"));
+        assert!(!is_known("Nothing", "GetCustomer"));
     }
 }

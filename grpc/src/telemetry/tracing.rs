@@ -3,6 +3,10 @@
 //! `append` in the writer and a query's `projection_wait`. With `otlp_endpoint` set,
 //! spans are exported over OTLP/gRPC ([`Traces`]), and an incoming W3C `traceparent`
 //! makes the call's span a child of the caller's.
+//!
+//! The spans are at DEBUG level: the log lines' filter (`RUST_LOG`, `info`) leaves them
+//! disabled, so without an exporter a call pays nothing for them; the exporter's layer
+//! has its own filter that takes them ([`Traces::filter`]).
 
 use opentelemetry::propagation::Extractor;
 use opentelemetry::trace::TracerProvider as _;
@@ -24,7 +28,7 @@ pub fn rpc_span<B>(request: &http::Request<B>, service: &str, method: &str) -> S
         .get(CORRELATION_HEADER)
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
-    let span = tracing::info_span!(
+    let span = tracing::debug_span!(
         "rpc",
         otel.name = %format_args!("{service}/{method}"),
         otel.kind = "server",
@@ -46,12 +50,12 @@ pub fn rpc_span<B>(request: &http::Request<B>, service: &str, method: &str) -> S
 /// A child span of `parent` named `name` (`decide`, `append`), or none when the parent is
 /// none (a command of the scheduler, outside any call).
 pub fn child(parent: &Span, name: &'static str) -> Span {
-    if parent.is_none() {
+    if parent.is_disabled() {
         return Span::none();
     }
     match name {
-        "decide" => tracing::info_span!(parent: parent, "decide"),
-        _ => tracing::info_span!(parent: parent, "append"),
+        "decide" => tracing::debug_span!(parent: parent, "decide"),
+        _ => tracing::debug_span!(parent: parent, "append"),
     }
 }
 
@@ -101,6 +105,14 @@ impl Traces {
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         tracing_opentelemetry::layer().with_tracer(self.provider.tracer("poolkeeper"))
+    }
+
+    /// What the exporter's layer takes: this crate's spans from DEBUG (the calls, decide,
+    /// append, projection waits), everything else from INFO.
+    pub fn filter() -> tracing_subscriber::filter::Targets {
+        tracing_subscriber::filter::Targets::new()
+            .with_default(tracing::Level::INFO)
+            .with_target("poolkeeper_grpc", tracing::Level::DEBUG)
     }
 
     /// Sends what is buffered and stops exporting.

@@ -12,6 +12,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::organizations::Organizations;
 use crate::telemetry;
@@ -40,11 +41,18 @@ impl Web {
     }
 }
 
-/// Serves `router` on `listener` until the task is dropped or aborted.
-pub async fn serve(listener: TcpListener, router: Router) {
+/// Serves `router` on `listener` until `stop` turns true, then lets the requests in
+/// flight finish (so none reaches an organization after the service closed them).
+pub async fn serve(listener: TcpListener, router: Router, mut stop: watch::Receiver<bool>) {
     let address: Option<SocketAddr> = listener.local_addr().ok();
     tracing::info!(?address, "HTTP (metrics, console) serving");
-    if let Err(error) = axum::serve(listener, router).await {
+    let stopped = async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+    };
+    if let Err(error) = axum::serve(listener, router)
+        .with_graceful_shutdown(stopped)
+        .await
+    {
         tracing::error!(%error, "the HTTP listener failed");
     }
 }

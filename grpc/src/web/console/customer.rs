@@ -219,12 +219,15 @@ async fn render(
         )?)
         .await?
         .into_inner();
-    let stream = StreamId::new(StreamRef::Customer(CustomerId(uuid)).to_string()).or_status()?;
-    let events = partition
-        .store()
-        .read_stream(&stream, 1, MOST_EVENTS)
-        .await
-        .or_status()?;
+    // The raw events are the log's: shown to sessions whose token has the audit scope.
+    let events = if console.audits(session) {
+        let stream =
+            StreamId::new(StreamRef::Customer(CustomerId(uuid)).to_string()).or_status()?;
+        let events = partition.store().read_stream(&stream, 1, MOST_EVENTS);
+        Some(events.await.or_status()?)
+    } else {
+        None
+    };
     let names = user_names(console, session, &history).await;
     let now = console.clock.now();
     let mut body = summary(&customer, &names);
@@ -232,7 +235,7 @@ async fn render(
     body.push_str("<h2>Ownership timeline</h2>");
     body.push_str(&chart::timeline(&bands(&history, &names), now));
     body.push_str(&intervals(&history, &names));
-    body.push_str(&event_list(&events));
+    body.push_str(&event_list(events.as_deref()));
     Ok(page(
         &customer.display_name,
         Some(&session.describe()),
@@ -401,7 +404,12 @@ fn intervals(history: &pb::OwnershipHistory, names: &HashMap<String, String>) ->
     )
 }
 
-fn event_list(events: &[RecordedEvent]) -> String {
+fn event_list(events: Option<&[RecordedEvent]>) -> String {
+    let Some(events) = events else {
+        return "<h2>Events</h2><p id=\"events-hidden\">The log's events need a token with the \
+                audit scope.</p>"
+            .into();
+    };
     let rows: Vec<Vec<String>> = events
         .iter()
         .map(|e| {

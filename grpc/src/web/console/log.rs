@@ -38,7 +38,8 @@ pub async fn show(
 }
 
 async fn render(console: &Console, session: &Session, verify: bool) -> Result<String, Status> {
-    let request = console.read(session, ())?;
+    // The log page is the audit scope's, as AuditService is.
+    let request = console.request(session, Scope::Audit, ())?;
     let partition = console.partitions.for_read(&request).await?;
     let head = partition.store().tail().await.or_status()?;
     let mut body = format!(

@@ -25,7 +25,9 @@ use axum::routing::{get, post};
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Code, Request, Status};
 
-use crate::auth::{Authenticator, CORRELATION_HEADER, ORGANIZATION_HEADER, Scope, USER_HEADER};
+use crate::auth::{
+    Authenticator, CORRELATION_HEADER, ConsoleAuditor, ORGANIZATION_HEADER, Scope, USER_HEADER,
+};
 use crate::clock::ServiceClock;
 use crate::services::audit::AuditApi;
 use crate::services::partitions::PartitionFinder;
@@ -106,12 +108,17 @@ impl Console {
     /// A read of customers and pools: with the `query` scope as the session's user, or
     /// with the `audit` scope for the whole organization.
     fn read<T>(&self, session: &Session, message: T) -> Result<Request<T>, Status> {
-        let scope = if session.user.is_some() {
-            Scope::Query
-        } else {
-            Scope::Audit
-        };
-        self.request(session, scope, message)
+        if session.user.is_some() {
+            return self.request(session, Scope::Query, message);
+        }
+        let mut request = self.request(session, Scope::Audit, message)?;
+        request.extensions_mut().insert(ConsoleAuditor);
+        Ok(request)
+    }
+
+    /// Whether `session`'s token has the `audit` scope in its organization.
+    fn audits(&self, session: &Session) -> bool {
+        self.request(session, Scope::Audit, ()).is_ok()
     }
 
     /// Whether `session` may read: its token is known and has the scope its reads need,

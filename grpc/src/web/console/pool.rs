@@ -136,32 +136,17 @@ async fn counts(console: &Console, session: &Session, pool: &str) -> Result<Stri
             .to_string()
     };
     let expired = expired_count(console, session, pool).await?;
-    let cells = vec![
-        format!(
-            "<span id=\"count-unclaimed\">{}</span>",
-            count(pb::CustomerState::InPool)
-        ),
-        format!(
-            "<span id=\"count-claimed\">{}</span>",
-            count(pb::CustomerState::Owned)
-        ),
-        format!(
-            "<span id=\"count-pending\">{}</span>",
-            count(pb::CustomerState::Pending)
-        ),
-        format!(
-            "<span id=\"count-expired\">{}</span>",
-            expired.map_or("—".into(), |n| n.to_string())
-        ),
-        format!(
-            "<span id=\"count-frozen\">{}</span>",
-            count(pb::CustomerState::Frozen)
-        ),
-        format!(
-            "<span id=\"count-recycle-bin\">{}</span>",
-            count(pb::CustomerState::Deleted)
-        ),
-    ];
+    let expired = expired.map_or("—".into(), |n| n.to_string());
+    let cells = [
+        ("unclaimed", count(pb::CustomerState::InPool)),
+        ("claimed", count(pb::CustomerState::Owned)),
+        ("pending", count(pb::CustomerState::Pending)),
+        ("expired", expired),
+        ("frozen", count(pb::CustomerState::Frozen)),
+        ("recycle-bin", count(pb::CustomerState::Deleted)),
+    ]
+    .map(|(id, value)| format!("<span id=\"count-{id}\">{value}</span>"))
+    .to_vec();
     let head = [
         "Unclaimed",
         "Claimed",
@@ -276,7 +261,10 @@ async fn holdings(
     }
     let day = NaiveDate::parse_from_str(query.day.trim(), "%Y-%m-%d")
         .map_err(|_| crate::status::invalid("day", "must be a date such as 2026-03-01"))?;
-    let end_of_day = midnight(day + chrono::Days::new(1)) - chrono::Duration::microseconds(1);
+    let next_day = day
+        .checked_add_days(chrono::Days::new(1))
+        .ok_or_else(|| crate::status::invalid("day", "is out of range"))?;
+    let end_of_day = midnight(next_day) - chrono::Duration::microseconds(1);
     let request = pb::ListHoldingsAsOfRequest {
         owner: query.user.trim().to_owned(),
         as_of: Some(timestamp(end_of_day)),
@@ -289,8 +277,10 @@ async fn holdings(
         .await?
         .into_inner()
         .intervals;
+    let pool = format!("pools/{id}");
     let rows: Vec<Vec<String>> = intervals
         .iter()
+        .filter(|i| i.pool == pool)
         .map(|i| {
             let customer = i.customer.trim_start_matches("customers/");
             vec![
@@ -306,7 +296,7 @@ async fn holdings(
         })
         .collect();
     out.push_str(&format!(
-        "<p id=\"holdings-count\">{} customers at the end of {}</p>",
+        "<p id=\"holdings-count\">{} customers of this pool at the end of {}</p>",
         rows.len(),
         esc(&query.day)
     ));
