@@ -8,6 +8,10 @@ use poolkeeper_tests::{Harness, command_id, reason};
 
 const DAY: i64 = 86_400;
 
+/// How much a series moved between two scrapes. The registry is the process's, shared
+/// by this file's tests running at once: the other two only bootstrap organizations and
+/// create users, so none of the series asserted exactly here (customers, claims,
+/// abandons, scheduled actions, ClaimCustomer calls) moves but by this test's workload.
 fn delta(before: &Scrape, after: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
     after.value(name, labels) - before.value(name, labels)
 }
