@@ -7,7 +7,7 @@
 //! as the session's user; one with only the `audit` scope reads the whole organization
 //! (it may already export its whole log). No page can change anything.
 //!
-//! Pages: [`customer`] (search, the ownership timeline as a chart, the customer's
+//! Pages: [`search`] and [`customer`] (the ownership timeline as a chart, the customer's
 //! events, the owner as of an instant), [`pool`] (counts, abandon reasons per month, a
 //! user's holdings on a day) and [`log`] (head, verify, projection lag and rebuilds).
 
@@ -16,6 +16,7 @@ mod customer;
 mod html;
 mod log;
 mod pool;
+mod search;
 mod session;
 
 use axum::Router;
@@ -69,7 +70,7 @@ impl Console {
             .route("/", get(|| async { Redirect::to("/customers") }))
             .route("/login", get(session::login_form).post(session::login))
             .route("/logout", post(session::logout))
-            .route("/customers", get(customer::search))
+            .route("/customers", get(search::search))
             .route("/customers/{id}", get(customer::show))
             .route("/pools", get(pool::list))
             .route("/pools/{id}", get(pool::show))
