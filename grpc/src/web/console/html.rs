@@ -24,10 +24,9 @@ pub fn esc(text: &str) -> String {
     out
 }
 
-/// A protobuf timestamp as an instant (the epoch when malformed).
+/// A protobuf timestamp as an instant; none when unset or malformed.
 pub fn instant(at: &Option<Timestamp>) -> Option<DateTime<Utc>> {
-    let at = at.as_ref()?;
-    DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(0))
+    crate::convert::optional_instant("time", at).ok().flatten()
 }
 
 /// An instant as the console shows it: `2026-03-01 09:30:00`, UTC.

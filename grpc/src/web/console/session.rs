@@ -7,6 +7,7 @@ use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde::Deserialize;
 
 use super::Console;
@@ -65,38 +66,8 @@ fn cookies(headers: &HeaderMap) -> Vec<(String, String)> {
         .flat_map(|line| line.split(';'))
         .filter_map(|pair| {
             let (key, value) = pair.trim().split_once('=')?;
-            let value = percent_decode(value);
+            let value = percent_decode_str(value).decode_utf8_lossy().into_owned();
             Some((key.to_owned(), value))
-        })
-        .collect()
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(hex) = text.get(i + 1..i + 3)
-            && let Ok(byte) = u8::from_str_radix(hex, 16)
-        {
-            out.push(byte);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
         })
         .collect()
 }
@@ -107,7 +78,7 @@ fn set_cookie(name: &str, value: &str) -> HeaderValue {
     let age = if value.is_empty() { "; Max-Age=0" } else { "" };
     let cookie = format!(
         "{name}={}; Path=/; HttpOnly; SameSite=Strict{age}",
-        percent_encode(value)
+        utf8_percent_encode(value, NON_ALPHANUMERIC)
     );
     HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
 }
