@@ -55,6 +55,11 @@ fn next_step(world: &mut World) -> Vec<Event> {
     world.run_scheduler()
 }
 
+/// The escalation fallback of the one automatic reclaim in `events`.
+fn fallback(events: &[Event]) -> Option<String> {
+    only!(events, CustomerAutoReclaimed).escalation_fallback
+}
+
 #[test]
 fn the_owner_is_reminded_the_superior_notified_and_the_customer_reassigned_to_the_superior() {
     let mut world = World::standard();
@@ -125,9 +130,8 @@ fn a_follow_up_after_the_reminder_stops_the_ladder_and_the_customer_returns_to_t
     assert_eq!(deadline(&world, customer), Some((due, RuleKind::NotWon)));
     let at_deadline = next_step(&mut world);
     assert_eq!(world.now, due, "no escalation was due in between");
-    let reclaimed = only!(at_deadline, CustomerAutoReclaimed);
     assert_eq!(
-        reclaimed.escalation_fallback.as_deref(),
+        fallback(&at_deadline).as_deref(),
         Some("ladder_stopped_by_follow_up")
     );
     assert_eq!(world.state(customer), &CustomerState::InPool);
@@ -141,11 +145,8 @@ fn a_follow_up_after_the_escalation_stops_the_ladder_too() {
     next_step(&mut world);
     types_are(&next_step(&mut world), &["customer.reclaim_escalated"]);
     world.follow_up(ALICE, customer);
-    let reclaimed = next_step(&mut world);
     assert_eq!(
-        only!(reclaimed, CustomerAutoReclaimed)
-            .escalation_fallback
-            .as_deref(),
+        fallback(&next_step(&mut world)).as_deref(),
         Some("ladder_stopped_by_follow_up")
     );
 }
@@ -214,11 +215,7 @@ fn return_to_pool_escalates_and_then_reclaims_as_without_a_ladder() {
     let customer = world.owned_by(pool, ALICE);
     next_step(&mut world);
     types_are(&next_step(&mut world), &["customer.reclaim_escalated"]);
-    let reclaimed = next_step(&mut world);
-    assert_eq!(
-        only!(reclaimed, CustomerAutoReclaimed).escalation_fallback,
-        None
-    );
+    assert_eq!(fallback(&next_step(&mut world)), None);
     assert_eq!(world.state(customer), &CustomerState::InPool);
 }
 
@@ -250,11 +247,8 @@ fn without_a_superior_the_escalation_names_nobody_and_the_customer_returns_to_th
     next_step(&mut world);
     let escalated = next_step(&mut world);
     assert_eq!(only!(escalated, ReclaimEscalated).superior, None);
-    let reclaimed = next_step(&mut world);
     assert_eq!(
-        only!(reclaimed, CustomerAutoReclaimed)
-            .escalation_fallback
-            .as_deref(),
+        fallback(&next_step(&mut world)).as_deref(),
         Some("no_superior")
     );
     assert_eq!(world.state(customer), &CustomerState::InPool);
@@ -276,13 +270,7 @@ fn a_superior_who_is_no_member_or_at_the_cap_cannot_take_it() {
     );
     let customer = world.owned_by(pool, ALICE);
     let event = at_the_deadline(&mut world, customer);
-    let EventBody::CustomerAutoReclaimed(reclaimed) = event.body else {
-        panic!("not reclaimed: {event:?}")
-    };
-    assert_eq!(
-        reclaimed.escalation_fallback.as_deref(),
-        Some("superior_not_member")
-    );
+    assert_eq!(fallback(&[event]).as_deref(), Some("superior_not_member"));
 
     let capped = ladder_pool(&mut world, DeadlineOutcome::ReassignToSuperior, limit(1));
     // MANAGER's own customer, won so that no ladder of its own runs.
@@ -290,13 +278,7 @@ fn a_superior_who_is_no_member_or_at_the_cap_cannot_take_it() {
     world.ok(as_user(MANAGER), mark_won(managers));
     let customer = world.owned_by(capped, ALICE);
     let event = at_the_deadline(&mut world, customer);
-    let EventBody::CustomerAutoReclaimed(reclaimed) = event.body else {
-        panic!("not reclaimed: {event:?}")
-    };
-    assert_eq!(
-        reclaimed.escalation_fallback.as_deref(),
-        Some("superior_at_pool_cap")
-    );
+    assert_eq!(fallback(&[event]).as_deref(), Some("superior_at_pool_cap"));
     assert_eq!(world.state(customer), &CustomerState::InPool);
 }
 
@@ -309,11 +291,8 @@ fn a_deactivated_superior_is_neither_notified_nor_given_the_customer() {
     next_step(&mut world);
     let escalated = next_step(&mut world);
     assert_eq!(only!(escalated, ReclaimEscalated).superior, None);
-    let reclaimed = next_step(&mut world);
     assert_eq!(
-        only!(reclaimed, CustomerAutoReclaimed)
-            .escalation_fallback
-            .as_deref(),
+        fallback(&next_step(&mut world)).as_deref(),
         Some("superior_deactivated")
     );
     assert_eq!(world.state(customer), &CustomerState::InPool);
@@ -371,13 +350,7 @@ fn auto_assign_with_nobody_eligible_returns_the_customer_to_the_pool_saying_so()
     )];
     world.ok(as_user(ADMIN), set_rules(pool, rules));
     let event = at_the_deadline(&mut world, customer);
-    let EventBody::CustomerAutoReclaimed(reclaimed) = event.body else {
-        panic!("not reclaimed: {event:?}")
-    };
-    assert_eq!(
-        reclaimed.escalation_fallback.as_deref(),
-        Some("no_assignee")
-    );
+    assert_eq!(fallback(&[event]).as_deref(), Some("no_assignee"));
 }
 
 #[test]

@@ -290,6 +290,31 @@ impl Harness {
         result.name
     }
 
+    /// Creates a free-claim pool with no rules whose members are `members`; returns
+    /// `pools/{uuid}`.
+    pub async fn free_pool(&self, members: &[&str]) -> String {
+        self.pool(
+            pb::PoolMode::FreeClaim,
+            pb::PoolRules::default(),
+            &[],
+            members,
+        )
+        .await
+    }
+
+    /// `user` claims `customer`; the command's result.
+    pub async fn claim(&self, user: &str, customer: &str) -> pb::CommandResult {
+        self.commands(user)
+            .claim_customer(pb::ClaimCustomerRequest {
+                command_id: command_id(),
+                customer: customer.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("claim")
+            .into_inner()
+    }
+
     /// Creates an unclaimed customer in `pool` (by the admin); returns `customers/{uuid}`.
     pub async fn customer(&self, pool: &str, name: &str) -> String {
         let result = self

@@ -197,30 +197,12 @@ struct Story {
     bob: String,
 }
 
-async fn claim(h: &Harness, user: &str, customer: &str) {
-    h.commands(user)
-        .claim_customer(pb::ClaimCustomerRequest {
-            command_id: command_id(),
-            customer: customer.into(),
-            ..Default::default()
-        })
-        .await
-        .expect("claim");
-}
-
 async fn tell(h: &Harness) -> Story {
     let alice = h.user("Alice Wang", None).await;
     let bob = h.user("Bob Li", None).await;
-    let pool = h
-        .pool(
-            pb::PoolMode::FreeClaim,
-            pb::PoolRules::default(),
-            &[],
-            &[&alice, &bob],
-        )
-        .await;
+    let pool = h.free_pool(&[&alice, &bob]).await;
     let customer = h.customer(&pool, "青岛海鲜贸易有限公司").await;
-    claim(h, &alice, &customer).await;
+    h.claim(&alice, &customer).await;
     h.advance(2 * DAY).await;
     h.commands(&alice)
         .abandon_customer(pb::AbandonCustomerRequest {
@@ -232,7 +214,7 @@ async fn tell(h: &Harness) -> Story {
         .await
         .expect("abandon");
     h.advance(DAY).await;
-    claim(h, &bob, &customer).await;
+    h.claim(&bob, &customer).await;
     h.advance(3 * DAY).await;
     h.commands(&h.admin)
         .transfer_customer(pb::TransferCustomerRequest {

@@ -36,17 +36,8 @@ async fn types_since(h: &Harness, from: u64) -> Vec<String> {
 
 async fn claimed(h: &Harness, pool: &str, owner: &str, name: &str) -> (String, u64) {
     let customer = h.customer(pool, name).await;
-    let claim = h
-        .commands(owner)
-        .claim_customer(pb::ClaimCustomerRequest {
-            command_id: command_id(),
-            customer: customer.clone(),
-            ..Default::default()
-        })
-        .await
-        .expect("claim")
-        .into_inner();
-    (customer, claim.position)
+    let position = h.claim(owner, &customer).await.position;
+    (customer, position)
 }
 
 #[tokio::test]

@@ -41,23 +41,9 @@ async fn a_mistaken_transfer_is_reverted_and_the_history_shows_both_linked() {
     let h = Harness::start().await;
     let alice = h.user("Alice", None).await;
     let bob = h.user("Bob", None).await;
-    let pool = h
-        .pool(
-            pb::PoolMode::FreeClaim,
-            pb::PoolRules::default(),
-            &[],
-            &[&alice, &bob],
-        )
-        .await;
+    let pool = h.free_pool(&[&alice, &bob]).await;
     let c = h.customer(&pool, "上海某某科技").await;
-    h.commands(&alice)
-        .claim_customer(pb::ClaimCustomerRequest {
-            command_id: command_id(),
-            customer: c.clone(),
-            ..Default::default()
-        })
-        .await
-        .expect("claim");
+    h.claim(&alice, &c).await;
     h.advance(3_600).await;
     let transfer = h
         .commands(&alice)
@@ -210,14 +196,7 @@ async fn a_reverted_reclaim_shows_in_the_abandon_records_and_gives_the_customer_
     };
     let pool = h.pool(pb::PoolMode::FreeClaim, rules, &[], &[&alice]).await;
     let c = h.customer(&pool, "北京某某").await;
-    h.commands(&alice)
-        .claim_customer(pb::ClaimCustomerRequest {
-            command_id: command_id(),
-            customer: c.clone(),
-            ..Default::default()
-        })
-        .await
-        .expect("claim");
+    h.claim(&alice, &c).await;
     let reclaim = h
         .commands(&h.admin)
         .reclaim_customer(pb::ReclaimCustomerRequest {

@@ -49,14 +49,7 @@ async fn a_calls_span_continues_the_callers_trace_down_to_decide_append_and_proj
 
     let h = Harness::start().await;
     let alice = h.user("Alice", None).await;
-    let pool = h
-        .pool(
-            pb::PoolMode::FreeClaim,
-            pb::PoolRules::default(),
-            &[],
-            &[&alice],
-        )
-        .await;
+    let pool = h.free_pool(&[&alice]).await;
     let customer = h.customer(&pool, "甲公司").await;
     let id = command_id();
     let correlation = uuid::Uuid::new_v4().to_string();

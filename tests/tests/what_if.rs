@@ -41,25 +41,11 @@ async fn history(h: &Harness) -> (String, String, String, String) {
     let alice = h.user("Alice", Some(&manager)).await;
     let bob = h.user("Bob", Some(&manager)).await;
     let members = [alice.as_str(), bob.as_str(), manager.as_str()];
-    let pool = h
-        .pool(
-            pb::PoolMode::FreeClaim,
-            pb::PoolRules::default(),
-            &[],
-            &members,
-        )
-        .await;
+    let pool = h.free_pool(&members).await;
     for i in 0..12 {
         let owner = if i % 3 == 0 { &bob } else { &alice };
         let customer = h.customer(&pool, &format!("客户{i}")).await;
-        h.commands(owner)
-            .claim_customer(pb::ClaimCustomerRequest {
-                command_id: command_id(),
-                customer: customer.clone(),
-                ..Default::default()
-            })
-            .await
-            .expect("claim");
+        h.claim(owner, &customer).await;
         if i % 4 == 1 {
             h.advance(3 * 3_600).await;
             h.commands(owner)

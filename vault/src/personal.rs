@@ -109,6 +109,18 @@ mod tests {
         })
     }
 
+    /// `created()` sealed under a key nobody keeps.
+    fn sealed_under_another_key(customer: Uuid) -> Value {
+        let mut payload = created();
+        seal_payload(
+            "customer.created",
+            &mut payload,
+            customer,
+            &DataKey::generate(),
+        );
+        payload
+    }
+
     #[test]
     fn personal_fields_are_sealed_and_open_again_and_nothing_else_changes() {
         let customer = Uuid::from_u128(1);
@@ -126,13 +138,7 @@ mod tests {
     #[test]
     fn without_the_key_every_personal_value_reads_purged() {
         let customer = Uuid::from_u128(1);
-        let mut payload = created();
-        seal_payload(
-            "customer.created",
-            &mut payload,
-            customer,
-            &DataKey::generate(),
-        );
+        let mut payload = sealed_under_another_key(customer);
         open_payload("customer.created", &mut payload, customer, None).unwrap();
         assert_eq!(payload["name"], PURGED);
         assert_eq!(payload["fields"]["phone"], PURGED);
@@ -143,13 +149,7 @@ mod tests {
     #[test]
     fn a_value_under_another_key_is_an_error_not_a_purge() {
         let customer = Uuid::from_u128(1);
-        let mut payload = created();
-        seal_payload(
-            "customer.created",
-            &mut payload,
-            customer,
-            &DataKey::generate(),
-        );
+        let mut payload = sealed_under_another_key(customer);
         let wrong = DataKey::generate();
         assert!(open_payload("customer.created", &mut payload, customer, Some(&wrong)).is_err());
     }
