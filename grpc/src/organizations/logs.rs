@@ -46,8 +46,14 @@ pub trait LogBackend: Send + Sync + 'static {
         Ok(None)
     }
 
-    /// Whether organization `id`'s writer lease lapsed, so this node may take it.
-    async fn lease_lapsed(&self, _id: &OrganizationId) -> Result<bool, EventLogError> {
+    /// Whether organization `id` is no longer written by `holder`, the node this node's
+    /// partition follows: its lease lapsed (this node may take it) or another node took
+    /// it (this node must follow that one). Either way the partition is reopened.
+    async fn writer_changed(
+        &self,
+        _id: &OrganizationId,
+        _holder: &str,
+    ) -> Result<bool, EventLogError> {
         Ok(false)
     }
 

@@ -185,8 +185,12 @@ impl LogBackend for PostgresOrganizationLogs {
         Ok(row.map(|row| row.get(0)))
     }
 
-    async fn lease_lapsed(&self, id: &OrganizationId) -> Result<bool, EventLogError> {
-        Ok(self.holder(id.as_str()).await?.is_none())
+    async fn writer_changed(
+        &self,
+        id: &OrganizationId,
+        holder: &str,
+    ) -> Result<bool, EventLogError> {
+        Ok(self.holder(id.as_str()).await?.as_deref() != Some(holder))
     }
 }
 

@@ -39,8 +39,10 @@ impl PartitionFinder {
     }
 
     /// The partition a command acts in; FAILED_PRECONDITION when it is deactivated. When
-    /// another node writes it and that node's lease lapsed, this node takes it over
-    /// (the partition is reopened, as its writer if the lease is won).
+    /// another node writes it and that node is no longer the writer (its lease lapsed, or
+    /// a third node took it), the partition is reopened: as the writer if this node wins
+    /// the lease, else following the new holder, so a command is never forwarded to a
+    /// node that stopped writing.
     pub async fn for_command<T>(&self, request: &Request<T>) -> Result<Arc<Partition>, Status> {
         let mut partition = self.for_read(request).await?;
         if !partition.is_active() {
@@ -50,9 +52,10 @@ impl PartitionFinder {
             // Another node took the lease over: step down, follow it.
             partition = self.reopen(partition).await?;
         }
-        if partition.holder().is_some() {
-            let lapsed = self.organizations.logs().lease_lapsed(partition.id()).await;
-            if lapsed.map_err(IntoStatus::into_status)? {
+        if let Some(holder) = partition.holder() {
+            let logs = self.organizations.logs();
+            let changed = logs.writer_changed(partition.id(), holder).await;
+            if changed.map_err(IntoStatus::into_status)? {
                 partition = self.reopen(partition).await?;
             }
         }
