@@ -229,6 +229,7 @@ impl CommandWriter {
             config,
             folded: Arc::clone(&folded),
             seen,
+            stale: None,
         };
         let handle = tokio::spawn(task.run(receiver, stopped));
         Ok((
@@ -364,6 +365,10 @@ struct WriterTask {
     folded: Arc<FoldedLog>,
     /// The command ids the log may hold (owned by the task: only it appends).
     seen: SeenCommands,
+    /// Why the write model cannot be vouched for, when it cannot: the log refused a
+    /// decided command and folding it again failed too. Nothing is decided on it until a
+    /// restore succeeds.
+    stale: Option<Arc<EventLogError>>,
 }
 
 /// Where a submission's outcome is sent.
@@ -441,6 +446,17 @@ impl WriterTask {
     /// Decides a batch, appends what was accepted in one go, and answers every caller.
     async fn process(&mut self, batch: Vec<Submission>) {
         metrics().batch_commands.observe(batch.len() as f64);
+        if self.stale.is_some() {
+            self.restore_model().await;
+        }
+        if let Some(error) = &self.stale {
+            for submission in batch {
+                let _ = submission
+                    .reply
+                    .send(Err(WriteError::Log(Arc::clone(error))));
+            }
+            return;
+        }
         let known = self.look_up(&batch).await;
         let DecidedBatch {
             requests,
@@ -683,6 +699,7 @@ impl WriterTask {
     async fn restore_model(&mut self) {
         match restore(self.store.as_ref()).await {
             Ok(restored) => {
+                self.stale = None;
                 *self
                     .folded
                     .model
@@ -693,7 +710,14 @@ impl WriterTask {
                     .store(restored.position, Ordering::Release);
                 self.seen = restored.seen;
             }
-            Err(error) => tracing::error!(%error, "could not restore the write model from the log"),
+            Err(error) => {
+                tracing::error!(%error, "could not restore the write model from the log; deciding nothing until it can");
+                let error = match error {
+                    RestoreError::Log(error) => error,
+                    RestoreError::Codec(error) => EventLogError::Backend(Arc::new(error)),
+                };
+                self.stale = Some(Arc::new(error));
+            }
         }
     }
 }
