@@ -283,6 +283,16 @@ pub enum CommandBody {
         /// The customer.
         customer_id: CustomerId,
     },
+    /// Erase a customer's personal data (organization admin): it must be in the recycle
+    /// bin, unless `force` (a legal order).
+    PurgeCustomer {
+        /// The customer.
+        customer_id: CustomerId,
+        /// Why (required; the erasure request, never personal data itself).
+        reason: String,
+        /// Purge it in any state.
+        force: bool,
+    },
     /// Record a contact (the owner).
     LogFollowUp {
         /// The customer.
@@ -379,6 +389,7 @@ impl CommandBody {
             | Move { customer_id, .. }
             | Delete { customer_id }
             | Restore { customer_id }
+            | PurgeCustomer { customer_id, .. }
             | LogFollowUp { customer_id, .. }
             | CommentFollowUp { customer_id, .. }
             | MarkWon { customer_id }
@@ -430,6 +441,7 @@ impl CommandBody {
             Move { .. } => "move",
             Delete { .. } => "delete",
             Restore { .. } => "restore",
+            PurgeCustomer { .. } => "purge_customer",
             LogFollowUp { .. } => "log_follow_up",
             CommentFollowUp { .. } => "comment_follow_up",
             MarkWon { .. } => "mark_won",

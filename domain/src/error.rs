@@ -144,6 +144,14 @@ pub enum DomainError {
         /// The state it is in.
         actual: &'static str,
     },
+    /// The customer's personal data was purged; the command would record it again.
+    #[error("customers/{customer} was purged; {action} would record personal data of it")]
+    Purged {
+        /// The customer.
+        customer: CustomerId,
+        /// The command.
+        action: &'static str,
+    },
     /// The pool's mode does not allow this.
     #[error("pools/{pool} is {}; {action} is not allowed there", mode.as_str())]
     WrongMode {
@@ -283,6 +291,7 @@ impl DomainError {
             NoDefaultPool
             | DeactivatedUser(_)
             | WrongState { .. }
+            | Purged { .. }
             | WrongMode { .. }
             | CooldownActive { .. }
             | ReasonNotInList { .. }
@@ -318,6 +327,7 @@ impl DomainError {
             DeactivatedUser(_) => "deactivated_user",
             InactiveActor(_) => "inactive_actor",
             WrongState { .. } => "wrong_state",
+            Purged { .. } => "purged",
             WrongMode { .. } => "wrong_mode",
             CooldownActive { .. } => "cooldown_active",
             ReasonNotInList { .. } => "reason_not_in_list",

@@ -42,11 +42,26 @@ struct ExportLine<'a> {
     recorded_at: String,
     payload: &'a str,
     hash: String,
+    /// Informative (not hashed): whether the payload's personal fields are `sealed` as
+    /// stored or were `opened` for this export; absent when it has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    personal_data: Option<&'a str>,
 }
 
 /// Writes one stored (not upcast) event as a JSON line.
 pub fn write_export_line<W: Write>(out: &mut W, e: &RecordedEvent) -> Result<(), EventLogError> {
+    write_export_line_marked(out, e, None)
+}
+
+/// Writes one event as a JSON line that says whether its personal fields are `sealed`
+/// or `opened` (`personal_data`, informative and not hashed).
+pub fn write_export_line_marked<W: Write>(
+    out: &mut W,
+    e: &RecordedEvent,
+    personal_data: Option<&str>,
+) -> Result<(), EventLogError> {
     let line = ExportLine {
+        personal_data,
         position: e.position,
         stream_id: e.stream_id.as_str(),
         stream_version: e.stream_version,

@@ -45,16 +45,20 @@ pub enum Scope {
     Admin,
     /// OrganizationService: creating, listing and deactivating organizations.
     Platform,
+    /// Reading customers' personal fields opened in AuditService's stream and export
+    /// (with `audit`); without it they are delivered sealed.
+    PersonalData,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 6] = [
         Scope::Command,
         Scope::Query,
         Scope::Audit,
         Scope::Admin,
         Scope::Platform,
+        Scope::PersonalData,
     ];
 }
 
@@ -66,6 +70,7 @@ impl fmt::Display for Scope {
             Scope::Audit => "audit",
             Scope::Admin => "admin",
             Scope::Platform => "platform",
+            Scope::PersonalData => "personal_data",
         };
         f.write_str(name)
     }
@@ -268,6 +273,25 @@ fn organization_of(metadata: &MetadataMap, caller: &Caller) -> Result<Organizati
     } else {
         Err(status::not_found("organization", id.name()))
     }
+}
+
+/// Refuses `request` (PERMISSION_DENIED, `missing_scope`) unless its caller's token
+/// also holds `scope`, which `wanted` (a request field's path) asks for.
+pub fn require_scope<T>(request: &Request<T>, scope: Scope, wanted: &str) -> Result<(), Status> {
+    let caller = request
+        .extensions()
+        .get::<Arc<Caller>>()
+        .ok_or_else(|| status::internal("the request went through no authentication"))?;
+    if caller.has(scope) {
+        return Ok(());
+    }
+    Err(status::permission_denied(
+        "missing_scope",
+        format!(
+            "{wanted} needs the {scope} scope, which token {:?} lacks",
+            caller.name
+        ),
+    ))
 }
 
 /// The organization the interceptor resolved for `request`.

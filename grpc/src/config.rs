@@ -79,6 +79,10 @@ pub struct Config {
     /// Where traces go: an OpenTelemetry collector's OTLP/gRPC endpoint
     /// (`http://127.0.0.1:4317`); no traces are exported when absent.
     pub otlp_endpoint: Option<String>,
+    /// The file holding the master key (64 hexadecimal digits) that wraps every
+    /// customer's data key; the data directory's `master.key`, created on first start,
+    /// when absent. Required with `store` (every node must share it).
+    pub master_key_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -105,6 +109,7 @@ impl Default for Config {
             http_listen: None,
             console: false,
             otlp_endpoint: None,
+            master_key_file: None,
         }
     }
 }

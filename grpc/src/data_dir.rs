@@ -6,6 +6,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use poolkeeper_vault::MasterKey;
 use serde::{Deserialize, Serialize};
 
 use crate::organizations::{Layout, OrganizationId};
@@ -20,6 +21,14 @@ pub enum DataDirError {
         path: PathBuf,
         /// Why.
         source: std::io::Error,
+    },
+    /// The master key could not be read or created.
+    #[error("master key {path}: {source}")]
+    MasterKey {
+        /// Its file.
+        path: PathBuf,
+        /// Why.
+        source: poolkeeper_vault::VaultError,
     },
     /// Another server holds the directory.
     #[error("another poolkeeper holds {0}; stop it first")]
@@ -56,6 +65,33 @@ impl DataDir {
     /// What the first start created in the default organization.
     pub fn bootstrap(&self) -> PathBuf {
         self.root.join("bootstrap.json")
+    }
+
+    /// The development master key, created on first use (`master.key`, owner-only).
+    pub fn dev_master_key(&self) -> PathBuf {
+        self.root.join("master.key")
+    }
+
+    /// The master key that wraps the customers' data keys: read from `file` when the
+    /// configuration names one, else the development key of this directory (created on
+    /// first use).
+    pub fn master_key(&self, file: Option<&Path>) -> Result<MasterKey, DataDirError> {
+        let (path, key) = match file {
+            Some(file) => (
+                file.to_path_buf(),
+                std::fs::read_to_string(file)
+                    .map_err(poolkeeper_vault::VaultError::Io)
+                    .and_then(|text| MasterKey::from_hex(&text)),
+            ),
+            None => {
+                let path = self.dev_master_key();
+                let created = std::fs::create_dir_all(&self.root)
+                    .map_err(poolkeeper_vault::VaultError::Io)
+                    .and_then(|()| MasterKey::load_or_create(&path));
+                (path, created)
+            }
+        };
+        key.map_err(|source| DataDirError::MasterKey { path, source })
     }
 
     /// This node's stable id (for writer leases), created on first use.

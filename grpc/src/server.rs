@@ -73,6 +73,9 @@ pub enum ServerError {
     /// The server task failed.
     #[error("server task: {0}")]
     Task(String),
+    /// The configuration is incomplete.
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// How the server is started.
@@ -301,8 +304,21 @@ impl Runtime {
 /// PostgreSQL database of `config.store`, written under this node's leases.
 async fn open_logs(data: &DataDir, config: &Config) -> Result<Arc<dyn LogBackend>, ServerError> {
     let Some(url) = &config.store else {
-        return Ok(Arc::new(SqliteLogs::new(data.layout(), log_config())));
+        let master = data.master_key(config.master_key_file.as_deref())?;
+        return Ok(Arc::new(SqliteLogs::new(
+            data.layout(),
+            log_config(),
+            master,
+        )));
     };
+    let Some(master_key_file) = &config.master_key_file else {
+        return Err(ServerError::Config(
+            "with a PostgreSQL store, set master_key_file (--master-key-file): every node must \
+             wrap the customers' keys with the same master key"
+                .into(),
+        ));
+    };
+    let master = data.master_key(Some(master_key_file))?;
     let node = match &config.node_id {
         Some(node) => node.clone(),
         None => data.node_id()?,
@@ -317,7 +333,7 @@ async fn open_logs(data: &DataDir, config: &Config) -> Result<Arc<dyn LogBackend
         .advertise
         .clone()
         .unwrap_or_else(|| format!("http://{}", config.listen));
-    let logs = PostgresOrganizationLogs::connect(url, node, address, ttl, settings).await?;
+    let logs = PostgresOrganizationLogs::connect(url, node, address, ttl, settings, master).await?;
     Ok(Arc::new(logs))
 }
 

@@ -31,7 +31,11 @@ async fn organizations(
     limits: OpenLimits,
 ) -> Organizations {
     let layout = Layout::new(dir);
-    let logs = Arc::new(SqliteLogs::new(layout.clone(), EventLogConfig::default()));
+    let logs = Arc::new(SqliteLogs::new(
+        layout.clone(),
+        EventLogConfig::default(),
+        poolkeeper_vault::MasterKey::generate(),
+    ));
     let settings = PartitionSettings {
         writer: WriterConfig::default(),
         projections: ProjectionsConfig::default(),

@@ -4,6 +4,7 @@
 //! that a partition's positions, versions, command ids and chain are its own while other
 //! organizations' logs sit beside it.
 
+use poolkeeper_vault::MasterKey;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -57,7 +58,7 @@ impl LogUnderTest for Partitions {
             config.checkpoint_pages = 16;
             config.idle_checkpoint = Some(Duration::from_millis(1));
         }
-        SqliteLogs::new(Layout::new(self.root.path()), config)
+        SqliteLogs::new(Layout::new(self.root.path()), config, MasterKey::generate())
             .open_log(id)
             .await
     }

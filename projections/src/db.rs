@@ -170,6 +170,7 @@ pub(crate) fn open_writer(path: &Path, mode: WriteMode) -> rusqlite::Result<Conn
     match mode {
         WriteMode::Live => conn.execute_batch(
             "PRAGMA journal_mode = WAL;
+             PRAGMA secure_delete = ON;
              PRAGMA synchronous = OFF;
              PRAGMA wal_autocheckpoint = 20000;
              PRAGMA journal_size_limit = 134217728;
@@ -178,6 +179,7 @@ pub(crate) fn open_writer(path: &Path, mode: WriteMode) -> rusqlite::Result<Conn
         )?,
         WriteMode::Bulk => conn.execute_batch(
             "PRAGMA page_size = 16384;
+             PRAGMA secure_delete = ON;
              PRAGMA journal_mode = OFF;
              PRAGMA synchronous = OFF;
              PRAGMA locking_mode = EXCLUSIVE;

@@ -109,6 +109,9 @@ impl Harness {
             ..Config::default()
         };
         configure(&mut config);
+        if config.store.is_some() && config.master_key_file.is_none() {
+            config.master_key_file = Some(shared_master_key_file());
+        }
         Self::serve(dir, config, t0()).await
     }
 
@@ -343,4 +346,19 @@ pub fn reason(status: &tonic::Status) -> String {
         .get_details_error_info()
         .map(|info| info.reason)
         .unwrap_or_default()
+}
+
+/// The master key file every node of this test process shares (nodes on one PostgreSQL
+/// database must wrap customers' keys with the same key), created once.
+pub fn shared_master_key_file() -> std::path::PathBuf {
+    static FILE: std::sync::OnceLock<(tempfile::TempDir, std::path::PathBuf)> =
+        std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("master.key");
+        poolkeeper_vault::MasterKey::load_or_create(&path).expect("a master key file");
+        (dir, path)
+    })
+    .1
+    .clone()
 }

@@ -626,6 +626,7 @@ async fn streaming_an_unknown_event_type_is_refused_with_the_known_ones() {
         .stream_events(pb::StreamEventsRequest {
             from_position: 1,
             event_types: vec!["customer.claimed".into(), "customer.teleported".into()],
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -643,6 +644,7 @@ async fn streaming_an_unknown_event_type_is_refused_with_the_known_ones() {
         .stream_events(pb::StreamEventsRequest {
             from_position: 1,
             event_types: vec!["pool.created".into()],
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -20,6 +20,7 @@ async fn types_since(h: &Harness, from: u64) -> Vec<String> {
         .stream_events(pb::StreamEventsRequest {
             from_position: from + 1,
             event_types: Vec::new(),
+            ..Default::default()
         })
         .await
         .expect("stream")

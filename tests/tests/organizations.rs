@@ -221,7 +221,10 @@ async fn a_token_gets_not_found_for_every_rpc_in_another_organization() {
         .expect_err("StreamEvents across the boundary");
     assert_unknown_organization(&status, "StreamEvents");
     let status = audit
-        .export_log(pb::ExportLogRequest { from_position: 1 })
+        .export_log(pb::ExportLogRequest {
+            from_position: 1,
+            ..Default::default()
+        })
         .await
         .expect_err("ExportLog across the boundary");
     assert_unknown_organization(&status, "ExportLog");
@@ -334,7 +337,10 @@ async fn each_organization_reads_streams_and_exports_only_its_own() {
         let mut export = Vec::new();
         let mut chunks = me
             .audit(&harness)
-            .export_log(pb::ExportLogRequest { from_position: 1 })
+            .export_log(pb::ExportLogRequest {
+                from_position: 1,
+                ..Default::default()
+            })
             .await
             .expect("export")
             .into_inner();

@@ -98,6 +98,7 @@ async fn logged_steps(h: &Harness, from: u64) -> BTreeMap<String, Vec<(i64, Stri
         .stream_events(pb::StreamEventsRequest {
             from_position: from,
             event_types: Vec::new(),
+            ..Default::default()
         })
         .await
         .expect("stream")

@@ -1,12 +1,14 @@
-//! The key store: each customer's data key, wrapped by the master key, in a SQLite file
-//! of its own beside (never inside) the log. `secure_delete` is on, so a shredded key's
-//! bytes are overwritten in the database, and a shred checkpoints the WAL and truncates
-//! it, so no copy is left there either. Keys in use are cached in memory.
+//! The key stores: each customer's data key, wrapped by the master key, outside (never
+//! inside) the log. [`Keys`] is what the sealing log needs of one; [`KeyStore`] is the
+//! embedded one, a SQLite file of its own beside the log, with `secure_delete` on so a
+//! shredded key's bytes are overwritten in the database, and a shred checkpoints the WAL
+//! and truncates it, so no copy is left there either. Keys in use are cached in memory.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
@@ -14,17 +16,48 @@ use crate::VaultError;
 use crate::master::MasterKey;
 use crate::seal::DataKey;
 
-/// Customers' data keys; see the module docs.
+/// A key store, as the sealing log uses it.
+#[async_trait]
+pub trait Keys: Send + Sync + 'static {
+    /// `customer`'s key; `None` when it has none or it was shredded.
+    async fn key(&self, customer: Uuid) -> Result<Option<DataKey>, VaultError>;
+
+    /// The keys to seal `customers`' fields with, each created (and durable before this
+    /// returns) when the customer has none yet; a shredded customer's is `None`.
+    async fn sealing_keys(
+        &self,
+        customers: Vec<Uuid>,
+    ) -> Result<HashMap<Uuid, Option<DataKey>>, VaultError>;
+
+    /// Destroys `customer`'s key for good: every value sealed with it stays unreadable.
+    async fn shred(&self, customer: Uuid) -> Result<(), VaultError>;
+
+    /// Whether `customer`'s key was shredded.
+    async fn is_shredded(&self, customer: Uuid) -> Result<bool, VaultError>;
+
+    /// Drops `customer`'s key from memory (another node shredded it).
+    fn forget(&self, customer: Uuid);
+}
+
+/// The most keys kept in memory; past it the cache starts over.
+const CACHED_KEYS: usize = 65_536;
+
+/// Customers' data keys in a SQLite file; see the module docs.
+#[derive(Clone)]
 pub struct KeyStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     conn: Mutex<Connection>,
-    master: MasterKey,
+    master: Mutex<MasterKey>,
     cache: Mutex<HashMap<Uuid, DataKey>>,
 }
 
 impl std::fmt::Debug for KeyStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyStore")
-            .field("master", &self.master)
+            .field("master", &*self.master())
             .finish()
     }
 }
@@ -41,82 +74,102 @@ const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS shredded (customer BLOB PRIMARY KEY);
 ";
 
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl KeyStore {
     /// Opens (creating) the key store at `path`, its keys wrapped by `master`.
     pub fn open(path: &Path, master: MasterKey) -> Result<Self, VaultError> {
         let conn = Connection::open(path)?;
         conn.execute_batch(SCHEMA)?;
         Ok(Self {
-            conn: Mutex::new(conn),
-            master,
-            cache: Mutex::new(HashMap::new()),
+            inner: Arc::new(Inner {
+                conn: Mutex::new(conn),
+                master: Mutex::new(master),
+                cache: Mutex::new(HashMap::new()),
+            }),
         })
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        locked(&self.inner.conn)
     }
 
-    fn cached(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, DataKey>> {
-        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    fn master(&self) -> MutexGuard<'_, MasterKey> {
+        locked(&self.inner.master)
+    }
+
+    fn cache(&self, customer: Uuid, key: &DataKey) {
+        let mut cached = locked(&self.inner.cache);
+        if cached.len() >= CACHED_KEYS {
+            cached.clear();
+        }
+        cached.insert(customer, key.clone());
     }
 
     /// `customer`'s key; `None` when it has none or it was shredded.
     pub fn key(&self, customer: Uuid) -> Result<Option<DataKey>, VaultError> {
-        if let Some(key) = self.cached().get(&customer) {
+        if let Some(key) = locked(&self.inner.cache).get(&customer) {
             return Ok(Some(key.clone()));
         }
-        let wrapped: Option<String> = self
-            .conn()
-            .query_row(
-                "SELECT wrapped FROM customer_keys WHERE customer = ?1",
-                params![customer.as_bytes()],
-                |row| row.get(0),
-            )
-            .optional()?;
-        let Some(wrapped) = wrapped else {
-            return Ok(None);
-        };
-        let key = self.master.unwrap(customer, &wrapped)?;
-        self.cached().insert(customer, key.clone());
-        Ok(Some(key))
+        let key = stored_key(&self.conn(), &self.master(), customer)?;
+        if let Some(key) = &key {
+            self.cache(customer, key);
+        }
+        Ok(key)
     }
 
     /// `customer`'s key, created if it has none; [`VaultError::Shredded`] once shredded.
     pub fn key_or_create(&self, customer: Uuid) -> Result<DataKey, VaultError> {
-        if let Some(key) = self.key(customer)? {
-            return Ok(key);
+        self.sealing_keys_now(&[customer])?
+            .remove(&customer)
+            .flatten()
+            .ok_or(VaultError::Shredded)
+    }
+
+    /// The keys to seal `customers`' fields with, the missing ones created in one
+    /// transaction; a shredded customer's is `None`.
+    pub fn sealing_keys_now(
+        &self,
+        customers: &[Uuid],
+    ) -> Result<HashMap<Uuid, Option<DataKey>>, VaultError> {
+        let mut keys = HashMap::with_capacity(customers.len());
+        let mut missing = Vec::new();
+        for &customer in customers {
+            match locked(&self.inner.cache).get(&customer) {
+                Some(key) => drop(keys.insert(customer, Some(key.clone()))),
+                None => missing.push(customer),
+            }
         }
-        let conn = self.conn();
-        let shredded: bool = conn
-            .query_row(
-                "SELECT 1 FROM shredded WHERE customer = ?1",
-                params![customer.as_bytes()],
-                |_| Ok(true),
-            )
-            .optional()?
-            .unwrap_or(false);
-        if shredded {
-            return Err(VaultError::Shredded);
+        if missing.is_empty() {
+            return Ok(keys);
         }
-        let key = DataKey::generate();
-        conn.execute(
-            "INSERT INTO customer_keys (customer, wrapped, master) VALUES (?1, ?2, ?3)",
-            params![
-                customer.as_bytes(),
-                self.master.wrap(customer, &key),
-                self.master.fingerprint()
-            ],
-        )?;
+        let master = self.master().clone();
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for customer in missing {
+            let key = match stored_key(&tx, &master, customer)? {
+                Some(key) => Some(key),
+                None if shredded(&tx, customer)? => None,
+                None => Some(create_key(&tx, &master, customer)?),
+            };
+            keys.insert(customer, key);
+        }
+        tx.commit()?;
         drop(conn);
-        self.cached().insert(customer, key.clone());
-        Ok(key)
+        for (customer, key) in &keys {
+            if let Some(key) = key {
+                self.cache(*customer, key);
+            }
+        }
+        Ok(keys)
     }
 
     /// Destroys `customer`'s key for good: every value sealed with it stays unreadable.
     /// The row is overwritten (`secure_delete`) and the WAL checkpointed and truncated.
-    pub fn shred(&self, customer: Uuid) -> Result<(), VaultError> {
-        self.cached().remove(&customer);
+    pub fn shred_now(&self, customer: Uuid) -> Result<(), VaultError> {
+        locked(&self.inner.cache).remove(&customer);
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(
@@ -133,23 +186,16 @@ impl KeyStore {
     }
 
     /// Whether `customer`'s key was shredded.
-    pub fn is_shredded(&self, customer: Uuid) -> Result<bool, VaultError> {
-        let found = self
-            .conn()
-            .query_row(
-                "SELECT 1 FROM shredded WHERE customer = ?1",
-                params![customer.as_bytes()],
-                |_| Ok(()),
-            )
-            .optional()?;
-        Ok(found.is_some())
+    pub fn is_shredded_now(&self, customer: Uuid) -> Result<bool, VaultError> {
+        shredded(&self.conn(), customer)
     }
 
     /// Rewraps every data key under `next` in one transaction and uses it from now on;
     /// the data keys themselves, and so every sealed value, stay as they are. Returns
     /// how many keys were rewrapped.
-    pub fn rotate(&mut self, next: MasterKey) -> Result<usize, VaultError> {
-        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+    pub fn rotate(&self, next: MasterKey) -> Result<usize, VaultError> {
+        let mut master = self.master();
+        let mut conn = self.conn();
         let tx = conn.transaction()?;
         let rows: Vec<(Vec<u8>, String)> = tx
             .prepare("SELECT customer, wrapped FROM customer_keys")?
@@ -158,7 +204,7 @@ impl KeyStore {
         for (customer_bytes, wrapped) in &rows {
             let customer =
                 Uuid::from_slice(customer_bytes).map_err(|_| VaultError::WrongMasterKey)?;
-            let key = self.master.unwrap(customer, wrapped)?;
+            let key = master.unwrap(customer, wrapped)?;
             tx.execute(
                 "UPDATE customer_keys SET wrapped = ?2, master = ?3 WHERE customer = ?1",
                 params![
@@ -169,8 +215,89 @@ impl KeyStore {
             )?;
         }
         tx.commit()?;
-        drop(conn);
-        self.master = next;
+        *master = next;
         Ok(rows.len())
+    }
+}
+
+fn stored_key(
+    conn: &Connection,
+    master: &MasterKey,
+    customer: Uuid,
+) -> Result<Option<DataKey>, VaultError> {
+    let wrapped: Option<String> = conn
+        .query_row(
+            "SELECT wrapped FROM customer_keys WHERE customer = ?1",
+            params![customer.as_bytes()],
+            |row| row.get(0),
+        )
+        .optional()?;
+    wrapped
+        .map(|wrapped| master.unwrap(customer, &wrapped))
+        .transpose()
+}
+
+fn shredded(conn: &Connection, customer: Uuid) -> Result<bool, VaultError> {
+    let found = conn
+        .query_row(
+            "SELECT 1 FROM shredded WHERE customer = ?1",
+            params![customer.as_bytes()],
+            |_| Ok(()),
+        )
+        .optional()?;
+    Ok(found.is_some())
+}
+
+fn create_key(
+    conn: &Connection,
+    master: &MasterKey,
+    customer: Uuid,
+) -> Result<DataKey, VaultError> {
+    let key = DataKey::generate();
+    conn.execute(
+        "INSERT INTO customer_keys (customer, wrapped, master) VALUES (?1, ?2, ?3)",
+        params![
+            customer.as_bytes(),
+            master.wrap(customer, &key),
+            master.fingerprint()
+        ],
+    )?;
+    Ok(key)
+}
+
+/// Runs `work` on the blocking threads (a key store's writes wait for an fsync).
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, VaultError> + Send + 'static,
+) -> Result<T, VaultError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| VaultError::Io(std::io::Error::other(error)))?
+}
+
+#[async_trait]
+impl Keys for KeyStore {
+    async fn key(&self, customer: Uuid) -> Result<Option<DataKey>, VaultError> {
+        KeyStore::key(self, customer)
+    }
+
+    async fn sealing_keys(
+        &self,
+        customers: Vec<Uuid>,
+    ) -> Result<HashMap<Uuid, Option<DataKey>>, VaultError> {
+        let store = self.clone();
+        blocking(move || store.sealing_keys_now(&customers)).await
+    }
+
+    async fn shred(&self, customer: Uuid) -> Result<(), VaultError> {
+        let store = self.clone();
+        blocking(move || store.shred_now(customer)).await
+    }
+
+    async fn is_shredded(&self, customer: Uuid) -> Result<bool, VaultError> {
+        self.is_shredded_now(customer)
+    }
+
+    fn forget(&self, customer: Uuid) {
+        locked(&self.inner.cache).remove(&customer);
     }
 }

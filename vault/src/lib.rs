@@ -17,16 +17,21 @@
 //! - [`personal`]: which payload fields of which event types are personal, and sealing
 //!   or opening a whole payload.
 //!
-//! This is the first part of purging (issue #16): the service does not use it yet.
+//! - [`log`]: [`SealingStore`], the event store wrapper that seals on append, opens on
+//!   reads and shreds a customer's key once its purge is appended.
 
 pub mod error;
 pub mod keys;
+pub mod log;
 pub mod master;
 pub mod personal;
 pub mod seal;
 
 pub use error::VaultError;
-pub use keys::KeyStore;
+pub use keys::{KeyStore, Keys};
+pub use log::{PersonalData, SealingStore, customer_of};
 pub use master::MasterKey;
-pub use personal::{open_payload, personal_fields, seal_payload};
+pub use personal::{
+    PURGED_EVENT, has_personal_fields, open_payload, personal_fields, seal_payload,
+};
 pub use seal::{DataKey, PURGED, SEALED_PREFIX, is_sealed};

@@ -68,6 +68,16 @@ impl MasterKey {
         hex::encode(&hasher.finalize()[..8])
     }
 
+    /// `key` wrapped for `customer`, for a key store of another crate.
+    pub fn wrap_key(&self, customer: Uuid, key: &DataKey) -> String {
+        self.wrap(customer, key)
+    }
+
+    /// The data key of `customer` from its wrapped form, for a key store of another crate.
+    pub fn unwrap_key(&self, customer: Uuid, wrapped: &str) -> Result<DataKey, VaultError> {
+        self.unwrap(customer, wrapped)
+    }
+
     /// `key` wrapped for `customer`.
     pub(crate) fn wrap(&self, customer: Uuid, key: &DataKey) -> String {
         self.0.seal(customer, &hex::encode(key.0))

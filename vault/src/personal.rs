@@ -29,14 +29,27 @@ pub fn personal_fields(event_type: &str) -> &'static [(&'static str, Shape)] {
     }
 }
 
+/// The event type of a purge: the customer's key is shredded once it is appended.
+pub const PURGED_EVENT: &str = "customer.purged";
+
+/// Whether events of `event_type` can hold personal data.
+pub fn has_personal_fields(event_type: &str) -> bool {
+    !personal_fields(event_type).is_empty()
+}
+
 /// Seals the personal fields of `payload` (an event of `event_type` of `customer`) with
-/// `key`; values already sealed stay as they are.
-pub fn seal_payload(event_type: &str, payload: &mut Value, customer: Uuid, key: &DataKey) {
+/// `key`; values already sealed stay as they are. With no key (the customer's was
+/// shredded) each personal value is written [`PURGED`]: plaintext never gets through.
+pub fn seal_payload(event_type: &str, payload: &mut Value, customer: Uuid, key: Option<&DataKey>) {
     for_each_personal(event_type, payload, |value| {
         if let Value::String(text) = value
             && !is_sealed(text)
         {
-            *value = Value::String(key.seal(customer, text));
+            let sealed = match key {
+                Some(key) => key.seal(customer, text),
+                None => PURGED.to_owned(),
+            };
+            *value = Value::String(sealed);
         }
         Ok(())
     })
@@ -116,7 +129,7 @@ mod tests {
             "customer.created",
             &mut payload,
             customer,
-            &DataKey::generate(),
+            Some(&DataKey::generate()),
         );
         payload
     }
@@ -126,7 +139,7 @@ mod tests {
         let customer = Uuid::from_u128(1);
         let key = DataKey::generate();
         let mut payload = created();
-        seal_payload("customer.created", &mut payload, customer, &key);
+        seal_payload("customer.created", &mut payload, customer, Some(&key));
         let text = payload.to_string();
         assert!(!text.contains("王小明") && !text.contains("138-0000"));
         assert!(text.contains("\"phone\"") && text.contains("referral"));
@@ -147,6 +160,16 @@ mod tests {
     }
 
     #[test]
+    fn without_a_key_nothing_personal_is_written_in_plaintext() {
+        let customer = Uuid::from_u128(1);
+        let mut payload = created();
+        seal_payload("customer.created", &mut payload, customer, None);
+        assert_eq!(payload["name"], PURGED);
+        assert_eq!(payload["fields"]["phone"], PURGED);
+        assert_eq!(payload["source"], "referral");
+    }
+
+    #[test]
     fn a_value_under_another_key_is_an_error_not_a_purge() {
         let customer = Uuid::from_u128(1);
         let mut payload = sealed_under_another_key(customer);
@@ -159,10 +182,15 @@ mod tests {
         let customer = Uuid::from_u128(1);
         let key = DataKey::generate();
         let mut claimed = json!({"customer_id": "x", "reason": "not personal here"});
-        seal_payload("customer.claimed", &mut claimed, customer, &key);
+        seal_payload("customer.claimed", &mut claimed, customer, Some(&key));
         assert_eq!(claimed["reason"], "not personal here");
         let mut rejected = json!({"customer_id": "x", "reason": null});
-        seal_payload("customer.claim_rejected", &mut rejected, customer, &key);
+        seal_payload(
+            "customer.claim_rejected",
+            &mut rejected,
+            customer,
+            Some(&key),
+        );
         assert_eq!(rejected["reason"], Value::Null);
     }
 }

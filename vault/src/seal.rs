@@ -1,7 +1,10 @@
 //! Sealing one value: XChaCha20-Poly1305 under the customer's data key, with a random
 //! 24-byte nonce and the customer's id as associated data (a value sealed for one
-//! customer never opens as another's), written `sealed:v1:` + hex(nonce ‖ ciphertext).
+//! customer never opens as another's), written `sealed:v1:` + base64url(nonce ‖ ciphertext) (a third longer than the
+//! plaintext, plus 54 bytes).
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chacha20poly1305::XChaCha20Poly1305;
 use chacha20poly1305::aead::{Aead, Generate, KeyInit, Payload};
 use uuid::Uuid;
@@ -53,7 +56,7 @@ impl DataKey {
         let mut bytes = Vec::with_capacity(NONCE_BYTES + sealed.len());
         bytes.extend_from_slice(&nonce);
         bytes.extend_from_slice(&sealed);
-        format!("{SEALED_PREFIX}{}", hex::encode(bytes))
+        format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
     }
 
     /// The plaintext of `sealed`, sealed for `customer` under this key.
@@ -61,7 +64,9 @@ impl DataKey {
         let text = sealed
             .strip_prefix(SEALED_PREFIX)
             .ok_or(VaultError::NotSealed)?;
-        let bytes = hex::decode(text).map_err(|_| VaultError::NotSealed)?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| VaultError::NotSealed)?;
         if bytes.len() < NONCE_BYTES {
             return Err(VaultError::NotSealed);
         }
@@ -110,8 +115,13 @@ mod tests {
             Err(VaultError::Unsealable)
         ));
         let mut tampered = sealed.clone();
-        let last = if tampered.ends_with('0') { "1" } else { "0" };
-        tampered.replace_range(tampered.len() - 1.., last);
+        let middle = tampered.len() / 2;
+        let flipped = if &tampered[middle..=middle] == "A" {
+            "B"
+        } else {
+            "A"
+        };
+        tampered.replace_range(middle..=middle, flipped);
         assert!(matches!(
             key.open(customer, &tampered),
             Err(VaultError::Unsealable)

@@ -15,6 +15,7 @@ use crate::ids::{CustomerId, FollowUpId};
 use crate::rules;
 
 use super::checks::{not_deleted, required_text};
+use super::purge::not_purged;
 use super::{Result, Ruling};
 
 /// `LogFollowUp`: the owner records a contact with the customer.
@@ -26,7 +27,8 @@ pub(super) fn log(
     note: &str,
 ) -> Result<()> {
     let note = required_text("note", note, limits::LONG_TEXT)?;
-    let (_, ownership) = ruling.owned(customer_id, "log_follow_up")?;
+    let (customer, ownership) = ruling.owned(customer_id, "log_follow_up")?;
+    not_purged(customer_id, customer, "log_follow_up")?;
     let author = ruling.require_owner(customer_id, ownership)?;
     if ruling.model.follow_ups.contains_key(&follow_up_id) {
         return Err(DomainError::AlreadyExists {
@@ -53,6 +55,7 @@ pub(super) fn comment(
 ) -> Result<()> {
     let comment = required_text("comment", comment, limits::LONG_TEXT)?;
     let customer = ruling.customer(customer_id)?;
+    not_purged(customer_id, customer, "comment_follow_up")?;
     let follow_up = ruling
         .model
         .follow_ups

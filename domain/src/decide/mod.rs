@@ -35,6 +35,7 @@ mod intake;
 mod ladder;
 mod ownership;
 mod pools;
+mod purge;
 mod revert;
 
 pub use pools::rules_change;
@@ -178,6 +179,11 @@ fn decide_by_family(ruling: &mut Ruling<'_>, body: &CommandBody) -> Result<()> {
         } => ownership::move_pool(ruling, *customer_id, *destination_pool),
         Delete { customer_id } => ownership::delete(ruling, *customer_id),
         Restore { customer_id } => ownership::restore(ruling, *customer_id),
+        PurgeCustomer {
+            customer_id,
+            reason,
+            force,
+        } => purge::purge(ruling, *customer_id, reason, *force),
         LogFollowUp {
             customer_id,
             follow_up_id,

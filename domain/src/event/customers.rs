@@ -500,3 +500,21 @@ pub struct CustomerChangeReverted {
     /// Why (required).
     pub reason: String,
 }
+
+/// What every personal field of a purged customer reads: its name, each free field's
+/// value, its follow-up notes and comments, a rejection's remark.
+pub const PURGED: &str = "[purged]";
+
+/// `customer.purged`: the customer's personal data was erased (its key destroyed, its
+/// personal fields `[purged]` everywhere); who owned it, when and why stays.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerPurged {
+    /// The customer.
+    pub customer_id: CustomerId,
+    /// Its pool.
+    pub pool_id: PoolId,
+    /// Why (the erasure request or legal order; never personal data itself).
+    pub reason: String,
+    /// Whether it was purged outside the recycle bin (a legal order).
+    pub forced: bool,
+}

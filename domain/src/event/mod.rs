@@ -279,6 +279,8 @@ event_bodies! {
     CustomerShared => "customer.shared", schema 1, customer;
     /// An ownership change was reverted by its compensation.
     CustomerChangeReverted => "customer.change_reverted", schema 1, customer;
+    /// The customer's personal data was erased (a purge).
+    CustomerPurged => "customer.purged", schema 1, customer;
 }
 
 pub use customers::*;

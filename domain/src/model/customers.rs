@@ -159,6 +159,8 @@ pub struct Customer {
     /// The customer's live entry in the wake-up index: the earlier of a pending reminder
     /// and the deadline, in microseconds since the epoch.
     pub wake_at: Option<i64>,
+    /// Whether its personal data was purged: nothing personal may be recorded any more.
+    pub purged: bool,
     /// The log position of its last committed event, recorded by whoever appends
     /// ([`WriteModel::record_position`]); 0 until then. Point reads wait for it; `decide`
     /// never reads it, and folding the log leaves it to the caller.
@@ -283,7 +285,8 @@ pub fn next_state(body: &EventBody) -> Option<NextState> {
         | EventBody::FollowUpCommented(_)
         | EventBody::CustomerWon(_)
         | EventBody::ProtectionExtended(_)
-        | EventBody::CustomerShared(_) => NextState::Unchanged,
+        | EventBody::CustomerShared(_)
+        | EventBody::CustomerPurged(_) => NextState::Unchanged,
         EventBody::UserCreated(_)
         | EventBody::UserUpdated(_)
         | EventBody::UserDeactivated(_)
@@ -405,6 +408,11 @@ impl WriteModel {
                     customer.shared_with.push(e.department.clone());
                 }
             }
+            EventBody::CustomerPurged(_) => {
+                if let Some(customer) = self.customers.get_mut(&customer_id) {
+                    customer.purged = true;
+                }
+            }
             // The rest change nothing but the state.
             _ => {}
         }
@@ -479,6 +487,7 @@ impl WriteModel {
                 reminded_for: None,
                 ladder: None,
                 wake_at: None,
+                purged: false,
                 position: 0,
             },
         );

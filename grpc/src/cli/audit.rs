@@ -154,7 +154,10 @@ pub(super) async fn export(target: Target, output: Option<PathBuf>) -> Result<()
     if let Some(server) = &target.server {
         let mut client = audit_client(&target, server).await?;
         let mut chunks = client
-            .export_log(pb::ExportLogRequest { from_position: 1 })
+            .export_log(pb::ExportLogRequest {
+                from_position: 1,
+                ..Default::default()
+            })
             .await?
             .into_inner();
         while let Some(chunk) = chunks.message().await? {

@@ -2,6 +2,9 @@
 //! layout as the server would), its organizations, and each one's log.
 
 use super::*;
+use std::sync::Arc;
+
+use poolkeeper_vault::{KeyStore, PersonalData, SealingStore};
 
 /// The organizations with a log in the data directory, by id.
 pub(super) fn local_organizations(data: &DataDir) -> Result<Vec<OrganizationId>, Failure> {
@@ -42,6 +45,21 @@ pub(super) fn open_local_log(
         return Err(format!("{} has no log in {}", id.name(), data.root().display()).into());
     }
     Ok(SqliteEventStore::open(path, log_config())?)
+}
+
+/// Opens organization `id`'s log in `data` with personal fields opened on reads (with
+/// the master key of `master_key_file`, or the directory's development key), as the
+/// server's projections read it.
+pub(super) fn open_local_opened(
+    data: &DataDir,
+    id: &OrganizationId,
+    master_key_file: Option<&std::path::Path>,
+) -> Result<Arc<dyn EventStore>, Failure> {
+    let store: Arc<dyn EventStore> = Arc::new(open_local_log(data, id)?);
+    let master = data.master_key(master_key_file)?;
+    let keys = KeyStore::open(&data.layout().organization_keys(id), master)?;
+    let personal = PersonalData::new(Arc::new(keys));
+    Ok(Arc::new(SealingStore::opening(store, personal)))
 }
 
 /// Opens the log of the target's organization in a data directory no server holds.

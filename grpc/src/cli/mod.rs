@@ -37,7 +37,7 @@ mod status;
 mod what_if;
 
 use audit::{export, history, verify};
-use local::{local_organizations, lock_local, open_local, open_local_log};
+use local::{local_organizations, lock_local, open_local, open_local_log, open_local_opened};
 use rebuild::rebuild;
 use remote::{admin_client, audit_client, credentials, organizations_to_report};
 use serve::serve;
@@ -139,6 +139,10 @@ struct ServeArgs {
     /// Export traces to this OpenTelemetry collector (OTLP/gRPC, e.g. http://127.0.0.1:4317).
     #[arg(long, env = "POOLKEEPER_OTLP_ENDPOINT")]
     otlp_endpoint: Option<String>,
+    /// The file holding the master key (64 hex digits) that wraps the customers' data
+    /// keys; the data directory's development `master.key` when absent.
+    #[arg(long, env = "POOLKEEPER_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
 }
 
 /// Where an operations command acts: a running server, or the data directory.
@@ -160,6 +164,10 @@ struct Target {
     /// --token each node's lag).
     #[arg(long, env = "POOLKEEPER_STORE")]
     store: Option<String>,
+    /// The master key file the server uses (an offline rebuild opens personal fields
+    /// with it); the data directory's `master.key` when absent.
+    #[arg(long, env = "POOLKEEPER_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
 }
 
 impl Target {

@@ -73,7 +73,7 @@ pub(super) async fn rebuild(
     let data = DataDir::new(&target.data_dir);
     let _lock = lock_local(&data)?;
     let organization = target.organization()?;
-    let store = std::sync::Arc::new(open_local_log(&data, &organization)?);
+    let store = open_local_opened(&data, &organization, target.master_key_file.as_deref())?;
     let bar = progress_bar(store.tail().await?);
     let done = Projections::rebuild_offline(
         &data.layout().organization_projections(&organization),

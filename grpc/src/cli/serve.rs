@@ -25,6 +25,9 @@ pub(super) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     if let Some(endpoint) = args.otlp_endpoint {
         config.otlp_endpoint = Some(endpoint);
     }
+    if let Some(file) = args.master_key_file {
+        config.master_key_file = Some(file);
+    }
     let traces = match &config.otlp_endpoint {
         Some(endpoint) => Some(Traces::export_to(endpoint)?),
         None => None,

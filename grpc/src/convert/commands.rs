@@ -108,6 +108,11 @@ commands_on! {
     };
     DeleteCustomerRequest on Customer(customer) => |m, customer_id| CommandBody::Delete { customer_id };
     RestoreCustomerRequest on Customer(customer) => |m, customer_id| CommandBody::Restore { customer_id };
+    PurgeCustomerRequest on Customer(customer) => |m, customer_id| CommandBody::PurgeCustomer {
+        customer_id,
+        reason: m.reason,
+        force: m.force,
+    };
     LogFollowUpRequest on Customer(customer) => |m, customer_id| CommandBody::LogFollowUp {
         customer_id,
         follow_up_id: follow_up_id(&m.follow_up_id)?,

@@ -10,6 +10,7 @@ use super::time::timestamp;
 /// A stored event as sent on the wire.
 pub fn log_event(event: RecordedEvent) -> pb::LogEvent {
     pb::LogEvent {
+        personal_data_sealed: personal_data_sealed(&event),
         position: event.position,
         stream: event.stream_id.into_string(),
         stream_version: event.stream_version,
@@ -28,6 +29,12 @@ pub fn log_event(event: RecordedEvent) -> pb::LogEvent {
         payload_json: event.payload,
         hash: hex::encode(event.hash),
     }
+}
+
+/// Whether `event`'s payload holds sealed personal fields (as stored and hashed).
+pub fn personal_data_sealed(event: &RecordedEvent) -> bool {
+    poolkeeper_vault::has_personal_fields(&event.event_type)
+        && event.payload.contains(poolkeeper_vault::SEALED_PREFIX)
 }
 
 /// The hash chain's verification as a message.

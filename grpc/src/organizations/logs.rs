@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use poolkeeper_eventlog::{EventLogConfig, EventLogError, EventStore, SqliteEventStore};
+use poolkeeper_vault::{KeyStore, Keys, MasterKey};
 
 use super::id::OrganizationId;
 
@@ -59,6 +60,9 @@ pub trait LogBackend: Send + Sync + 'static {
 
     /// The platform log, which holds the catalog of organizations.
     async fn open_platform_log(&self) -> Result<Arc<dyn EventStore>, EventLogError>;
+
+    /// Organization `id`'s customer data keys, kept outside its log.
+    async fn open_keys(&self, id: &OrganizationId) -> Result<Arc<dyn Keys>, EventLogError>;
 }
 
 /// The files of a data directory.
@@ -86,6 +90,11 @@ impl Layout {
     /// Organization `id`'s log.
     pub fn organization_log(&self, id: &OrganizationId) -> PathBuf {
         self.organization(id).join("events.db")
+    }
+
+    /// Organization `id`'s customer data keys.
+    pub fn organization_keys(&self, id: &OrganizationId) -> PathBuf {
+        self.organization(id).join("keys.db")
     }
 
     /// Organization `id`'s projections.
@@ -119,12 +128,17 @@ pub fn log_config() -> EventLogConfig {
 pub struct SqliteLogs {
     layout: Layout,
     config: EventLogConfig,
+    master: MasterKey,
 }
 
 impl SqliteLogs {
-    /// Logs under `layout`, each opened with `config`.
-    pub fn new(layout: Layout, config: EventLogConfig) -> Self {
-        Self { layout, config }
+    /// Logs under `layout`, each opened with `config`, their keys wrapped by `master`.
+    pub fn new(layout: Layout, config: EventLogConfig, master: MasterKey) -> Self {
+        Self {
+            layout,
+            config,
+            master,
+        }
     }
 
     /// Opens the SQLite log at `path` off the async threads (opening reads the file).
@@ -150,5 +164,20 @@ impl LogBackend for SqliteLogs {
 
     async fn open_platform_log(&self) -> Result<Arc<dyn EventStore>, EventLogError> {
         self.open_at(self.layout.platform_log()).await
+    }
+
+    async fn open_keys(&self, id: &OrganizationId) -> Result<Arc<dyn Keys>, EventLogError> {
+        let path = self.layout.organization_keys(id);
+        let master = self.master.clone();
+        let keys = tokio::task::spawn_blocking(move || {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            KeyStore::open(&path, master)
+        })
+        .await
+        .map_err(|error| EventLogError::Io(Arc::new(std::io::Error::other(error))))?
+        .map_err(|error| EventLogError::Backend(Arc::new(error)))?;
+        Ok(Arc::new(keys))
     }
 }

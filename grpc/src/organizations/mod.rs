@@ -4,13 +4,15 @@
 //! ([`logs`]), write model and writer, projections and scheduler ([`partition`]).
 //! [`registry::Organizations`] finds a call's partition, opening it on demand and closing
 //! it when idle; [`catalog`] is the event-sourced list of organizations; [`wakeups`]
-//! remembers when a closed one next needs its scheduler.
+//! remembers when a closed one next needs its scheduler. Each organization's customer
+//! data keys live beside its log: `keys.db` in its directory, or [`postgres_keys`].
 
 pub mod catalog;
 pub mod id;
 pub mod logs;
 pub mod partition;
 pub mod postgres;
+pub mod postgres_keys;
 pub mod registry;
 pub mod wakeups;
 

@@ -14,6 +14,7 @@ use poolkeeper_eventlog::EventStore;
 use poolkeeper_projections::{
     ProjectionError, ProjectionName, Projections, ProjectionsConfig, RunnerHandle,
 };
+use poolkeeper_vault::{PersonalData, SealingStore};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -60,7 +61,11 @@ struct Running {
 /// One open organization.
 pub struct Partition {
     id: OrganizationId,
+    /// The log with personal fields opened on reads (sealed on appends).
     store: Arc<dyn EventStore>,
+    /// The log with reads as stored: personal fields sealed.
+    sealed: Arc<dyn EventStore>,
+    personal: Arc<PersonalData>,
     writer: CommandWriter,
     projections: Projections,
     scheduler: Scheduler,
@@ -81,13 +86,16 @@ pub struct Partition {
 const LIVE_CATCH_UP_LIMIT: u64 = 50_000;
 
 impl Partition {
-    /// Opens organization `id` on its log, with its projections in `projections_dir`:
+    /// Opens organization `id` on its log, its personal fields sealed and opened with
+    /// `personal`, with its projections in `projections_dir`: when this node writes,
+    /// finishes any shred a crash interrupted ([`PersonalData::shred_purged_in_log`]),
     /// folds the write model (and keeps following the log when another node writes it),
     /// opens (or rebuilds) the projections and starts the runner, and, when `active` and
     /// this node writes, the scheduler.
     pub async fn open(
         id: OrganizationId,
         log: PartitionLog,
+        personal: Arc<PersonalData>,
         projections_dir: &std::path::Path,
         settings: &PartitionSettings,
         clock: Arc<dyn Clock>,
@@ -98,19 +106,31 @@ impl Partition {
             PartitionLog::Leased { store, epoch } => (store, None, Some(epoch)),
             PartitionLog::Follower { store, holder } => (store, Some(holder), None),
         };
+        let sealed: Arc<dyn EventStore> = Arc::new(SealingStore::sealed(
+            Arc::clone(&store),
+            Arc::clone(&personal),
+        ));
+        let store: Arc<dyn EventStore> =
+            Arc::new(SealingStore::opening(store, Arc::clone(&personal)));
+        if holder.is_none() {
+            let shredded = personal.shred_purged_in_log(sealed.as_ref()).await?;
+            if shredded > 0 {
+                tracing::warn!(organization = %id, shredded, "finished the key shreds of purges a stop interrupted");
+            }
+        }
         // The write model is folded from the log while the projections load (the pool
         // and owner views read their whole snapshots into memory): each takes a core.
         let writer = async {
             match holder {
                 None => {
                     CommandWriter::start(
-                        Arc::clone(&store),
+                        Arc::clone(&sealed),
                         Arc::clone(&clock),
                         settings.writer.clone(),
                     )
                     .await
                 }
-                Some(_) => CommandWriter::follow(Arc::clone(&store)).await,
+                Some(_) => CommandWriter::follow(Arc::clone(&sealed)).await,
             }
         };
         let projections = open_projections(projections_dir, &store, &settings.projections);
@@ -129,6 +149,8 @@ impl Partition {
         Ok(Arc::new(Self {
             id,
             store,
+            sealed,
+            personal,
             writer,
             projections,
             scheduler,
@@ -154,6 +176,17 @@ impl Partition {
     /// Its log.
     pub fn store(&self) -> &Arc<dyn EventStore> {
         &self.store
+    }
+
+    /// Its log with reads as stored (personal fields sealed): what exports and streams
+    /// deliver to callers without the `personal_data` scope.
+    pub fn sealed_store(&self) -> &Arc<dyn EventStore> {
+        &self.sealed
+    }
+
+    /// Sealing and opening its personal fields.
+    pub fn personal(&self) -> &Arc<PersonalData> {
+        &self.personal
     }
 
     /// Its command writer (and write model).

@@ -25,6 +25,8 @@ use uuid::Uuid;
 
 use super::id::OrganizationId;
 use super::logs::{LogBackend, PartitionLog};
+use super::postgres_keys::{KEY_TABLES, PostgresKeys};
+use poolkeeper_vault::{Keys, MasterKey};
 
 /// The organization name of the platform log (the catalog) in the shared tables: not a
 /// valid organization id, so no organization can take it.
@@ -38,6 +40,7 @@ const NODES_TABLE: &str = "CREATE TABLE IF NOT EXISTS poolkeeper_nodes (\
 /// Every organization's log in one PostgreSQL database, written under this node's leases.
 pub struct PostgresOrganizationLogs {
     leases: Leases,
+    master: MasterKey,
     heartbeat: tokio::task::JoinHandle<()>,
 }
 
@@ -69,10 +72,12 @@ impl PostgresOrganizationLogs {
         address: String,
         lease_ttl: Duration,
         config: PostgresLogConfig,
+        master: MasterKey,
     ) -> Result<Self, EventLogError> {
         let logs = PostgresLogs::connect_with(url, config).await?;
         let client = logs.pool().get().await.map_err(backend)?;
         client.batch_execute(NODES_TABLE).await.map_err(backend)?;
+        client.batch_execute(KEY_TABLES).await.map_err(backend)?;
         drop(client);
         heartbeat(&logs, &node, &address).await?;
         let every = lease_ttl / 3;
@@ -83,6 +88,7 @@ impl PostgresOrganizationLogs {
                 node,
                 ttl: lease_ttl,
             },
+            master,
             heartbeat,
         })
     }
@@ -171,6 +177,14 @@ impl LogBackend for PostgresOrganizationLogs {
             reads,
             leases: self.leases.clone(),
         }))
+    }
+
+    async fn open_keys(&self, id: &OrganizationId) -> Result<Arc<dyn Keys>, EventLogError> {
+        Ok(Arc::new(PostgresKeys::new(
+            self.leases.logs.pool().clone(),
+            id.as_str().to_owned(),
+            self.master.clone(),
+        )))
     }
 
     async fn node_address(&self, holder: &str) -> Result<Option<String>, EventLogError> {

@@ -17,6 +17,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use poolkeeper_domain::Clock;
 use poolkeeper_eventlog::EventLogError;
+use poolkeeper_vault::PersonalData;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -178,9 +179,11 @@ impl Organizations {
             return Ok(Arc::clone(open));
         }
         let log = self.logs.open_partition_log(id).await?;
+        let personal = PersonalData::new(self.logs.open_keys(id).await?);
         let partition = Partition::open(
             id.clone(),
             log,
+            personal,
             &self.layout.organization_projections(id),
             &self.settings,
             Arc::clone(&self.clock),

@@ -1,6 +1,10 @@
 //! AuditService: the live event stream for other internal services, the hash-chain proof
 //! and the JSON-lines export, each of the call's organization's own log. A stream holds
 //! its organization open while it runs.
+//!
+//! Customers' personal fields go out sealed, exactly as stored and hashed, and each
+//! event says so (`personal_data_sealed`, an export line's `personal_data`); a caller
+//! whose token also holds `personal_data` may ask for them opened.
 
 use std::pin::Pin;
 
@@ -13,9 +17,13 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::partitions::PartitionFinder;
+use crate::auth::{self, Scope};
+use crate::convert::personal_data_sealed;
 use crate::convert::{log_event, verify_log_pb};
+use crate::organizations::Partition;
 use crate::status::{IntoStatus, OrStatus, invalid, quoted};
 use crate::telemetry::metrics;
+use poolkeeper_eventlog::{EventLogError, RecordedEvent};
 
 /// Events per page read for an export.
 const EXPORT_PAGE: usize = 5_000;
@@ -80,12 +88,20 @@ impl AuditService for AuditApi {
         request: Request<pb::StreamEventsRequest>,
     ) -> Result<Response<EventStream>, Status> {
         let partition = self.partitions.for_read(&request).await?;
+        let open = request.get_ref().open_personal_data;
+        if open {
+            auth::require_scope(&request, Scope::PersonalData, "open_personal_data")?;
+        }
         let request = request.into_inner();
         let types = request.event_types;
         known_event_types(&types)?;
         let subscribed = Subscribed::new();
-        let events = partition
-            .store()
+        let log = if open {
+            partition.store()
+        } else {
+            partition.sealed_store()
+        };
+        let events = log
             .subscribe(request.from_position.max(1))
             .filter(move |event| {
                 let keep = match event {
@@ -115,25 +131,31 @@ impl AuditService for AuditApi {
         request: Request<pb::ExportLogRequest>,
     ) -> Result<Response<ExportStream>, Status> {
         let partition = self.partitions.for_read(&request).await?;
+        let open = request.get_ref().open_personal_data;
+        if open {
+            auth::require_scope(&request, Scope::PersonalData, "open_personal_data")?;
+        }
         let mut from = request.into_inner().from_position.max(1);
         let (sender, receiver) = mpsc::channel(4);
         tokio::spawn(async move {
             loop {
-                let page = match partition.store().read_all_stored(from, EXPORT_PAGE).await {
+                let page = match export_page(&partition, from, open).await {
                     Ok(page) => page,
                     Err(error) => {
                         let _ = sender.send(Err(error.into_status())).await;
                         return;
                     }
                 };
-                let Some(last) = page.last().map(|e| e.position) else {
+                let Some(last) = page.last().map(|(e, _)| e.position) else {
                     return;
                 };
                 let mut jsonl = Vec::with_capacity(page.len() * 512);
-                for event in &page {
-                    if let Err(error) =
-                        poolkeeper_eventlog::export::write_export_line(&mut jsonl, event)
-                    {
+                for (event, personal_data) in &page {
+                    if let Err(error) = poolkeeper_eventlog::export::write_export_line_marked(
+                        &mut jsonl,
+                        event,
+                        *personal_data,
+                    ) {
                         let _ = sender.send(Err(error.into_status())).await;
                         return;
                     }
@@ -146,4 +168,31 @@ impl AuditService for AuditApi {
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
+}
+
+/// A page of the export from `from`: each event as stored, or with its personal fields
+/// opened when `open`, and what its line says of them.
+async fn export_page(
+    partition: &Partition,
+    from: u64,
+    open: bool,
+) -> Result<Vec<(RecordedEvent, Option<&'static str>)>, EventLogError> {
+    let page = partition
+        .sealed_store()
+        .read_all_stored(from, EXPORT_PAGE)
+        .await?;
+    let mut marked = Vec::with_capacity(page.len());
+    for mut event in page {
+        let sealed = personal_data_sealed(&event);
+        let mark = match (sealed, open) {
+            (false, _) => None,
+            (true, false) => Some("sealed"),
+            (true, true) => {
+                partition.personal().open(&mut event).await?;
+                Some("opened")
+            }
+        };
+        marked.push((event, mark));
+    }
+    Ok(marked)
 }

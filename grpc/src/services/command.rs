@@ -313,6 +313,7 @@ command_service! {
     move_customer(MoveCustomerRequest);
     delete_customer(DeleteCustomerRequest);
     restore_customer(RestoreCustomerRequest);
+    purge_customer(PurgeCustomerRequest);
     log_follow_up(LogFollowUpRequest);
     comment_follow_up(CommentFollowUpRequest);
     mark_won(MarkWonRequest);

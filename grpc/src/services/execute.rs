@@ -166,6 +166,7 @@ execute_dispatch! {
     MoveCustomer;
     DeleteCustomer;
     RestoreCustomer;
+    PurgeCustomer;
     LogFollowUp;
     CommentFollowUp;
     MarkWon;

@@ -26,6 +26,7 @@ fn rpc_of(action: &str) -> &str {
         "move" => "MoveCustomer",
         "delete" => "DeleteCustomer",
         "restore" => "RestoreCustomer",
+        "purge_customer" => "PurgeCustomer",
         "log_follow_up" => "LogFollowUp",
         "comment_follow_up" => "CommentFollowUp",
         "mark_won" => "MarkWon",

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
 
 use poolkeeper_codec::LoggedEvent;
-use poolkeeper_domain::event::EventBody;
+use poolkeeper_domain::event::{EventBody, PURGED};
 use poolkeeper_domain::{CustomerId, PoolId, UserId};
 use rusqlite::{Connection, Row, params};
 
@@ -245,6 +245,9 @@ impl OwnerView {
         memory.change_customer(id, None, |row| {
             if let Transition::To(standing) = transition {
                 enter(row, standing, body, at);
+            }
+            if matches!(body, EventBody::CustomerPurged(_)) {
+                row.name = PURGED.to_owned();
             }
             row.version = event.stream_version;
             row.last_position = event.position;

@@ -17,7 +17,9 @@ use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 use poolkeeper_codec::LoggedEvent;
-use poolkeeper_domain::event::{CustomerAutoReclaimed, CustomerReclaimReassigned, EventBody};
+use poolkeeper_domain::event::{
+    CustomerAutoReclaimed, CustomerReclaimReassigned, EventBody, PURGED,
+};
 use poolkeeper_domain::rules::{self, Ownership, PoolMode, PoolRules, RuleKind, RulesSince};
 use poolkeeper_domain::{Actor, CustomerId, PoolId, UserId};
 use rusqlite::Connection;
@@ -395,6 +397,10 @@ fn apply_to_customer(row: &mut CustomerRow, event: &LoggedEvent) -> bool {
                 ownership.protection_until = Some(e.until);
             }
         }
+        EventBody::CustomerPurged(_) => {
+            row.name = PURGED.to_owned();
+            row.fields = purged_fields(&row.fields);
+        }
         _ => {}
     }
     row.version = event.stream_version;
@@ -439,6 +445,18 @@ impl Projector for PoolView {
         self.dirty_pools = memory.pools.keys().copied().collect();
         self.dirty_customers = memory.customers.keys().copied().collect();
     }
+}
+
+/// The free fields `fields` (a JSON object) with every value [`PURGED`]: what a rebuild
+/// folds from a purged customer's `customer.created`, whose values no longer open.
+fn purged_fields(fields: &str) -> String {
+    let keys: std::collections::BTreeMap<String, serde_json::Value> =
+        serde_json::from_str(fields).unwrap_or_default();
+    let purged: std::collections::BTreeMap<String, String> = keys
+        .into_keys()
+        .map(|key| (key, PURGED.to_owned()))
+        .collect();
+    json(&purged)
 }
 
 /// The rule names stored in `deadline_rule`.

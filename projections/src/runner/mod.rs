@@ -16,6 +16,10 @@
 //! a reader. A batch that arrives meanwhile waits at most for the one projection being
 //! checkpointed (the runner leaves a busy writer for last).
 //!
+//! A batch that purges a customer makes that checkpoint due at once: the resident
+//! projections write their snapshots and every WAL is truncated, so the purged personal
+//! fields leave the files (each opened with `secure_delete`) without waiting.
+//!
 //! When it stops, every resident projection writes its snapshot (see `projector.rs`), so
 //! a stopped runner leaves every file as current as the memory.
 //!
@@ -34,6 +38,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use poolkeeper_codec::{self as codec, LoggedEvent};
+use poolkeeper_domain::event::EventBody;
 use poolkeeper_eventlog::{EventLogError, EventStore, RecordedEvent};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -115,10 +120,11 @@ async fn run(
                     || due.is_some_and(|due| Instant::now() >= due)
             }) {
                 due = None;
+                let purged = purges(&gathered);
                 if !apply_gathered(&shared, &mut gathered, &mut stop).await {
                     break 'subscribe;
                 }
-                idle_due = idle_after.map(|after| Instant::now() + after);
+                idle_due = next_idle(idle_after, purged);
                 continue;
             }
             let chunk = tokio::select! {
@@ -160,10 +166,11 @@ async fn run(
             if interruption.is_some() {
                 // Everything before the interruption is applied before it is dealt with.
                 due = None;
+                let purged = purges(&gathered);
                 if !apply_gathered(&shared, &mut gathered, &mut stop).await {
                     break 'subscribe;
                 }
-                idle_due = idle_after.map(|after| Instant::now() + after);
+                idle_due = next_idle(idle_after, purged);
             }
             match interruption {
                 None => backoff = Duration::from_millis(50),
@@ -198,6 +205,22 @@ async fn run(
     }
     // What the resident projections applied is in their files once the runner stops.
     let _ = tokio::task::spawn_blocking(move || snapshot_all(&shared)).await;
+}
+
+/// Whether `events` purge a customer: its personal fields must leave the files (the
+/// resident projections' snapshots and every WAL) at once, not after an idle period.
+fn purges(events: &[LoggedEvent]) -> bool {
+    events
+        .iter()
+        .any(|e| matches!(e.event.body, EventBody::CustomerPurged(_)))
+}
+
+/// When the next idle checkpoint is due after a batch: at once after a purge.
+fn next_idle(idle_after: Option<Duration>, purged: bool) -> Option<Instant> {
+    if purged {
+        return Some(Instant::now());
+    }
+    idle_after.map(|after| Instant::now() + after)
 }
 
 /// Writes every resident projection's snapshot (the others have nothing pending).
