@@ -469,6 +469,14 @@ impl Simulation {
                 }
             }
             (CustomerState::Frozen, _) => (admin, CommandBody::Unfreeze { customer_id }),
+            (CustomerState::Deleted { .. }, _) if other.is_multiple_of(3) && !customer.purged => (
+                admin,
+                CommandBody::PurgeCustomer {
+                    customer_id,
+                    reason: "删除请求".into(),
+                    force: false,
+                },
+            ),
             (CustomerState::Deleted { .. }, _) => (admin, CommandBody::Restore { customer_id }),
             (CustomerState::InPool, 13) => (
                 admin,

@@ -6,7 +6,7 @@
 mod reader;
 
 use poolkeeper_codec::LoggedEvent;
-use poolkeeper_domain::event::EventBody;
+use poolkeeper_domain::event::{EventBody, PURGED};
 use poolkeeper_domain::{Actor, CustomerId, PoolId, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -165,6 +165,37 @@ impl History {
     }
 }
 
+impl History {
+    /// A purge: the remarks of the customer's rejected applications (personal, sealed in
+    /// the log) read [`PURGED`], as a rebuild folds them once the key is gone.
+    fn purge_rejection_remarks(
+        &mut self,
+        db: &Connection,
+        customer: CustomerId,
+    ) -> rusqlite::Result<()> {
+        let rejection = |period: &PeriodRow| {
+            period.state == OwnershipState::Pending
+                && period.end.as_ref().is_some_and(|end| {
+                    matches!(end.cause, Cause::Rejected | Cause::Deactivation)
+                        && end.reason.is_some()
+                })
+        };
+        for (_, period) in self.closed.iter_mut().filter(|(id, _)| *id == customer) {
+            if rejection(period)
+                && let Some(end) = period.end.as_mut()
+            {
+                end.reason = Some(PURGED.to_owned());
+            }
+        }
+        db.prepare_cached(
+            "UPDATE periods SET end_reason = ?2 WHERE customer_id = ?1 AND state = 'pending' \
+             AND ended IN ('rejected', 'deactivation') AND end_reason IS NOT NULL",
+        )?
+        .execute(params![Id::from(customer), PURGED])?;
+        Ok(())
+    }
+}
+
 impl Projector for History {
     fn apply(&mut self, db: &Connection, event: &LoggedEvent) -> rusqlite::Result<()> {
         let body = &event.event.body;
@@ -174,6 +205,9 @@ impl Projector for History {
         }
         if let EventBody::CustomerChangeReverted(e) = body {
             record_revert(db, event, e.compensates_position, &e.reason)?;
+        }
+        if let EventBody::CustomerPurged(e) = body {
+            return self.purge_rejection_remarks(db, e.customer_id);
         }
         let Some(id) = customer_of(body).filter(|_| changes_state(body)) else {
             return Ok(());

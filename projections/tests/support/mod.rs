@@ -63,8 +63,26 @@ pub fn open_log(path: &Path) -> Arc<SqliteEventStore> {
     Arc::new(SqliteEventStore::open(path, EventLogConfig::default()).expect("open the log"))
 }
 
+/// A log at `dir/log.db` that seals personal fields with keys in `dir/keys.db` and shreds
+/// a purged customer's key, as the service's partitions do.
+pub fn open_sealed_log(dir: &Path) -> Arc<dyn EventStore> {
+    let keys = poolkeeper_vault::KeyStore::open(
+        &dir.join("keys.db"),
+        poolkeeper_vault::MasterKey::generate(),
+    )
+    .expect("open the key store");
+    let personal = poolkeeper_vault::PersonalData::new(Arc::new(keys));
+    let log: Arc<dyn EventStore> = open_log(&dir.join("log.db"));
+    Arc::new(poolkeeper_vault::SealingStore::opening(log, personal))
+}
+
 /// Appends commands, `chunk` commands per batch; returns the tail.
 pub async fn append(store: &SqliteEventStore, commands: &[Vec<Event>], chunk: usize) -> Position {
+    append_to(store, commands, chunk).await
+}
+
+/// [`append`] to any log.
+pub async fn append_to(store: &dyn EventStore, commands: &[Vec<Event>], chunk: usize) -> Position {
     for part in commands.chunks(chunk.max(1)) {
         let requests = part
             .iter()
