@@ -125,9 +125,22 @@ impl Harness {
     /// Stops the server gracefully and starts a new one on the same data directory (its
     /// manual clock at `now`).
     pub async fn restart(self, now: DateTime<Utc>) -> Self {
+        let (dir, config) = self.stop().await;
+        Self::resume(dir, config, now).await
+    }
+
+    /// Stops the server gracefully; its data directory and configuration, to
+    /// [`resume`](Self::resume) it.
+    pub async fn stop(self) -> (tempfile::TempDir, Config) {
         let config = self.server.config.clone();
         self.server.stop().await.expect("a clean stop");
-        Self::serve(self.dir, config, now).await
+        (self.dir, config)
+    }
+
+    /// Starts a server on a stopped one's data directory with `config` (its manual clock
+    /// at `now`).
+    pub async fn resume(dir: tempfile::TempDir, config: Config, now: DateTime<Utc>) -> Self {
+        Self::serve(dir, config, now).await
     }
 
     async fn serve(dir: tempfile::TempDir, config: Config, now: DateTime<Utc>) -> Self {

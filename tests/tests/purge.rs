@@ -493,3 +493,42 @@ async fn on_postgresql_keys_live_in_their_own_table_and_a_purge_shreds_them() {
     let sealed = export(&h, &h.credentials, false).await.unwrap();
     assert!(!sealed.contains(NAME));
 }
+
+#[tokio::test]
+async fn a_master_key_rotation_keeps_every_customer_readable() {
+    let h = start().await;
+    let pool = h.free_pool(&[]).await;
+    let c = personal_customer(&h, &pool).await;
+    let admin = h.admin.clone();
+    let (dir, mut config) = h.stop().await;
+    let secrets = tempfile::tempdir().unwrap();
+    let next = secrets.path().join("next.key");
+    std::fs::write(&next, poolkeeper_vault::MasterKey::generate().to_hex()).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_poolkeeper-under-test"))
+        .args(["rotate-master-key", "--data-dir"])
+        .arg(dir.path())
+        .arg("--new-master-key-file")
+        .arg(&next)
+        .output()
+        .expect("it runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("default: 1 data keys rewrapped"),
+        "{stdout}"
+    );
+
+    config.master_key_file = Some(next);
+    let h = Harness::resume(dir, config, poolkeeper_tests::t0()).await;
+    let tail = h.tail().await;
+    assert_eq!(h.customer_as(&admin, &c, tail).await.display_name, NAME);
+    let opened = export(&h, &h.credentials, true).await.unwrap();
+    assert!(
+        opened.contains(NAME),
+        "the log's sealed values open under the new master key"
+    );
+}

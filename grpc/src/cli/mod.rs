@@ -98,6 +98,15 @@ enum Commands {
         #[arg(long, default_value = "30d")]
         horizon: String,
     },
+    /// Rewrap every organization's customer data keys under a new master key (SQLite,
+    /// the server stopped); start the server with the new file afterwards.
+    RotateMasterKey {
+        #[command(flatten)]
+        target: Target,
+        /// The file holding the new master key (64 hex digits).
+        #[arg(long)]
+        new_master_key_file: PathBuf,
+    },
     /// Write the log as JSON lines with hashes (to stdout or --output).
     Export {
         #[command(flatten)]
@@ -286,6 +295,13 @@ async fn run(cli: Cli) -> std::process::ExitCode {
                 horizon,
             };
             what_if::simulate_rules(request).await.map(|()| true)
+        }
+        Commands::RotateMasterKey {
+            target,
+            new_master_key_file,
+        } => {
+            init_logs(false);
+            local::rotate_master_key(&target, &new_master_key_file).map(|()| true)
         }
         Commands::Export { target, output } => {
             init_logs(false);
