@@ -80,6 +80,21 @@ async fn personal_customer(h: &Harness, pool: &str) -> String {
         .name
 }
 
+/// `user` logs a call about `customer` with the distinctive note.
+async fn follow_up(h: &Harness, user: &str, customer: &str) -> Result<(), tonic::Status> {
+    h.commands(user)
+        .log_follow_up(pb::LogFollowUpRequest {
+            command_id: command_id(),
+            customer: customer.into(),
+            follow_up_id: uuid::Uuid::now_v7().to_string(),
+            kind: pb::FollowUpKind::Call as i32,
+            note: NOTE.into(),
+            ..Default::default()
+        })
+        .await
+        .map(|_| ())
+}
+
 async fn abandon(h: &Harness, user: &str, customer: &str) {
     h.commands(user)
         .abandon_customer(pb::AbandonCustomerRequest {
@@ -225,18 +240,7 @@ async fn a_live_customer_is_purged_only_by_an_admin_with_a_reason_and_force() {
     assert_eq!(again.code(), Code::FailedPrecondition);
     assert_eq!(reason(&again), "purged");
     h.claim(&alice, &c).await;
-    let note = h
-        .commands(&alice)
-        .log_follow_up(pb::LogFollowUpRequest {
-            command_id: command_id(),
-            customer: c.clone(),
-            follow_up_id: uuid::Uuid::now_v7().to_string(),
-            kind: pb::FollowUpKind::Call as i32,
-            note: NOTE.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let note = follow_up(&h, &alice, &c).await.unwrap_err();
     assert_eq!(note.code(), Code::FailedPrecondition, "{note:?}");
     assert_eq!(reason(&note), "purged");
 }
@@ -255,17 +259,7 @@ async fn a_purge_keeps_ten_owners_and_the_chain_and_leaves_no_byte_behind() {
     for (n, owner) in owners.iter().enumerate() {
         h.claim(owner, &c).await;
         if n == 9 {
-            h.commands(owner)
-                .log_follow_up(pb::LogFollowUpRequest {
-                    command_id: command_id(),
-                    customer: c.clone(),
-                    follow_up_id: uuid::Uuid::now_v7().to_string(),
-                    kind: pb::FollowUpKind::Call as i32,
-                    note: NOTE.into(),
-                    ..Default::default()
-                })
-                .await
-                .expect("follow-up");
+            follow_up(&h, owner, &c).await.expect("follow-up");
         }
         let clock = h.advance(1_800).await;
         if n == 4 {

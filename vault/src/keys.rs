@@ -1,8 +1,9 @@
 //! The key stores: each customer's data key, wrapped by the master key, outside (never
 //! inside) the log. [`Keys`] is what the sealing log needs of one; [`KeyStore`] is the
 //! embedded one, a SQLite file of its own beside the log, with `secure_delete` on so a
-//! shredded key's bytes are overwritten in the database, and a shred checkpoints the WAL
-//! and truncates it, so no copy is left there either. Keys in use are cached in memory.
+//! shredded key's bytes are overwritten in the database; every write (new keys, a shred)
+//! checkpoints the WAL and truncates it, so no copy is left there either. Keys in use
+//! are cached in memory.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -120,6 +121,15 @@ impl KeyStore {
         Ok(key)
     }
 
+    /// The keys of `customers` if every one is in memory.
+    fn all_cached(&self, customers: &[Uuid]) -> Option<HashMap<Uuid, Option<DataKey>>> {
+        let cached = locked(&self.inner.cache);
+        customers
+            .iter()
+            .map(|customer| Some((*customer, Some(cached.get(customer)?.clone()))))
+            .collect()
+    }
+
     /// `customer`'s key, created if it has none; [`VaultError::Shredded`] once shredded.
     pub fn key_or_create(&self, customer: Uuid) -> Result<DataKey, VaultError> {
         self.sealing_keys_now(&[customer])?
@@ -157,6 +167,8 @@ impl KeyStore {
             keys.insert(customer, key);
         }
         tx.commit()?;
+        // Nothing lingers in a WAL: a key store is written seldom, per batch of new customers.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         drop(conn);
         for (customer, key) in &keys {
             if let Some(key) = key {
@@ -284,6 +296,10 @@ impl Keys for KeyStore {
         &self,
         customers: Vec<Uuid>,
     ) -> Result<HashMap<Uuid, Option<DataKey>>, VaultError> {
+        // Nearly always every key is in memory: no trip to a blocking thread then.
+        if let Some(keys) = self.all_cached(&customers) {
+            return Ok(keys);
+        }
         let store = self.clone();
         blocking(move || store.sealing_keys_now(&customers)).await
     }

@@ -5,8 +5,9 @@
 //!
 //! A customer's events are recognised by their stream (`customer-{uuid}`), whose id is
 //! the key's. Appending a `customer.purged` event shreds that customer's key once the
-//! append is durable; [`PersonalData::shred_purged_in_log`] finishes the shreds a crash
-//! interrupted. Reading a `customer.purged` event drops the key from memory, so a node
+//! append is durable; a shred that fails turns that purge's outcome into the error (its
+//! retry, a duplicate, shreds again), and [`PersonalData::shred_purged_in_log`] finishes
+//! at the next open the shreds a crash interrupted. Reading a `customer.purged` event drops the key from memory, so a node
 //! that follows another's log stops opening that customer's fields too.
 
 use std::collections::HashSet;
@@ -263,13 +264,17 @@ impl EventStore for SealingStore {
             .filter(|(_, request)| purges_a_customer(request))
             .map(|(index, request)| (index, request.clone()))
             .collect();
-        let outcomes = self.inner.append_batch(requests).await?;
-        let appended: Vec<&AppendRequest> = purges
-            .iter()
-            .filter(|(index, _)| outcomes.get(*index).is_some_and(Result::is_ok))
-            .map(|(_, request)| request)
-            .collect();
-        self.personal.shred_purged(&appended).await?;
+        let mut outcomes = self.inner.append_batch(requests).await?;
+        // A purge whose key could not be shredded is not done: its caller gets the error
+        // and retries (a duplicate, shredded again); the next open shreds it too.
+        for (index, purge) in &purges {
+            if let Some(outcome) = outcomes.get_mut(*index)
+                && outcome.is_ok()
+                && let Err(error) = self.personal.shred_purged(&[purge]).await
+            {
+                *outcome = Err(error);
+            }
+        }
         Ok(outcomes)
     }
 

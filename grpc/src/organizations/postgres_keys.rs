@@ -106,6 +106,16 @@ impl Keys for PostgresKeys {
         &self,
         customers: Vec<Uuid>,
     ) -> Result<HashMap<Uuid, Option<DataKey>>, VaultError> {
+        {
+            let cache = self.cache();
+            let cached: Option<HashMap<Uuid, Option<DataKey>>> = customers
+                .iter()
+                .map(|c| Some((*c, Some(cache.get(c)?.clone()))))
+                .collect();
+            if let Some(cached) = cached {
+                return Ok(cached);
+            }
+        }
         let client = self.pool.get().await.map_err(failed)?;
         let shredded: Vec<Uuid> = client
             .query(
@@ -119,21 +129,19 @@ impl Keys for PostgresKeys {
             .map(|row| row.get(0))
             .collect();
         let stored = self.stored(&client, &customers).await?;
-        for customer in &customers {
-            if stored.contains_key(customer) || shredded.contains(customer) {
-                continue;
-            }
-            let key = DataKey::generate();
+        let (new, wrapped): (Vec<Uuid>, Vec<String>) = customers
+            .iter()
+            .filter(|c| !stored.contains_key(c) && !shredded.contains(c))
+            .map(|c| (*c, self.master.wrap_key(*c, &DataKey::generate())))
+            .unzip();
+        if !new.is_empty() {
             client
                 .execute(
                     "INSERT INTO poolkeeper_customer_keys (organization, customer, wrapped, master) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                    &[
-                        self.org(),
-                        customer,
-                        &self.master.wrap_key(*customer, &key),
-                        &self.master.fingerprint(),
-                    ],
+                     SELECT $1, u.customer, u.wrapped, $4 \
+                     FROM unnest($2::uuid[], $3::text[]) AS u(customer, wrapped) \
+                     ON CONFLICT DO NOTHING",
+                    &[self.org(), &new, &wrapped, &self.master.fingerprint()],
                 )
                 .await
                 .map_err(failed)?;

@@ -109,7 +109,9 @@ async fn render(
     let events = if console.audits(session) {
         let stream =
             StreamId::new(StreamRef::Customer(CustomerId(uuid)).to_string()).or_status()?;
-        let events = partition.store().read_stream(&stream, 1, MOST_EVENTS);
+        let events = partition
+            .sealed_store()
+            .read_stream(&stream, 1, MOST_EVENTS);
         Some(events.await.or_status()?)
     } else {
         None
