@@ -7,8 +7,10 @@
 //! the key's. Appending a `customer.purged` event shreds that customer's key once the
 //! append is durable; a shred that fails turns that purge's outcome into the error (its
 //! retry, a duplicate, shreds again), and [`PersonalData::shred_purged_in_log`] finishes
-//! at the next open the shreds a crash interrupted. Reading a `customer.purged` event drops the key from memory, so a node
-//! that follows another's log stops opening that customer's fields too.
+//! at the next open the shreds a crash interrupted. Reading a `customer.purged` event
+//! drops the key from memory, so a node that follows another's log stops opening that
+//! customer's fields too. Upcasters run beneath, on the stored payload: they see
+//! personal fields sealed and must leave them as they are.
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -28,7 +28,7 @@ pub(super) fn purge(
             customer_id,
             customer,
             "purge_customer",
-            "deleted (in the recycle bin), or force",
+            "deleted or force",
         ));
     }
     ruling.emit(EventBody::CustomerPurged(CustomerPurged {

@@ -60,6 +60,11 @@ fn domain_message(error: &DomainError) -> String {
             mode.as_str(),
             rpc_of(action)
         ),
+        DomainError::Purged { customer, action } => format!(
+            "{} was purged; {} would record personal data of it",
+            customer_name(*customer),
+            rpc_of(action)
+        ),
         DomainError::SystemOnly { action } => {
             format!("only the system may run {}", rpc_of(action))
         }

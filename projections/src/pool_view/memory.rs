@@ -101,6 +101,18 @@ impl PoolMemory {
         Some(said)
     }
 
+    /// Renames a customer (a purge), in its row and in its pool's name index.
+    pub(crate) fn rename_customer(&mut self, id: CustomerId, name: &str) {
+        let Some(row) = self.customers.get_mut(&id) else {
+            return;
+        };
+        let old = std::mem::replace(&mut row.name, name.to_owned());
+        if let Some(names) = self.by_name.get_mut(&row.pool) {
+            names.remove(&(old, id.0));
+            names.insert((name.to_owned(), id.0));
+        }
+    }
+
     /// Moves a customer in the listings it left or entered (or whose key changed).
     fn move_listings(&mut self, id: CustomerId, old: Option<Placing>, new: Placing) {
         if old == Some(new) {

@@ -337,6 +337,9 @@ impl PoolView {
             return;
         }
         if memory.change_customer(id, None, |row| apply_to_customer(row, event)) == Some(true) {
+            if matches!(body, EventBody::CustomerPurged(_)) {
+                memory.rename_customer(id, PURGED);
+            }
             self.dirty_customers.insert(id);
         }
     }
@@ -397,10 +400,8 @@ fn apply_to_customer(row: &mut CustomerRow, event: &LoggedEvent) -> bool {
                 ownership.protection_until = Some(e.until);
             }
         }
-        EventBody::CustomerPurged(_) => {
-            row.name = PURGED.to_owned();
-            row.fields = purged_fields(&row.fields);
-        }
+        // The name too, through `PoolMemory::rename_customer`: it is indexed.
+        EventBody::CustomerPurged(_) => row.fields = purged_fields(&row.fields),
         _ => {}
     }
     row.version = event.stream_version;
