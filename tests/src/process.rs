@@ -13,11 +13,14 @@ use tonic::transport::Channel;
 pub const CONFIGURED_TOKEN: &str = "cluster-token";
 
 /// Writes a configuration for nodes on one database: `store`, one token for every scope
-/// and organization ([`CONFIGURED_TOKEN`]), leases of `lease_seconds`; its path.
+/// and organization ([`CONFIGURED_TOKEN`]), leases of `lease_seconds`, the master key
+/// file this test process shares ([`crate::shared_master_key_file`]); its path.
 pub fn cluster_config(dir: &Path, store: &str, lease_seconds: u64) -> std::path::PathBuf {
     let path = dir.join("cluster.toml");
+    let master_key = crate::shared_master_key_file();
     let toml = format!(
-        "store = \"{store}\"\nlease_seconds = {lease_seconds}\n\n[[tokens]]\nname = \"cluster\"\n\
+        "store = \"{store}\"\nlease_seconds = {lease_seconds}\nmaster_key_file = {master_key:?}\n\n\
+         [[tokens]]\nname = \"cluster\"\n\
          token = \"{CONFIGURED_TOKEN}\"\n\
          scopes = [\"command\", \"query\", \"audit\", \"admin\", \"platform\"]\n\
          organizations = [\"*\"]\n"
@@ -70,6 +73,7 @@ pub async fn spawn_with(exe: &str, dir: &Path, extra: &[String]) -> ServerProces
         .arg("--data-dir")
         .arg(dir)
         .args(extra)
+        .args(shared_master_key(extra))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -151,4 +155,18 @@ impl ServerProcess {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// `--master-key-file` with this process's shared key for a server on PostgreSQL (whose
+/// nodes must share one), unless `extra` names a key file already.
+fn shared_master_key(extra: &[String]) -> Vec<std::ffi::OsString> {
+    let on_postgres = extra.iter().any(|arg| arg == "--store");
+    let named = extra.iter().any(|arg| arg == "--master-key-file");
+    if !on_postgres || named {
+        return Vec::new();
+    }
+    vec![
+        "--master-key-file".into(),
+        crate::shared_master_key_file().into_os_string(),
+    ]
 }

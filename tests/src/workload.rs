@@ -372,19 +372,37 @@ pub async fn assert_projections_equal_a_rebuild(
     use poolkeeper_projections::{ProjectionName, Projections};
     let id = organization;
     let organization = data.join("organizations").join(organization);
-    let store: Arc<dyn EventStore> = match store {
-        Some(url) => poolkeeper_eventlog_postgres::PostgresLogs::connect(url, 2)
-            .await
-            .unwrap()
-            .open_log(id, None)
-            .await
-            .unwrap(),
+    // Read as the node reads it: personal fields opened with the organization's keys.
+    let (store, keys): (Arc<dyn EventStore>, Arc<dyn poolkeeper_vault::Keys>) = match store {
+        Some(url) => {
+            let logs = poolkeeper_eventlog_postgres::PostgresLogs::connect(url, 2)
+                .await
+                .unwrap();
+            let master =
+                poolkeeper_vault::MasterKey::load_or_create(&crate::shared_master_key_file())
+                    .unwrap();
+            let keys = poolkeeper_grpc::organizations::postgres_keys::PostgresKeys::new(
+                logs.pool().clone(),
+                id.to_owned(),
+                master,
+            );
+            (logs.open_log(id, None).await.unwrap(), Arc::new(keys))
+        }
         None => {
             let log = organization.join("events.db");
             assert!(log.exists(), "the organization's log is at {log:?}");
-            Arc::new(SqliteEventStore::open(log, EventLogConfig::default()).unwrap())
+            let master =
+                poolkeeper_vault::MasterKey::load_or_create(&data.join("master.key")).unwrap();
+            let keys =
+                poolkeeper_vault::KeyStore::open(&organization.join("keys.db"), master).unwrap();
+            let log = SqliteEventStore::open(log, EventLogConfig::default()).unwrap();
+            (Arc::new(log), Arc::new(keys))
         }
     };
+    let store: Arc<dyn EventStore> = Arc::new(poolkeeper_vault::SealingStore::opening(
+        store,
+        poolkeeper_vault::PersonalData::new(keys),
+    ));
     assert!(
         store.tail().await.unwrap() > 0,
         "the log holds the workload"
