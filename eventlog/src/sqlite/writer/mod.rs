@@ -15,15 +15,15 @@
 //! stream index entries join the in-memory part of the lazy indexes
 //! (`super::index`).
 
-use std::cell::Cell;
+mod apply;
+mod upkeep;
+
 use std::collections::HashMap;
-use std::ffi::c_int;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::DateTime;
 use rusqlite::Connection;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -31,14 +31,11 @@ use uuid::Uuid;
 
 use super::idle::{self, IdleCheckpointer, Maintenance};
 use super::index::{self, Cycle, Range, RecentIndex};
-use super::rows::{self, INSERT_EVENT, sql_int};
-use super::schema;
+use super::rows;
 use crate::config::EventLogConfig;
 use crate::error::EventLogError;
-use crate::hash::{CanonicalEvent, chain_hash};
-use crate::types::{
-    AppendOutcome, AppendRequest, EventMetadata, Position, RecordedEvent, StreamId, StreamVersion,
-};
+use crate::types::{AppendOutcome, AppendRequest, Position, RecordedEvent, StreamVersion};
+use upkeep::{Preallocation, record_wal_pages};
 
 /// A committed group, as broadcast to subscribers.
 #[derive(Debug)]
@@ -132,27 +129,6 @@ pub(crate) struct Writer {
     maintenance: Arc<Maintenance>,
 }
 
-/// Growing the WAL file ahead of the commits once the log is busy: see
-/// [`Writer::preallocate_if_busy`].
-struct Preallocation {
-    /// The `-wal` file.
-    wal: PathBuf,
-    /// The log is busy once the WAL holds this many frames: `checkpoint_pages / 8`.
-    busy_frames: i32,
-    /// The size to reach: `1.25 × checkpoint_pages` frames (at most the
-    /// journal size limit), as large as a checkpoint cycle makes the WAL anyway.
-    bytes: u64,
-    /// The WAL reached `busy_frames` since it was last empty.
-    busy: bool,
-    /// The WAL reached `bytes` (or preallocating failed) since it was last empty.
-    done: bool,
-}
-
-/// The most the writer preallocates after one group (written and synced in
-/// about 3 ms here), so a group's appenders wait little more than for a
-/// checkpoint.
-const PREALLOCATION_SLICE: u64 = 4 << 20;
-
 /// Streams whose version the writer remembers; the cache is cleared when full.
 const VERSION_CACHE_ENTRIES: usize = 100_000;
 
@@ -171,19 +147,7 @@ impl Writer {
         index::recover(&conn, &recent)?;
         let checkpoint_pages = config.checkpoint_pages.max(1);
         let preallocation = if config.preallocate_wal {
-            let page_size: u32 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
-            let frames = u64::from(checkpoint_pages) * 5 / 4;
-            let mut wal = path.as_os_str().to_owned();
-            wal.push("-wal");
-            Some(Preallocation {
-                wal: PathBuf::from(wal),
-                busy_frames: i32::try_from(checkpoint_pages / 8)
-                    .unwrap_or(i32::MAX)
-                    .max(1),
-                bytes: (32 + frames * (24 + u64::from(page_size))).min(schema::JOURNAL_SIZE_LIMIT),
-                busy: false,
-                done: false,
-            })
+            Some(Preallocation::new(&conn, path, checkpoint_pages)?)
         } else {
             None
         };
@@ -301,104 +265,6 @@ impl Writer {
         self.maintenance.group_served();
         let busy = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.stats.busy_micros.fetch_add(busy, Ordering::Relaxed);
-    }
-
-    /// Called by the idle checkpoint, under the writer's lock, after it
-    /// truncated the WAL: the next busy period preallocates it again.
-    pub(crate) fn wal_truncated(&mut self) {
-        self.stats.wal_truncations.fetch_add(1, Ordering::Relaxed);
-        if let Some(p) = self.preallocation.as_mut() {
-            p.busy = false;
-            p.done = false;
-        }
-    }
-
-    /// Copies the WAL into the database file once it is large enough, so the
-    /// next transaction restarts the WAL from its beginning (overwriting an
-    /// allocated file is cheaper to fsync than growing one). Runs between
-    /// groups: no transaction is open, so the checkpoint completes. While the
-    /// idle checkpoint runs (appends resumed during its copy), this one waits
-    /// for a later group instead of running beside it.
-    fn checkpoint_if_due(&mut self) {
-        if WAL_PAGES.get() < self.checkpoint_pages {
-            return;
-        }
-        let Some(_serial) = idle::try_lock(&self.maintenance.checkpointing) else {
-            return;
-        };
-        match self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-        {
-            Ok(()) => WAL_PAGES.set(0),
-            Err(error) => tracing::warn!(%error, "checkpoint failed"),
-        }
-    }
-
-    /// Once the log is busy, extends the WAL file with zeros, one slice per
-    /// group, to the size a checkpoint cycle gives it (`1.25 ×
-    /// checkpoint_pages` frames): commits then overwrite allocated blocks,
-    /// whose fsync costs about 100 µs less than one that grows the file.
-    ///
-    /// Busy means the WAL reached `checkpoint_pages / 8` frames (500, 4 MiB by
-    /// default) since it was last empty (opened, or truncated when idle): that
-    /// many frames without an idle pause are a few hundred commits in a row,
-    /// the WAL is on its way to a full cycle, and the rest of the cycle saves
-    /// more than the preallocation costs (41 MB written and synced in about
-    /// 30 ms here, the growth of some 300 commits). A quiet log never writes
-    /// the zeros, and its WAL stays as small as its commits made it.
-    fn preallocate_if_busy(&mut self) {
-        let Some(p) = self.preallocation.as_mut() else {
-            return;
-        };
-        if p.done {
-            return;
-        }
-        if !p.busy {
-            if WAL_PAGES.get() < p.busy_frames {
-                return;
-            }
-            p.busy = true;
-        }
-        // Inside an empty write transaction: holding SQLite's write lock, no
-        // connection of any process is writing frames past the end.
-        let extended = self
-            .conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(EventLogError::from)
-            .and_then(|()| schema::extend_wal(&p.wal, p.bytes, PREALLOCATION_SLICE));
-        if !self.conn.is_autocommit() {
-            // Nothing was written: this only releases the lock.
-            let _ = self.conn.execute_batch("COMMIT");
-        }
-        match extended {
-            Ok(reached) => p.done = reached,
-            Err(error) => {
-                // Commits grow the file instead; tried again after the next idle truncation.
-                tracing::warn!(%error, "preallocating the WAL failed");
-                p.done = true;
-            }
-        }
-    }
-
-    /// Moves one slice of recent entries into the index tables when a cycle
-    /// is under way or due. Runs between groups, after the replies.
-    fn index_if_due(&mut self) {
-        if self.cycle.is_none() {
-            self.cycle = Cycle::start_if_due(&self.recent, self.index_after, self.tail + 1);
-        }
-        let Some(cycle) = self.cycle.as_mut() else {
-            return;
-        };
-        match cycle.step(&self.conn, &self.recent) {
-            Ok(false) => {}
-            Ok(true) => self.cycle = None,
-            Err(error) => {
-                // The entries stay in memory; a later cycle writes them again.
-                tracing::warn!(%error, "indexing failed; retrying later");
-                self.cycle = None;
-            }
-        }
     }
 
     /// Opens the group's transaction.
@@ -526,167 +392,6 @@ impl Writer {
             }
         }
     }
-
-    /// The current version of a stream, from the cache or the database.
-    fn current_version(
-        &mut self,
-        stream: &StreamId,
-    ) -> Result<Option<StreamVersion>, EventLogError> {
-        if let Some(v) = self.versions.get(stream.as_str()) {
-            return Ok(Some(*v));
-        }
-        let v = index::stream_version(&self.recent, &self.conn, stream.as_str())?;
-        if let Some(v) = v {
-            self.remember_version(stream, v);
-        }
-        Ok(v)
-    }
-
-    fn remember_version(&mut self, stream: &StreamId, version: StreamVersion) {
-        if let Some(v) = self.versions.get_mut(stream.as_str()) {
-            *v = version;
-            return;
-        }
-        self.versions.insert(stream.as_str().to_owned(), version);
-    }
-
-    /// The stored outcome of a command (committed, or earlier in the open
-    /// group), marked as a duplicate.
-    fn duplicate_of(&self, command_id: &Uuid) -> Result<Option<AppendOutcome>, EventLogError> {
-        let range = match self.pending_commands.get(command_id) {
-            Some(range) => Some(*range),
-            None => index::command_range(&self.recent, &self.conn, command_id)?,
-        };
-        range
-            .map(|range| {
-                let outcome = rows::outcome_of_range(&self.conn, range)?;
-                Ok(AppendOutcome {
-                    duplicate: true,
-                    ..outcome
-                })
-            })
-            .transpose()
-    }
-
-    /// Applies one request inside the open transaction. The outer error is a
-    /// storage failure (fails the group); the inner one is this request's.
-    ///
-    /// Nothing is written before the request is known to succeed: versions are
-    /// checked first, then the command id (a duplicate, including one earlier
-    /// in this group, returns the first outcome), then the events are written.
-    fn apply(
-        &mut self,
-        request: AppendRequest,
-        mut sink: Option<&mut Vec<RecordedEvent>>,
-    ) -> Result<Result<AppendOutcome, EventLogError>, EventLogError> {
-        let mut current: Vec<Option<StreamVersion>> = Vec::with_capacity(request.streams.len());
-        for s in &request.streams {
-            let actual = self.current_version(&s.stream_id)?;
-            if !s.expected.matches(actual) {
-                // A retried command must get its first outcome, not a conflict.
-                if let Some(first) = self.duplicate_of(&request.command_id)? {
-                    return Ok(Ok(first));
-                }
-                return Ok(Err(EventLogError::WrongExpectedVersion {
-                    stream: s.stream_id.clone(),
-                    expected: s.expected,
-                    actual,
-                }));
-            }
-            current.push(actual);
-        }
-
-        if let Some(first) = self.duplicate_of(&request.command_id)? {
-            return Ok(Ok(first));
-        }
-        let first_position = self.tail + 1;
-        let last_position = self.tail + request.event_count() as u64;
-        let command_id = *request.command_id.as_bytes();
-
-        let micros = request.recorded_at.timestamp_micros();
-        // What reads will return: the time truncated to whole microseconds.
-        let recorded_at = DateTime::from_timestamp_micros(micros).unwrap_or(request.recorded_at);
-        let correlation_id = *request.correlation_id.as_bytes();
-        let causation_id = request.causation_id.map(|c| *c.as_bytes());
-        let mut stream_versions = Vec::with_capacity(request.streams.len());
-        let mut insert = self.conn.prepare_cached(INSERT_EVENT)?;
-        for (s, actual) in request.streams.into_iter().zip(current) {
-            let mut version = actual.unwrap_or(0);
-            for e in s.events {
-                version += 1;
-                let position = self.tail + 1;
-                let hash = chain_hash(
-                    &self.last_hash,
-                    &CanonicalEvent {
-                        position,
-                        stream_id: s.stream_id.as_str(),
-                        stream_version: version,
-                        event_id: e.event_id,
-                        event_type: &e.event_type,
-                        schema_version: e.schema_version,
-                        command_id: request.command_id,
-                        correlation_id: request.correlation_id,
-                        causation_id: request.causation_id,
-                        actor: &request.actor,
-                        recorded_at_micros: micros,
-                        payload: &e.payload,
-                    },
-                );
-                insert.execute(rusqlite::params![
-                    sql_int(position),
-                    s.stream_id.as_str(),
-                    sql_int(version),
-                    &e.event_id.as_bytes()[..],
-                    e.event_type,
-                    e.schema_version,
-                    e.payload,
-                    &command_id[..],
-                    &correlation_id[..],
-                    causation_id.as_ref().map(|c| &c[..]),
-                    request.actor,
-                    micros,
-                    &hash[..],
-                ])?;
-                self.tail = position;
-                self.last_hash = hash;
-                self.pending_streams
-                    .push((s.stream_id.as_str().to_owned(), version, position));
-                if let Some(sink) = sink.as_deref_mut() {
-                    sink.push(RecordedEvent {
-                        position,
-                        stream_id: s.stream_id.clone(),
-                        stream_version: version,
-                        event_id: e.event_id,
-                        event_type: e.event_type,
-                        schema_version: e.schema_version,
-                        payload: e.payload,
-                        metadata: EventMetadata {
-                            command_id: request.command_id,
-                            correlation_id: request.correlation_id,
-                            causation_id: request.causation_id,
-                            actor: request.actor.clone(),
-                            recorded_at,
-                        },
-                        hash,
-                    });
-                }
-            }
-            stream_versions.push((s.stream_id, version));
-        }
-        drop(insert);
-        for (stream, version) in &stream_versions {
-            self.remember_version(stream, *version);
-        }
-        debug_assert_eq!(self.tail, last_position);
-        self.pending_commands
-            .insert(request.command_id, (first_position, last_position));
-        Ok(Ok(AppendOutcome {
-            first_position,
-            last_position,
-            stream_versions,
-            duplicate: false,
-        }))
-    }
 }
 
 /// How long the idle writer polls for the next job before parking: an
@@ -712,18 +417,6 @@ fn next_job(jobs: &mut mpsc::Receiver<Job>) -> Option<Job> {
         }
     }
     jobs.blocking_recv()
-}
-
-thread_local! {
-    /// Pages in the WAL after the last commit on this thread. A group's commit
-    /// and the checkpoint check after it run on one thread, under the lock.
-    static WAL_PAGES: Cell<i32> = const { Cell::new(0) };
-}
-
-/// SQLite's WAL hook: called after each commit with the WAL's size in pages.
-fn record_wal_pages(_: &rusqlite::hooks::Wal, pages: c_int) -> rusqlite::Result<()> {
-    WAL_PAGES.set(pages);
-    Ok(())
 }
 
 /// A group commit in progress.
