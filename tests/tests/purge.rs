@@ -11,6 +11,8 @@ use std::path::Path;
 use futures::StreamExt;
 use poolkeeper_grpc::auth::{OrganizationGrant, Scope, TokenConfig};
 use poolkeeper_grpc::client::Credentials;
+use poolkeeper_grpc::organizations::postgres_keys;
+use poolkeeper_grpc::server::ServeOptions;
 use poolkeeper_proto::v1 as pb;
 use poolkeeper_proto::v1::audit_service_client::AuditServiceClient;
 use poolkeeper_tests::{Harness, command_id, reason};
@@ -488,6 +490,25 @@ async fn on_postgresql_keys_live_in_their_own_table_and_a_purge_shreds_them() {
     assert!(!sealed.contains(NAME));
 }
 
+/// A new master key file in `dir`.
+fn new_key_file(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let path = dir.path().join("next.key");
+    std::fs::write(&path, poolkeeper_vault::MasterKey::generate().to_hex()).unwrap();
+    path
+}
+
+/// Runs `poolkeeper rotate-master-key` with `args`: whether it succeeded, and what it
+/// printed.
+fn rotate(args: &[&std::ffi::OsStr]) -> (bool, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_poolkeeper-under-test"))
+        .arg("rotate-master-key")
+        .args(args)
+        .output()
+        .expect("it runs");
+    let printed = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), printed.into_owned())
+}
+
 #[tokio::test]
 async fn a_master_key_rotation_keeps_every_customer_readable() {
     let h = start().await;
@@ -496,24 +517,17 @@ async fn a_master_key_rotation_keeps_every_customer_readable() {
     let admin = h.admin.clone();
     let (dir, mut config) = h.stop().await;
     let secrets = tempfile::tempdir().unwrap();
-    let next = secrets.path().join("next.key");
-    std::fs::write(&next, poolkeeper_vault::MasterKey::generate().to_hex()).unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_poolkeeper-under-test"))
-        .args(["rotate-master-key", "--data-dir"])
-        .arg(dir.path())
-        .arg("--new-master-key-file")
-        .arg(&next)
-        .output()
-        .expect("it runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let next = new_key_file(&secrets);
+    let (rotated, printed) = rotate(&[
+        "--data-dir".as_ref(),
+        dir.path().as_os_str(),
+        "--new-master-key-file".as_ref(),
+        next.as_os_str(),
+    ]);
+    assert!(rotated, "{printed}");
     assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        stdout.contains("default: 1 data keys rewrapped"),
-        "{stdout}"
+        printed.contains("default: 1 data keys rewrapped"),
+        "{printed}"
     );
 
     config.master_key_file = Some(next);
@@ -525,4 +539,122 @@ async fn a_master_key_rotation_keeps_every_customer_readable() {
         opened.contains(NAME),
         "the log's sealed values open under the new master key"
     );
+}
+
+#[tokio::test]
+async fn on_postgresql_a_rotation_waits_for_every_node_and_the_old_key_no_longer_starts_one() {
+    let Some(h) = Harness::start_on_postgres().await else {
+        return;
+    };
+    let pool = h.free_pool(&[]).await;
+    let c = personal_customer(&h, &pool).await;
+    let admin = h.admin.clone();
+    let store = h.server.config.store.clone().unwrap();
+    let old = h.server.config.master_key_file.clone().unwrap();
+    let secrets = tempfile::tempdir().unwrap();
+    let next = new_key_file(&secrets);
+    let args = [
+        "--store".as_ref(),
+        store.as_ref(),
+        "--master-key-file".as_ref(),
+        old.as_os_str(),
+        "--new-master-key-file".as_ref(),
+        next.as_os_str(),
+    ];
+    let (rotated, printed) = rotate(&args);
+    assert!(
+        !rotated && printed.contains("stop every node first"),
+        "{printed}"
+    );
+
+    let (dir, mut config) = h.stop().await;
+    let (rotated, printed) = rotate(&args);
+    assert!(rotated, "{printed}");
+    assert!(
+        printed.contains("default: 1 data keys rewrapped"),
+        "{printed}"
+    );
+    let refused = poolkeeper_grpc::server::RunningServer::start(ServeOptions {
+        config: config.clone(),
+        manual_clock: Some(poolkeeper_tests::t0()),
+    })
+    .await;
+    let error = refused
+        .err()
+        .expect("a node with the old key refuses to start");
+    assert!(
+        error.to_string().contains("same master_key_file"),
+        "{error}"
+    );
+
+    config.master_key_file = Some(next);
+    let h = Harness::resume(dir, config, poolkeeper_tests::t0()).await;
+    assert_eq!(
+        h.customer_as(&admin, &c, h.tail().await).await.display_name,
+        NAME
+    );
+    let second = personal_customer(&h, &pool).await;
+    let tail = h.tail().await;
+    assert_eq!(
+        h.customer_as(&admin, &second, tail).await.display_name,
+        NAME
+    );
+}
+
+#[tokio::test]
+async fn on_postgresql_a_node_left_with_a_rotated_key_stores_no_key_under_it() {
+    let Some(h) = Harness::start_on_postgres().await else {
+        return;
+    };
+    let pool = h.free_pool(&[]).await;
+    let c = personal_customer(&h, &pool).await;
+    let read = |path: &std::path::Path| {
+        poolkeeper_vault::MasterKey::from_hex(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let old = read(h.server.config.master_key_file.as_deref().unwrap());
+    let new = poolkeeper_vault::MasterKey::generate();
+    let store = h.server.config.store.clone().unwrap();
+    let logs = poolkeeper_eventlog_postgres::PostgresLogs::connect(&store, 2)
+        .await
+        .unwrap();
+    let mut client = logs.pool().get().await.unwrap();
+    // Behind the running node's back (the command line refuses while it holds leases).
+    postgres_keys::rotate_master_key(&mut client, &old, &new)
+        .await
+        .unwrap();
+
+    let tail = h.tail().await;
+    let refused = h
+        .commands(&h.admin)
+        .create_customer(pb::CreateCustomerRequest {
+            command_id: command_id(),
+            parent: pool.clone(),
+            customer: Some(pb::NewCustomer {
+                display_name: NAME.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await;
+    let status = refused.expect_err("no key can be stored for it");
+    assert_eq!(
+        status.code(),
+        Code::Unavailable,
+        "a server fault: {status:?}"
+    );
+    assert_eq!(h.tail().await, tail, "nothing appended");
+    let under_old = client
+        .query_one(
+            "SELECT count(*) FROM poolkeeper_customer_keys WHERE master <> $1",
+            &[&new.fingerprint()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        under_old.get::<_, i64>(0),
+        0,
+        "every key is under the new master key"
+    );
+    let cached = h.customer_as(&h.admin, &c, tail).await;
+    assert_eq!(cached.display_name, NAME);
 }

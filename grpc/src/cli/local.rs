@@ -69,29 +69,3 @@ pub(super) fn open_local(target: &Target) -> Result<(std::fs::File, SqliteEventS
     let store = open_local_log(&data, &target.organization()?)?;
     Ok((lock, store))
 }
-
-/// Rewraps the data keys of every organization of the target's data directory (whose
-/// lock it takes) from its master key to the one in `new_file`.
-pub(super) fn rotate_master_key(
-    target: &Target,
-    new_file: &std::path::Path,
-) -> Result<(), Failure> {
-    if target.server.is_some() || target.store.is_some() {
-        return Err(
-            "rotate-master-key works on the data directory of a stopped server (SQLite)".into(),
-        );
-    }
-    let data = DataDir::new(&target.data_dir);
-    let _lock = lock_local(&data)?;
-    let old = data.master_key(target.master_key_file.as_deref())?;
-    let new = data.master_key(Some(new_file))?;
-    for id in local_organizations(&data)? {
-        let path = data.layout().organization_keys(&id);
-        if !path.exists() {
-            continue;
-        }
-        let rewrapped = KeyStore::open(&path, old.clone())?.rotate(new.clone())?;
-        println!("{}: {rewrapped} data keys rewrapped", id.name());
-    }
-    Ok(())
-}

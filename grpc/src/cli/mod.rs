@@ -32,6 +32,7 @@ mod cluster;
 mod local;
 mod rebuild;
 mod remote;
+mod rotate;
 mod serve;
 mod status;
 mod what_if;
@@ -98,8 +99,8 @@ enum Commands {
         #[arg(long, default_value = "30d")]
         horizon: String,
     },
-    /// Rewrap every organization's customer data keys under a new master key (SQLite,
-    /// the server stopped); start the server with the new file afterwards.
+    /// Rewrap every organization's customer data keys under a new master key (the
+    /// server, or every node on --store, stopped); start with the new file afterwards.
     RotateMasterKey {
         #[command(flatten)]
         target: Target,
@@ -301,7 +302,9 @@ async fn run(cli: Cli) -> std::process::ExitCode {
             new_master_key_file,
         } => {
             init_logs(false);
-            local::rotate_master_key(&target, &new_master_key_file).map(|()| true)
+            rotate::rotate_master_key(&target, &new_master_key_file)
+                .await
+                .map(|()| true)
         }
         Commands::Export { target, output } => {
             init_logs(false);

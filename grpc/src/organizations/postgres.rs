@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use super::id::OrganizationId;
 use super::logs::{LogBackend, PartitionLog};
-use super::postgres_keys::{KEY_TABLES, PostgresKeys};
+use super::postgres_keys::{KEY_TABLES, PostgresKeys, claim_master};
 use poolkeeper_vault::{Keys, MasterKey};
 
 /// The organization name of the platform log (the catalog) in the shared tables: not a
@@ -78,6 +78,9 @@ impl PostgresOrganizationLogs {
         let client = logs.pool().get().await.map_err(backend)?;
         client.batch_execute(NODES_TABLE).await.map_err(backend)?;
         client.batch_execute(KEY_TABLES).await.map_err(backend)?;
+        claim_master(&client, &master)
+            .await
+            .map_err(|e| backend(std::io::Error::other(e)))?;
         drop(client);
         heartbeat(&logs, &node, &address).await?;
         let every = lease_ttl / 3;

@@ -6,8 +6,12 @@
 //! in the WAL until they are overwritten. It is wrapped, so it is of no use without the
 //! master key; rotating the master key after a purge makes every leftover copy (pages,
 //! WAL archives, backups) useless (see the README's key management).
+//!
+//! The one-row `poolkeeper_master_key` names the master key the table is wrapped with: a
+//! node with another key refuses to start, and a key created under a key rotated away
+//! meanwhile is refused by the database, never stored.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -24,7 +28,12 @@ pub(super) const KEY_TABLES: &str = "\
         PRIMARY KEY (organization, customer)); \
     CREATE TABLE IF NOT EXISTS poolkeeper_shredded_customers (\
         organization text NOT NULL, customer uuid NOT NULL, \
-        PRIMARY KEY (organization, customer))";
+        PRIMARY KEY (organization, customer)); \
+    CREATE TABLE IF NOT EXISTS poolkeeper_master_key (\
+        id boolean PRIMARY KEY DEFAULT true CHECK (id), fingerprint text NOT NULL)";
+
+/// Keys rewrapped per statement of a rotation.
+const ROTATION_CHUNK: usize = 10_000;
 
 /// The most keys kept in memory; past it the cache starts over.
 const CACHED_KEYS: usize = 65_536;
@@ -137,9 +146,14 @@ impl Keys for PostgresKeys {
         if !new.is_empty() {
             client
                 .execute(
-                    "INSERT INTO poolkeeper_customer_keys (organization, customer, wrapped, master) \
+                    // Only while the table's master key is this node's: a rotation
+                    // updates that row first, so it waits for this insert or this
+                    // insert sees the new key and stores nothing.
+                    "WITH m AS (SELECT fingerprint FROM poolkeeper_master_key FOR SHARE) \
+                     INSERT INTO poolkeeper_customer_keys (organization, customer, wrapped, master) \
                      SELECT $1, u.customer, u.wrapped, $4 \
-                     FROM unnest($2::uuid[], $3::text[]) AS u(customer, wrapped) \
+                     FROM unnest($2::uuid[], $3::text[]) AS u(customer, wrapped), m \
+                     WHERE m.fingerprint = $4 \
                      ON CONFLICT DO NOTHING",
                     &[self.org(), &new, &wrapped, &self.master.fingerprint()],
                 )
@@ -148,6 +162,10 @@ impl Keys for PostgresKeys {
         }
         // Read back what is stored: a key another writer stored first wins.
         let stored = self.stored(&client, &customers).await?;
+        if new.iter().any(|customer| !stored.contains_key(customer)) {
+            // The insert was refused: the master key was rotated away.
+            return Err(VaultError::WrongMasterKey);
+        }
         let mut cache = self.cache();
         Ok(customers
             .into_iter()
@@ -197,4 +215,91 @@ impl Keys for PostgresKeys {
     fn forget(&self, customer: Uuid) {
         self.cache().remove(&customer);
     }
+}
+
+/// Records `master` as the key the table is wrapped with when none is yet; fails when
+/// the table is wrapped with another.
+pub(super) async fn claim_master(
+    client: &deadpool_postgres::Client,
+    master: &MasterKey,
+) -> Result<(), String> {
+    let fingerprint = master.fingerprint();
+    let error = |e: tokio_postgres::Error| format!("key table: {e}");
+    client
+        .execute(
+            "INSERT INTO poolkeeper_master_key (fingerprint) VALUES ($1) ON CONFLICT DO NOTHING",
+            &[&fingerprint],
+        )
+        .await
+        .map_err(error)?;
+    let row = client
+        .query_one("SELECT fingerprint FROM poolkeeper_master_key", &[])
+        .await
+        .map_err(error)?;
+    let stored: String = row.get(0);
+    if stored == fingerprint {
+        return Ok(());
+    }
+    Err(format!(
+        "the customers' keys are wrapped with the master key {stored}, this node's is \
+         {fingerprint}: start every node with the same master_key_file (rotated with \
+         poolkeeper rotate-master-key?)"
+    ))
+}
+
+/// Rewraps every organization's data keys from `old` to `new` in one transaction and
+/// names `new` as the table's master key; the data keys, and so every sealed value,
+/// stay as they are. A rotation cut off is resumed by running it again. Returns the
+/// keys rewrapped per organization.
+pub async fn rotate_master_key(
+    client: &mut deadpool_postgres::Client,
+    old: &MasterKey,
+    new: &MasterKey,
+) -> Result<BTreeMap<String, usize>, VaultError> {
+    client.batch_execute(KEY_TABLES).await.map_err(failed)?;
+    let tx = client.transaction().await.map_err(failed)?;
+    // First: an insert under the old key now waits for this transaction, then stores
+    // nothing.
+    let named = tx
+        .execute(
+            "INSERT INTO poolkeeper_master_key (fingerprint) VALUES ($1) \
+             ON CONFLICT (id) DO UPDATE SET fingerprint = $1 \
+             WHERE poolkeeper_master_key.fingerprint IN ($1, $2)",
+            &[&new.fingerprint(), &old.fingerprint()],
+        )
+        .await
+        .map_err(failed)?;
+    if named == 0 {
+        return Err(VaultError::WrongMasterKey);
+    }
+    let rows = tx
+        .query(
+            "SELECT organization, customer, wrapped FROM poolkeeper_customer_keys \
+             WHERE master <> $1 ORDER BY organization, customer",
+            &[&new.fingerprint()],
+        )
+        .await
+        .map_err(failed)?;
+    let mut rewrapped = BTreeMap::new();
+    for chunk in rows.chunks(ROTATION_CHUNK) {
+        let (mut organizations, mut customers, mut wrapped) = (Vec::new(), Vec::new(), Vec::new());
+        for row in chunk {
+            let (organization, customer): (String, Uuid) = (row.get(0), row.get(1));
+            let key = old.unwrap_key(customer, row.get(2))?;
+            wrapped.push(new.wrap_key(customer, &key));
+            *rewrapped.entry(organization.clone()).or_insert(0) += 1;
+            organizations.push(organization);
+            customers.push(customer);
+        }
+        tx.execute(
+            "UPDATE poolkeeper_customer_keys k SET wrapped = u.wrapped, master = $4 \
+             FROM unnest($1::text[], $2::uuid[], $3::text[]) AS u(organization, customer, wrapped) \
+             WHERE k.organization = u.organization AND k.customer = u.customer",
+            &[&organizations, &customers, &wrapped, &new.fingerprint()],
+        )
+        .await
+        .map_err(failed)?;
+    }
+    tx.commit().await.map_err(failed)?;
+    Ok(rewrapped)
 }
