@@ -658,3 +658,74 @@ async fn on_postgresql_a_node_left_with_a_rotated_key_stores_no_key_under_it() {
     let cached = h.customer_as(&h.admin, &c, tail).await;
     assert_eq!(cached.display_name, NAME);
 }
+
+#[tokio::test]
+async fn on_postgresql_a_rotation_rewraps_keys_past_one_chunk_and_resumes() {
+    let Some(store) = poolkeeper_tests::postgres_database().await else {
+        return;
+    };
+    let logs = poolkeeper_eventlog_postgres::PostgresLogs::connect(&store, 2)
+        .await
+        .unwrap();
+    let mut client = logs.pool().get().await.unwrap();
+    client
+        .batch_execute(postgres_keys::KEY_TABLES)
+        .await
+        .unwrap();
+    let (old, new) = (
+        poolkeeper_vault::MasterKey::generate(),
+        poolkeeper_vault::MasterKey::generate(),
+    );
+    let keys: HashMap<uuid::Uuid, poolkeeper_vault::DataKey> = (0..10_001)
+        .map(|_| (uuid::Uuid::now_v7(), poolkeeper_vault::DataKey::generate()))
+        .collect();
+    let (customers, wrapped): (Vec<uuid::Uuid>, Vec<String>) = keys
+        .iter()
+        .map(|(customer, key)| (*customer, old.wrap_key(*customer, key)))
+        .unzip();
+    client
+        .execute(
+            "INSERT INTO poolkeeper_master_key (fingerprint) VALUES ($1)",
+            &[&old.fingerprint()],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO poolkeeper_customer_keys (organization, customer, wrapped, master) \
+             SELECT 'bulk', u.c, u.w, $3 FROM unnest($1::uuid[], $2::text[]) AS u(c, w)",
+            &[&customers, &wrapped, &old.fingerprint()],
+        )
+        .await
+        .unwrap();
+
+    let stranger = poolkeeper_vault::MasterKey::generate();
+    let refused = postgres_keys::rotate_master_key(&mut client, &stranger, &new).await;
+    assert!(refused.is_err(), "only the key in use rotates");
+    let rewrapped = postgres_keys::rotate_master_key(&mut client, &old, &new)
+        .await
+        .unwrap();
+    assert_eq!(rewrapped.get("bulk"), Some(&10_001));
+    let again = postgres_keys::rotate_master_key(&mut client, &old, &new)
+        .await
+        .unwrap();
+    assert!(
+        again.is_empty(),
+        "run again, it finds nothing left: {again:?}"
+    );
+    let rows = client
+        .query(
+            "SELECT customer, wrapped, master FROM poolkeeper_customer_keys",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 10_001);
+    for row in rows {
+        let (customer, wrapped, master): (uuid::Uuid, String, String) =
+            (row.get(0), row.get(1), row.get(2));
+        assert_eq!(master, new.fingerprint());
+        let key = new.unwrap_key(customer, &wrapped).unwrap();
+        assert!(key == keys[&customer], "the same data key");
+    }
+}

@@ -21,7 +21,7 @@ use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 /// The key tables, created at connect.
-pub(super) const KEY_TABLES: &str = "\
+pub const KEY_TABLES: &str = "\
     CREATE TABLE IF NOT EXISTS poolkeeper_customer_keys (\
         organization text NOT NULL, customer uuid NOT NULL, \
         wrapped text NOT NULL, master text NOT NULL, \
@@ -32,8 +32,8 @@ pub(super) const KEY_TABLES: &str = "\
     CREATE TABLE IF NOT EXISTS poolkeeper_master_key (\
         id boolean PRIMARY KEY DEFAULT true CHECK (id), fingerprint text NOT NULL)";
 
-/// Keys rewrapped per statement of a rotation.
-const ROTATION_CHUNK: usize = 10_000;
+/// Keys a rotation reads and rewraps per round trip.
+const ROTATION_CHUNK: i32 = 10_000;
 
 /// The most keys kept in memory; past it the cache starts over.
 const CACHED_KEYS: usize = 65_536;
@@ -272,18 +272,29 @@ pub async fn rotate_master_key(
     if named == 0 {
         return Err(VaultError::WrongMasterKey);
     }
-    let rows = tx
-        .query(
+    // A portal reads the keys a chunk at a time; its snapshot does not see the updates.
+    let statement = tx
+        .prepare(
             "SELECT organization, customer, wrapped FROM poolkeeper_customer_keys \
-             WHERE master <> $1 ORDER BY organization, customer",
-            &[&new.fingerprint()],
+             WHERE master <> $1",
         )
         .await
         .map_err(failed)?;
+    let portal = tx
+        .bind(&statement, &[&new.fingerprint()])
+        .await
+        .map_err(failed)?;
     let mut rewrapped = BTreeMap::new();
-    for chunk in rows.chunks(ROTATION_CHUNK) {
+    loop {
+        let chunk = tx
+            .query_portal(&portal, ROTATION_CHUNK)
+            .await
+            .map_err(failed)?;
+        if chunk.is_empty() {
+            break;
+        }
         let (mut organizations, mut customers, mut wrapped) = (Vec::new(), Vec::new(), Vec::new());
-        for row in chunk {
+        for row in &chunk {
             let (organization, customer): (String, Uuid) = (row.get(0), row.get(1));
             let key = old.unwrap_key(customer, row.get(2))?;
             wrapped.push(new.wrap_key(customer, &key));
