@@ -153,20 +153,7 @@ impl<'a> Plan<'a> {
             self.head += 1;
             self.last_hash = chain_hash(
                 &self.last_hash,
-                &CanonicalEvent {
-                    position: self.head,
-                    stream_id: s.stream_id.as_str(),
-                    stream_version: version,
-                    event_id: e.event_id,
-                    event_type: &e.event_type,
-                    schema_version: e.schema_version,
-                    command_id: request.command_id,
-                    correlation_id: request.correlation_id,
-                    causation_id: request.causation_id,
-                    actor: &request.actor,
-                    recorded_at_micros: micros,
-                    payload: &e.payload,
-                },
+                &CanonicalEvent::appended(request, &s.stream_id, e, self.head, version, micros),
             );
             let rows = &mut self.events;
             rows.positions.push(sql_int(self.head));

@@ -11,7 +11,7 @@
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::types::{Position, RecordedEvent, StreamVersion};
+use crate::types::{AppendRequest, NewEvent, Position, RecordedEvent, StreamId, StreamVersion};
 
 /// The hash that precedes the first event: 32 zero bytes.
 pub const GENESIS_HASH: [u8; 32] = [0; 32];
@@ -43,6 +43,35 @@ pub struct CanonicalEvent<'a> {
     pub recorded_at_micros: i64,
     /// Payload exactly as stored.
     pub payload: &'a str,
+}
+
+impl<'a> CanonicalEvent<'a> {
+    /// Event `event` of `request`, appended to `stream` as its version `version` at
+    /// `position`, recorded at `recorded_at_micros` (the request's time as stored).
+    #[inline]
+    pub fn appended(
+        request: &'a AppendRequest,
+        stream: &'a StreamId,
+        event: &'a NewEvent,
+        position: Position,
+        version: StreamVersion,
+        recorded_at_micros: i64,
+    ) -> Self {
+        Self {
+            position,
+            stream_id: stream.as_str(),
+            stream_version: version,
+            event_id: event.event_id,
+            event_type: &event.event_type,
+            schema_version: event.schema_version,
+            command_id: request.command_id,
+            correlation_id: request.correlation_id,
+            causation_id: request.causation_id,
+            actor: &request.actor,
+            recorded_at_micros,
+            payload: &event.payload,
+        }
+    }
 }
 
 impl<'a> From<&'a RecordedEvent> for CanonicalEvent<'a> {

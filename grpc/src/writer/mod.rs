@@ -208,14 +208,7 @@ impl CommandWriter {
         let (stop, stopped) = watch::channel(false);
         let task = WriterTask::new(store, clock, config, Arc::clone(&folded), seen);
         let handle = tokio::spawn(task.run(receiver, stopped));
-        Ok((
-            Self {
-                queue,
-                folded,
-                stop: Arc::new(stop),
-            },
-            handle,
-        ))
+        Ok((Self::handle(queue, folded, stop), handle))
     }
 
     /// Restores the write model from the log of an organization another node writes, and
@@ -234,14 +227,20 @@ impl CommandWriter {
         let (queue, _) = mpsc::channel(1);
         let (stop, stopped) = watch::channel(false);
         let handle = tokio::spawn(follow_log(store, Arc::clone(&folded), stopped));
-        Ok((
-            Self {
-                queue,
-                folded,
-                stop: Arc::new(stop),
-            },
-            handle,
-        ))
+        Ok((Self::handle(queue, folded, stop), handle))
+    }
+
+    /// A handle sending commands to `queue`, reading `folded`, stopped through `stop`.
+    fn handle(
+        queue: mpsc::Sender<Submission>,
+        folded: Arc<FoldedLog>,
+        stop: watch::Sender<bool>,
+    ) -> Self {
+        Self {
+            queue,
+            folded,
+            stop: Arc::new(stop),
+        }
     }
 
     /// Submits a command and waits until it is durable (or refused).

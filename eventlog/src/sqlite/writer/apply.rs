@@ -67,7 +67,7 @@ impl Writer {
     /// in this group, returns the first outcome), then the events are written.
     pub(super) fn apply(
         &mut self,
-        request: AppendRequest,
+        mut request: AppendRequest,
         mut sink: Option<&mut Vec<RecordedEvent>>,
     ) -> Result<Result<AppendOutcome, EventLogError>, EventLogError> {
         let mut current: Vec<Option<StreamVersion>> = Vec::with_capacity(request.streams.len());
@@ -101,27 +101,22 @@ impl Writer {
         let causation_id = request.causation_id.map(|c| *c.as_bytes());
         let mut stream_versions = Vec::with_capacity(request.streams.len());
         let mut insert = self.conn.prepare_cached(INSERT_EVENT)?;
-        for (s, actual) in request.streams.into_iter().zip(current) {
+        let streams = std::mem::take(&mut request.streams);
+        for (s, actual) in streams.into_iter().zip(current) {
             let mut version = actual.unwrap_or(0);
             for e in s.events {
                 version += 1;
                 let position = self.tail + 1;
                 let hash = chain_hash(
                     &self.last_hash,
-                    &CanonicalEvent {
+                    &CanonicalEvent::appended(
+                        &request,
+                        &s.stream_id,
+                        &e,
                         position,
-                        stream_id: s.stream_id.as_str(),
-                        stream_version: version,
-                        event_id: e.event_id,
-                        event_type: &e.event_type,
-                        schema_version: e.schema_version,
-                        command_id: request.command_id,
-                        correlation_id: request.correlation_id,
-                        causation_id: request.causation_id,
-                        actor: &request.actor,
-                        recorded_at_micros: micros,
-                        payload: &e.payload,
-                    },
+                        version,
+                        micros,
+                    ),
                 );
                 insert.execute(rusqlite::params![
                     sql_int(position),
