@@ -43,6 +43,41 @@ pub trait Keys: Send + Sync + 'static {
 /// The most keys kept in memory; past it the cache starts over.
 const CACHED_KEYS: usize = 65_536;
 
+/// The data keys in use, kept in memory by a key store (at most 65,536: past that it
+/// starts over).
+#[derive(Default)]
+pub struct KeyCache(Mutex<HashMap<Uuid, DataKey>>);
+
+impl KeyCache {
+    /// `customer`'s key, if in memory.
+    pub fn get(&self, customer: Uuid) -> Option<DataKey> {
+        locked(&self.0).get(&customer).cloned()
+    }
+
+    /// Keeps `customer`'s key; a full cache starts over.
+    pub fn insert(&self, customer: Uuid, key: &DataKey) {
+        let mut cached = locked(&self.0);
+        if cached.len() >= CACHED_KEYS {
+            cached.clear();
+        }
+        cached.insert(customer, key.clone());
+    }
+
+    /// Drops `customer`'s key.
+    pub fn remove(&self, customer: Uuid) {
+        locked(&self.0).remove(&customer);
+    }
+
+    /// The keys of `customers` if every one is in memory.
+    pub fn all(&self, customers: &[Uuid]) -> Option<HashMap<Uuid, Option<DataKey>>> {
+        let cached = locked(&self.0);
+        customers
+            .iter()
+            .map(|customer| Some((*customer, Some(cached.get(customer)?.clone()))))
+            .collect()
+    }
+}
+
 /// Customers' data keys in a SQLite file; see the module docs.
 #[derive(Clone)]
 pub struct KeyStore {
@@ -52,7 +87,7 @@ pub struct KeyStore {
 struct Inner {
     conn: Mutex<Connection>,
     master: Mutex<MasterKey>,
-    cache: Mutex<HashMap<Uuid, DataKey>>,
+    cache: KeyCache,
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -88,7 +123,7 @@ impl KeyStore {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
                 master: Mutex::new(master),
-                cache: Mutex::new(HashMap::new()),
+                cache: KeyCache::default(),
             }),
         })
     }
@@ -101,33 +136,16 @@ impl KeyStore {
         locked(&self.inner.master)
     }
 
-    fn cache(&self, customer: Uuid, key: &DataKey) {
-        let mut cached = locked(&self.inner.cache);
-        if cached.len() >= CACHED_KEYS {
-            cached.clear();
-        }
-        cached.insert(customer, key.clone());
-    }
-
     /// `customer`'s key; `None` when it has none or it was shredded.
     pub fn key(&self, customer: Uuid) -> Result<Option<DataKey>, VaultError> {
-        if let Some(key) = locked(&self.inner.cache).get(&customer) {
-            return Ok(Some(key.clone()));
+        if let Some(key) = self.inner.cache.get(customer) {
+            return Ok(Some(key));
         }
         let key = stored_key(&self.conn(), &self.master(), customer)?;
         if let Some(key) = &key {
-            self.cache(customer, key);
+            self.inner.cache.insert(customer, key);
         }
         Ok(key)
-    }
-
-    /// The keys of `customers` if every one is in memory.
-    fn all_cached(&self, customers: &[Uuid]) -> Option<HashMap<Uuid, Option<DataKey>>> {
-        let cached = locked(&self.inner.cache);
-        customers
-            .iter()
-            .map(|customer| Some((*customer, Some(cached.get(customer)?.clone()))))
-            .collect()
     }
 
     /// `customer`'s key, created if it has none; [`VaultError::Shredded`] once shredded.
@@ -147,8 +165,8 @@ impl KeyStore {
         let mut keys = HashMap::with_capacity(customers.len());
         let mut missing = Vec::new();
         for &customer in customers {
-            match locked(&self.inner.cache).get(&customer) {
-                Some(key) => drop(keys.insert(customer, Some(key.clone()))),
+            match self.inner.cache.get(customer) {
+                Some(key) => drop(keys.insert(customer, Some(key))),
                 None => missing.push(customer),
             }
         }
@@ -172,7 +190,7 @@ impl KeyStore {
         drop(conn);
         for (customer, key) in &keys {
             if let Some(key) = key {
-                self.cache(*customer, key);
+                self.inner.cache.insert(*customer, key);
             }
         }
         Ok(keys)
@@ -181,7 +199,7 @@ impl KeyStore {
     /// Destroys `customer`'s key for good: every value sealed with it stays unreadable.
     /// The row is overwritten (`secure_delete`) and the WAL checkpointed and truncated.
     pub fn shred_now(&self, customer: Uuid) -> Result<(), VaultError> {
-        locked(&self.inner.cache).remove(&customer);
+        self.inner.cache.remove(customer);
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(
@@ -297,7 +315,7 @@ impl Keys for KeyStore {
         customers: Vec<Uuid>,
     ) -> Result<HashMap<Uuid, Option<DataKey>>, VaultError> {
         // Nearly always every key is in memory: no trip to a blocking thread then.
-        if let Some(keys) = self.all_cached(&customers) {
+        if let Some(keys) = self.inner.cache.all(&customers) {
             return Ok(keys);
         }
         let store = self.clone();
@@ -314,6 +332,6 @@ impl Keys for KeyStore {
     }
 
     fn forget(&self, customer: Uuid) {
-        locked(&self.inner.cache).remove(&customer);
+        self.inner.cache.remove(customer);
     }
 }

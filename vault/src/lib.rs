@@ -28,7 +28,7 @@ pub mod personal;
 pub mod seal;
 
 pub use error::VaultError;
-pub use keys::{KeyStore, Keys};
+pub use keys::{KeyCache, KeyStore, Keys};
 pub use log::{PersonalData, SealingStore, customer_of};
 pub use master::MasterKey;
 pub use personal::{

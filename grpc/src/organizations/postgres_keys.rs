@@ -12,11 +12,10 @@
 //! meanwhile is refused by the database, never stored.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
-use poolkeeper_vault::{DataKey, Keys, MasterKey, VaultError};
+use poolkeeper_vault::{DataKey, KeyCache, Keys, MasterKey, VaultError};
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
@@ -35,15 +34,12 @@ pub const KEY_TABLES: &str = "\
 /// Keys a rotation reads and rewraps per round trip.
 const ROTATION_CHUNK: i32 = 10_000;
 
-/// The most keys kept in memory; past it the cache starts over.
-const CACHED_KEYS: usize = 65_536;
-
 /// One organization's keys in the shared tables.
 pub struct PostgresKeys {
     pool: Pool,
     organization: String,
     master: MasterKey,
-    cache: Mutex<HashMap<Uuid, DataKey>>,
+    cache: KeyCache,
 }
 
 fn failed(error: impl std::fmt::Display) -> VaultError {
@@ -57,16 +53,8 @@ impl PostgresKeys {
             pool,
             organization,
             master,
-            cache: Mutex::new(HashMap::new()),
+            cache: KeyCache::default(),
         }
-    }
-
-    fn cache(&self) -> MutexGuard<'_, HashMap<Uuid, DataKey>> {
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= CACHED_KEYS {
-            cache.clear();
-        }
-        cache
     }
 
     fn org(&self) -> &(dyn ToSql + Sync) {
@@ -100,13 +88,13 @@ impl PostgresKeys {
 #[async_trait]
 impl Keys for PostgresKeys {
     async fn key(&self, customer: Uuid) -> Result<Option<DataKey>, VaultError> {
-        if let Some(key) = self.cache().get(&customer) {
-            return Ok(Some(key.clone()));
+        if let Some(key) = self.cache.get(customer) {
+            return Ok(Some(key));
         }
         let client = self.pool.get().await.map_err(failed)?;
         let key = self.stored(&client, &[customer]).await?.remove(&customer);
         if let Some(key) = &key {
-            self.cache().insert(customer, key.clone());
+            self.cache.insert(customer, key);
         }
         Ok(key)
     }
@@ -115,15 +103,8 @@ impl Keys for PostgresKeys {
         &self,
         customers: Vec<Uuid>,
     ) -> Result<HashMap<Uuid, Option<DataKey>>, VaultError> {
-        {
-            let cache = self.cache();
-            let cached: Option<HashMap<Uuid, Option<DataKey>>> = customers
-                .iter()
-                .map(|c| Some((*c, Some(cache.get(c)?.clone()))))
-                .collect();
-            if let Some(cached) = cached {
-                return Ok(cached);
-            }
+        if let Some(cached) = self.cache.all(&customers) {
+            return Ok(cached);
         }
         let client = self.pool.get().await.map_err(failed)?;
         let shredded: Vec<Uuid> = client
@@ -137,7 +118,7 @@ impl Keys for PostgresKeys {
             .iter()
             .map(|row| row.get(0))
             .collect();
-        let stored = self.stored(&client, &customers).await?;
+        let mut stored = self.stored(&client, &customers).await?;
         let (new, wrapped): (Vec<Uuid>, Vec<String>) = customers
             .iter()
             .filter(|c| !stored.contains_key(c) && !shredded.contains(c))
@@ -159,20 +140,19 @@ impl Keys for PostgresKeys {
                 )
                 .await
                 .map_err(failed)?;
+            // Read back what is stored: a key another writer stored first wins.
+            stored = self.stored(&client, &customers).await?;
+            if new.iter().any(|customer| !stored.contains_key(customer)) {
+                // The insert was refused: the master key was rotated away.
+                return Err(VaultError::WrongMasterKey);
+            }
         }
-        // Read back what is stored: a key another writer stored first wins.
-        let stored = self.stored(&client, &customers).await?;
-        if new.iter().any(|customer| !stored.contains_key(customer)) {
-            // The insert was refused: the master key was rotated away.
-            return Err(VaultError::WrongMasterKey);
-        }
-        let mut cache = self.cache();
         Ok(customers
             .into_iter()
             .map(|customer| {
                 let key = stored.get(&customer).cloned();
                 if let Some(key) = &key {
-                    cache.insert(customer, key.clone());
+                    self.cache.insert(customer, key);
                 }
                 (customer, key)
             })
@@ -180,7 +160,7 @@ impl Keys for PostgresKeys {
     }
 
     async fn shred(&self, customer: Uuid) -> Result<(), VaultError> {
-        self.cache().remove(&customer);
+        self.cache.remove(customer);
         let mut client = self.pool.get().await.map_err(failed)?;
         let tx = client.transaction().await.map_err(failed)?;
         tx.execute(
@@ -213,7 +193,7 @@ impl Keys for PostgresKeys {
     }
 
     fn forget(&self, customer: Uuid) {
-        self.cache().remove(&customer);
+        self.cache.remove(customer);
     }
 }
 
