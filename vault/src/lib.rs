@@ -32,6 +32,7 @@ pub use keys::{KeyCache, KeyStore, Keys};
 pub use log::{PersonalData, SealingStore, customer_of};
 pub use master::MasterKey;
 pub use personal::{
-    PURGED_EVENT, has_personal_fields, open_payload, personal_fields, seal_payload,
+    PURGED_EVENT, has_personal_fields, holds_sealed_fields, open_payload, personal_fields,
+    seal_payload,
 };
 pub use seal::{DataKey, PURGED, SEALED_PREFIX, is_sealed};

@@ -26,8 +26,9 @@ use uuid::Uuid;
 
 use crate::VaultError;
 use crate::keys::Keys;
-use crate::personal::{PURGED_EVENT, has_personal_fields, open_payload, seal_payload};
-use crate::seal::SEALED_PREFIX;
+use crate::personal::{
+    PURGED_EVENT, has_personal_fields, holds_sealed_fields, open_payload, seal_payload,
+};
 
 /// Sealing and opening events with one organization's keys.
 pub struct PersonalData {
@@ -107,7 +108,7 @@ impl PersonalData {
             self.keys.forget(customer);
             return Ok(());
         }
-        if !has_personal_fields(&event.event_type) || !event.payload.contains(SEALED_PREFIX) {
+        if !holds_sealed_fields(&event.event_type, &event.payload) {
             return Ok(());
         }
         let key = self.keys.key(customer).await.map_err(log_error)?;
@@ -117,13 +118,18 @@ impl PersonalData {
         Ok(())
     }
 
-    /// Drops from memory the keys of customers purged in `events` (read as stored).
-    fn forget_purged(&self, events: &[RecordedEvent]) {
-        for event in events.iter().filter(|e| e.event_type == PURGED_EVENT) {
-            if let Some(customer) = customer_of(&event.stream_id) {
-                self.keys.forget(customer);
-            }
+    /// What reading `event` does: opens its personal fields when `opening`; read as
+    /// stored, a purge still drops the customer's key from memory.
+    async fn read(&self, event: &mut RecordedEvent, opening: bool) -> Result<(), EventLogError> {
+        if opening {
+            return self.open(event).await;
         }
+        if event.event_type == PURGED_EVENT
+            && let Some(customer) = customer_of(&event.stream_id)
+        {
+            self.keys.forget(customer);
+        }
+        Ok(())
     }
 
     /// Shreds the keys of the customers `requests` purge.
@@ -213,12 +219,8 @@ impl SealingStore {
         &self,
         mut events: Vec<RecordedEvent>,
     ) -> Result<Vec<RecordedEvent>, EventLogError> {
-        if !self.opening {
-            self.personal.forget_purged(&events);
-            return Ok(events);
-        }
         for event in &mut events {
-            self.personal.open(event).await?;
+            self.personal.read(event, self.opening).await?;
         }
         Ok(events)
     }
@@ -230,11 +232,7 @@ impl SealingStore {
             let personal = Arc::clone(&personal);
             async move {
                 let mut event = event?;
-                if opening {
-                    personal.open(&mut event).await?;
-                } else {
-                    personal.forget_purged(std::slice::from_ref(&event));
-                }
+                personal.read(&mut event, opening).await?;
                 Ok(event)
             }
         }))

@@ -7,7 +7,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::VaultError;
-use crate::seal::{DataKey, PURGED, is_sealed};
+use crate::seal::{DataKey, PURGED, SEALED_PREFIX, is_sealed};
 
 /// How a personal field is shaped in the payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +35,12 @@ pub const PURGED_EVENT: &str = "customer.purged";
 /// Whether events of `event_type` can hold personal data.
 pub fn has_personal_fields(event_type: &str) -> bool {
     !personal_fields(event_type).is_empty()
+}
+
+/// Whether an event of `event_type` whose payload is `payload` holds sealed personal
+/// fields (as stored and hashed).
+pub fn holds_sealed_fields(event_type: &str, payload: &str) -> bool {
+    has_personal_fields(event_type) && payload.contains(SEALED_PREFIX)
 }
 
 /// Seals the personal fields of `payload` (an event of `event_type` of `customer`) with

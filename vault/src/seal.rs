@@ -1,7 +1,7 @@
 //! Sealing one value: XChaCha20-Poly1305 under the customer's data key, with a random
 //! 24-byte nonce and the customer's id as associated data (a value sealed for one
-//! customer never opens as another's), written `sealed:v1:` + base64url(nonce ‖ ciphertext) (a third longer than the
-//! plaintext, plus 54 bytes).
+//! customer never opens as another's), written `sealed:v1:` + base64url(nonce ‖
+//! ciphertext) (a third longer than the plaintext, plus 54 bytes).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

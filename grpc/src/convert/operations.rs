@@ -33,8 +33,7 @@ pub fn log_event(event: RecordedEvent) -> pb::LogEvent {
 
 /// Whether `event`'s payload holds sealed personal fields (as stored and hashed).
 pub fn personal_data_sealed(event: &RecordedEvent) -> bool {
-    poolkeeper_vault::has_personal_fields(&event.event_type)
-        && event.payload.contains(poolkeeper_vault::SEALED_PREFIX)
+    poolkeeper_vault::holds_sealed_fields(&event.event_type, &event.payload)
 }
 
 /// The hash chain's verification as a message.
