@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use futures::StreamExt;
+use poolkeeper_eventlog_postgres::PostgresLogs;
 use poolkeeper_grpc::auth::{OrganizationGrant, Scope, TokenConfig};
 use poolkeeper_grpc::client::Credentials;
 use poolkeeper_grpc::organizations::postgres_keys;
@@ -62,6 +63,11 @@ async fn purge(
 
 /// Creates the customer with a name, a phone field and a region.
 async fn personal_customer(h: &Harness, pool: &str) -> String {
+    create_personal(h, pool).await.expect("create customer")
+}
+
+/// Asks to create the customer with a name, a phone field and a region.
+async fn create_personal(h: &Harness, pool: &str) -> Result<String, tonic::Status> {
     h.commands(&h.admin)
         .create_customer(pb::CreateCustomerRequest {
             command_id: command_id(),
@@ -77,9 +83,7 @@ async fn personal_customer(h: &Harness, pool: &str) -> String {
             ..Default::default()
         })
         .await
-        .expect("create customer")
-        .into_inner()
-        .name
+        .map(|created| created.into_inner().name)
 }
 
 /// `user` logs a call about `customer` with the distinctive note.
@@ -453,6 +457,15 @@ async fn streams_deliver_sealed_fields_flagged_unless_the_token_reads_personal_d
     assert_eq!(opened.hash, sealed.hash, "the same stored event");
 }
 
+/// A client of the PostgreSQL database at `store` (the pool it came from kept with it).
+async fn database(store: &str) -> (PostgresLogs, deadpool_postgres::Object) {
+    let logs = PostgresLogs::connect(store, 2)
+        .await
+        .expect("the test database");
+    let client = logs.pool().get().await.expect("a connection");
+    (logs, client)
+}
+
 #[tokio::test]
 async fn on_postgresql_keys_live_in_their_own_table_and_a_purge_shreds_them() {
     let Some(h) = Harness::start_on_postgres().await else {
@@ -466,10 +479,7 @@ async fn on_postgresql_keys_live_in_their_own_table_and_a_purge_shreds_them() {
     let customer = h.customer_as(&h.admin, &c, purged.position).await;
     assert_eq!(customer.display_name, "[purged]");
     let store = h.server.config.store.clone().unwrap();
-    let (client, connection) = tokio_postgres::connect(&store, tokio_postgres::NoTls)
-        .await
-        .expect("the test database");
-    tokio::spawn(connection);
+    let (_logs, client) = database(&store).await;
     let id: uuid::Uuid = c.trim_start_matches("customers/").parse().unwrap();
     let keys = client
         .query_one(
@@ -614,28 +624,14 @@ async fn on_postgresql_a_node_left_with_a_rotated_key_stores_no_key_under_it() {
     let old = read(h.server.config.master_key_file.as_deref().unwrap());
     let new = poolkeeper_vault::MasterKey::generate();
     let store = h.server.config.store.clone().unwrap();
-    let logs = poolkeeper_eventlog_postgres::PostgresLogs::connect(&store, 2)
-        .await
-        .unwrap();
-    let mut client = logs.pool().get().await.unwrap();
+    let (_logs, mut client) = database(&store).await;
     // Behind the running node's back (the command line refuses while it holds leases).
     postgres_keys::rotate_master_key(&mut client, &old, &new)
         .await
         .unwrap();
 
     let tail = h.tail().await;
-    let refused = h
-        .commands(&h.admin)
-        .create_customer(pb::CreateCustomerRequest {
-            command_id: command_id(),
-            parent: pool.clone(),
-            customer: Some(pb::NewCustomer {
-                display_name: NAME.into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await;
+    let refused = create_personal(&h, &pool).await;
     let status = refused.expect_err("no key can be stored for it");
     assert_eq!(
         status.code(),
@@ -664,10 +660,7 @@ async fn on_postgresql_a_rotation_rewraps_keys_past_one_chunk_and_resumes() {
     let Some(store) = poolkeeper_tests::postgres_database().await else {
         return;
     };
-    let logs = poolkeeper_eventlog_postgres::PostgresLogs::connect(&store, 2)
-        .await
-        .unwrap();
-    let mut client = logs.pool().get().await.unwrap();
+    let (_logs, mut client) = database(&store).await;
     client
         .batch_execute(postgres_keys::KEY_TABLES)
         .await
